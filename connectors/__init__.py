@@ -1,0 +1,1 @@
+"""One adapter per provider: verify and parse its webhooks, call its API."""

@@ -1,0 +1,46 @@
+"""The ports every connector implements. Adding a provider is one folder behind these."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+class WebhookRejected(Exception):
+    """A webhook that must not be processed. ``status`` is the HTTP answer, ``log_key`` the reason."""
+
+    def __init__(self, status: int, log_key: str, message: str):
+        super().__init__(message)
+        self.status = status
+        self.log_key = log_key
+        self.message = message
+
+
+@dataclass(frozen=True)
+class SendResult:
+    sid: str
+    status: str
+
+
+class SendError(Exception):
+    """Sending failed. ``retryable`` says whether the same request may be tried again."""
+
+    def __init__(self, message: str, *, code: int | None = None, retryable: bool = False,
+                 opted_out: bool = False, maybe_sent: bool = False):
+        super().__init__(message)
+        self.code = code
+        self.retryable = retryable
+        self.opted_out = opted_out
+        # True when the provider may have accepted the text although we saw an error (a 5xx,
+        # a read timeout): look for it before sending again.
+        self.maybe_sent = maybe_sent
+
+
+class SmsSender(Protocol):
+    name: str
+
+    def send(self, *, to: str, from_: str, body: str, status_callback: str | None,
+             validity_seconds: int | None) -> SendResult:
+        """Send one text; raise SendError."""
+
+    def find_sent(self, *, to: str, from_: str, body: str, since) -> SendResult | None:
+        """A text already accepted with these values since ``since`` (to recover from a crash mid-send)."""

@@ -1,0 +1,1 @@
+"""Twilio: voice and messaging webhooks in, messages out through the official SDK."""

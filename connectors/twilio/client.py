@@ -1,0 +1,91 @@
+"""The Twilio REST client (official SDK), pointed at TWILIO_API_URL when tests or sandboxes say so."""
+from __future__ import annotations
+
+from datetime import datetime
+
+import requests
+from twilio.base.exceptions import TwilioRestException
+from twilio.http.http_client import TwilioHttpClient
+from twilio.rest import Client
+
+from ..base import SendError, SendResult
+
+TWILIO_API = "https://api.twilio.com"
+
+# Errors that mean the recipient must never be texted again by this sender.
+# https://www.twilio.com/docs/api/errors/21610
+OPTED_OUT_CODES = {21610}
+# 20429: too many concurrent requests, never processed, always safe to retry.
+RETRYABLE_CODES = {20429}
+
+
+class RebasedHttpClient(TwilioHttpClient):
+    """twilio-python has no base-URL setting: rewrite https://api.twilio.com to ``base_url``."""
+
+    def __init__(self, base_url: str, **kwargs):
+        super().__init__(**kwargs)
+        self.base_url = base_url.rstrip("/")
+        if self.session is not None and self.base_url.startswith("http://"):
+            from requests.adapters import HTTPAdapter
+            self.session.mount("http://", HTTPAdapter(pool_maxsize=32))
+
+    def request(self, method, url, *args, **kwargs):
+        if url.startswith(TWILIO_API):
+            url = self.base_url + url[len(TWILIO_API):]
+        return super().request(method, url, *args, **kwargs)
+
+
+def make_client(account_sid: str, auth_token: str, api_url: str = TWILIO_API, timeout: float = 10.0) -> Client:
+    if api_url.rstrip("/") == TWILIO_API:
+        http = TwilioHttpClient(timeout=timeout)
+    else:
+        http = RebasedHttpClient(api_url, timeout=timeout)
+    return Client(account_sid, auth_token, http_client=http)
+
+
+class TwilioSender:
+    """The SMS sender port over the Messages API."""
+
+    name = "twilio"
+
+    def __init__(self, client: Client):
+        self.client = client
+
+    def send(self, *, to, from_, body, status_callback=None, validity_seconds=None) -> SendResult:
+        kwargs = dict(to=to, from_=from_, body=body)
+        if status_callback:
+            kwargs["status_callback"] = status_callback
+        if validity_seconds:
+            # A queued text older than this is dropped by Twilio rather than sent late.
+            kwargs["validity_period"] = int(validity_seconds)
+        try:
+            msg = self.client.messages.create(**kwargs)
+        except TwilioRestException as exc:
+            raise _send_error(exc) from exc
+        except requests.ConnectTimeout as exc:  # never connected: certainly not sent
+            raise SendError(f"Twilio unreachable: {exc}", retryable=True) from exc
+        except requests.RequestException as exc:  # reset, read timeout: the request may have landed
+            raise SendError(f"Twilio request failed: {exc}", retryable=True, maybe_sent=True) from exc
+        return SendResult(msg.sid, msg.status)
+
+    def find_sent(self, *, to, from_, body, since: datetime) -> SendResult | None:
+        # The Messages API has no idempotency key; after a crash between "send" and "record",
+        # look for the text before sending it again.
+        try:
+            for msg in self.client.messages.list(to=to, from_=from_, date_sent_after=since, limit=50):
+                if msg.body == body:
+                    return SendResult(msg.sid, msg.status)
+        except TwilioRestException as exc:
+            raise _send_error(exc) from exc
+        except requests.RequestException as exc:
+            raise SendError(f"Twilio unreachable: {exc}", retryable=True, maybe_sent=True) from exc
+        return None
+
+
+def _send_error(exc: TwilioRestException) -> SendError:
+    code = exc.code
+    if exc.status == 429 or code in RETRYABLE_CODES:
+        return SendError(f"Twilio {exc.status} {code}: {exc.msg}", code=code, retryable=True)
+    if (exc.status or 0) >= 500:
+        return SendError(f"Twilio {exc.status} {code}: {exc.msg}", code=code, retryable=True, maybe_sent=True)
+    return SendError(f"Twilio {exc.status} {code}: {exc.msg}", code=code, opted_out=code in OPTED_OUT_CODES)

@@ -1,0 +1,1 @@
+"""The host: Flask app factory, configuration, database, job queue, routes and CLI."""

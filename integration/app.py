@@ -1,0 +1,32 @@
+"""The Flask app factory."""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+
+from . import runtime as runtime_mod
+from .config import Config
+from .runtime import Runtime
+
+MAX_BODY = 1024 * 1024  # DESIGN: bodies over 1 MiB are refused with 413 before they are read
+
+
+def create_app(config: Config | None = None, *, rt: Runtime | None = None) -> Flask:
+    config = config or Config.from_env()
+    rt = rt or Runtime(config)
+    runtime_mod.install(rt)
+    from . import jobs  # noqa: F401  (registers the tasks on the queue)
+
+    app = Flask(__name__)
+    app.config.update(SECRET_KEY=config.secret_key, MAX_CONTENT_LENGTH=MAX_BODY,
+                      MAX_FORM_MEMORY_SIZE=MAX_BODY)
+    app.extensions["ringback"] = rt
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    from .routes import health, pages, twilio
+    app.register_blueprint(twilio.bp)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(pages.bp)
+    return app

@@ -1,0 +1,256 @@
+"""The `ringback` command."""
+from __future__ import annotations
+
+import logging
+import secrets
+import signal
+import sys
+import time
+from urllib.parse import urlparse
+
+import click
+import requests
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from workflows.hours import DAYS, BadSchedule, WeeklySchedule, zone
+from workflows.phones import UnusableNumber, to_e164
+from workflows.settings import DEFAULT_HOURS
+
+from . import migrate
+from .config import Config, ConfigError
+from .db import make_engine, make_sessionmaker, transaction
+from .models import Call, InboxEvent, Message, SubAccount
+
+
+def _config() -> Config:
+    try:
+        return Config.from_env()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _sessions(config: Config):
+    """Sessions on a database that is created or migrated first (works on a brand-new machine)."""
+    engine = make_engine(config.database_url)
+    migrate.ensure_current(config.database_url, engine)
+    return make_sessionmaker(engine)
+
+
+@click.group(help="Ringback: text every missed caller back within a second, and win the job.")
+def main() -> None:
+    pass
+
+
+# ------------------------------------------------------------------ serve / worker
+
+@main.command(help="Run the web app and an in-process worker (migrates the database first).")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, help="Worker threads for jobs.")
+def serve(host: str, port: int, workers: int) -> None:
+    from werkzeug.serving import make_server
+
+    from .app import create_app
+    from .worker import make_consumer
+
+    import dataclasses
+    import os
+
+    config = _config()
+    url = f"http://{host}:{port}"
+    if not os.environ.get("RINGBACK_PUBLIC_URL"):
+        # Locally the public URL is the one we serve on: signatures are checked against it.
+        config = dataclasses.replace(config, public_url=url)
+    app = create_app(config)
+    from . import jobs
+    jobs.sweep()
+    consumer = make_consumer(workers=workers, in_process=True)
+    consumer.start()
+    server = make_server(host, port, app, threaded=True)
+    store = "SQLite " + config.database_url.split("///", 1)[-1] if config.is_sqlite else "PostgreSQL"
+    queue = "Redis job queue" if config.redis_url else "SQLite job queue"
+    click.echo(f"Ringback is running at {url}  ({store}; {queue}; {config.sms_backend} SMS sender)")
+    if config.public_url != url:
+        click.echo(f"Webhook signatures are checked against RINGBACK_PUBLIC_URL={config.public_url}")
+    click.echo("Press Ctrl+C to stop.")
+
+    def _terminate(_signum, _frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        click.echo("Stopping: finishing jobs in progress...")
+        server.server_close()
+        consumer.stop(graceful=True)
+
+
+@main.command(help="Run the job worker (huey consumer; TERM stops it gracefully).")
+@click.option("--workers", default=4, show_default=True, help="Worker threads.")
+def worker(workers: int) -> None:
+    from .runtime import Runtime, install
+    from .worker import make_consumer
+
+    install(Runtime(_config()))
+    from . import jobs
+    jobs.sweep()
+    make_consumer(workers=workers).run()
+
+
+# ------------------------------------------------------------------ db
+
+@main.group(help="Database schema.")
+def db() -> None:
+    pass
+
+
+@db.command("upgrade", help="Create the database or migrate it to the newest schema.")
+def db_upgrade() -> None:
+    config = _config()
+    migrate.upgrade(config.database_url)
+    click.echo("database is up to date")
+
+
+# ------------------------------------------------------------------ sub-accounts
+
+@main.group(help="Businesses whose missed calls Ringback texts back.")
+def subaccount() -> None:
+    pass
+
+
+def _phone(_ctx, _param, value):
+    try:
+        e164 = to_e164(value)
+    except UnusableNumber as exc:
+        raise click.BadParameter(str(exc)) from None
+    if not value.startswith("+"):
+        raise click.BadParameter(f"{value!r}: write the number in E.164, e.g. {e164}")
+    return e164
+
+
+def _tz(_ctx, _param, value):
+    try:
+        zone(value)
+    except BadSchedule as exc:
+        raise click.BadParameter(str(exc)) from None
+    return value
+
+
+def _hours(_ctx, _param, value):
+    try:
+        return WeeklySchedule.parse(value).format()
+    except BadSchedule as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def _url(_ctx, _param, value):
+    if value is None:
+        return None
+    parsed = urlparse(value)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise click.BadParameter(f"{value!r} is not an http(s) URL")
+    return value
+
+
+@subaccount.command("add", help="Add a sub-account and print its id.")
+@click.option("--name", required=True, help="The business name texts are signed with.")
+@click.option("--phone", required=True, callback=_phone, help="Its Twilio number, E.164.")
+@click.option("--timezone", "tz", required=True, callback=_tz, help="IANA timezone, e.g. America/Chicago.")
+@click.option("--booking-url", default=None, callback=_url, help="Link callers can book with.")
+@click.option("--hours", default=DEFAULT_HOURS, show_default=True, callback=_hours,
+              help=f"Weekly opening hours, e.g. 'mon-fri 08:00-18:00; sat 09:00-13:00' (days: {', '.join(DAYS)}).")
+def subaccount_add(name, phone, tz, booking_url, hours) -> None:
+    config = _config()
+    try:
+        with transaction(_sessions(config)) as s:
+            sub = SubAccount(name=name.strip(), provider="twilio", external_id=phone, phone_number=phone,
+                             timezone=tz, business_hours=hours, booking_url=booking_url)
+            s.add(sub)
+            s.flush()
+            sub_id = sub.id
+    except IntegrityError:
+        raise click.ClickException(f"{phone} already belongs to a sub-account (see `ringback subaccount list`)") from None
+    click.echo(sub_id)
+
+
+@subaccount.command("list", help="List sub-accounts.")
+def subaccount_list() -> None:
+    config = _config()
+    with _sessions(config)() as s:
+        subs = s.scalars(select(SubAccount).order_by(SubAccount.id)).all()
+    if not subs:
+        click.echo("no sub-accounts yet: add one with `ringback subaccount add`")
+        return
+    click.echo(f"{'id':>4}  {'name':<28} {'number':<16} {'timezone':<22} hours")
+    for sub in subs:
+        click.echo(f"{sub.id:>4}  {sub.name[:28]:<28} {sub.phone_number or '':<16} {sub.timezone:<22} {sub.business_hours}")
+
+
+# ------------------------------------------------------------------ simulate-call
+
+@main.command("simulate-call", help="Send a signed Twilio call-status callback to a running Ringback and show what it did.")
+@click.option("--to", "to", required=True, callback=_phone, help="The sub-account's number that was called.")
+@click.option("--from", "from_", required=True, help="The caller's number.")
+@click.option("--status", default="no-answer", show_default=True,
+              type=click.Choice(["no-answer", "busy", "failed", "canceled", "completed"]))
+@click.option("--duration", default=0, show_default=True, type=int, help="Call length in seconds (for completed).")
+@click.option("--url", default=None, help="Where Ringback listens (default: RINGBACK_PUBLIC_URL).")
+@click.option("--wait", default=10.0, show_default=True, help="Seconds to wait for Ringback's decision.")
+def simulate_call(to, from_, status, duration, url, wait) -> None:
+    from twilio.request_validator import RequestValidator
+
+    config = _config()
+    path = "/webhooks/twilio/voice"
+    call_sid = "CA" + secrets.token_hex(16)
+    params = {
+        "CallSid": call_sid, "AccountSid": config.twilio_account_sid or "AC" + "0" * 32,
+        "From": from_, "To": to, "Caller": from_, "Called": to, "CallStatus": status,
+        "Direction": "inbound", "ApiVersion": "2010-04-01", "CallbackSource": "call-progress-events",
+        "SequenceNumber": "0", "CallDuration": str(duration),
+        "Timestamp": time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime()),
+    }
+    signature = RequestValidator(config.twilio_webhook_token).compute_signature(config.public_url + path, params)
+    target = (url or config.public_url).rstrip("/") + path
+    try:
+        resp = requests.post(target, data=params, headers={"X-Twilio-Signature": signature}, timeout=10)
+    except requests.RequestException as exc:
+        raise click.ClickException(f"could not reach Ringback at {target}: {exc}. Is `ringback serve` running?") from None
+    if resp.status_code == 403:
+        raise click.ClickException(
+            f"Ringback refused the signature: {resp.text.strip()}. The signature covers the URL, so "
+            f"RINGBACK_PUBLIC_URL (here {config.public_url}) must be the address the server was told it is "
+            f"reached at, and TWILIO_AUTH_TOKEN / RINGBACK_SECRET_KEY must match the server's.")
+    if resp.status_code != 200:
+        raise click.ClickException(f"Ringback answered {resp.status_code}: {resp.text.strip()}")
+    click.echo(f"sent {status} call {call_sid} from {from_} to {to}")
+    sessions = _sessions(config)
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        with sessions() as s:
+            call = s.scalar(select(Call).where(Call.provider == "twilio", Call.call_id == call_sid))
+            msg = ev = None
+            if call is None:
+                ev = s.scalar(select(InboxEvent).where(InboxEvent.provider == "twilio",
+                                                       InboxEvent.event_key == f"voice:{call_sid}:{status}"))
+            elif call.outcome == "texted":
+                msg = s.scalar(select(Message).where(Message.idempotency_key == f"recovery:{call.recovery_id}:touch:1"))
+        if ev is not None and ev.status == "unroutable":
+            click.echo(f"outcome: nothing done: {ev.result}")
+            sys.exit(1)
+        if call is not None and call.outcome and (call.outcome != "texted" or (msg and msg.status != "pending")):
+            click.echo(f"outcome: {call.outcome} ({call.reason})")
+            if msg is not None:
+                click.echo(f"text {msg.provider_sid or '(not sent)'} [{msg.status}] to {msg.to_number} "
+                           f"from {msg.from_number}:")
+                click.echo(f"  {msg.body}")
+            return
+        time.sleep(0.1)
+    raise click.ClickException(f"no decision within {wait:g}s: is a worker running (`ringback serve` has one)?")
+
+
+if __name__ == "__main__":
+    main()

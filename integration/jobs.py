@@ -1,0 +1,46 @@
+"""The worker's tasks. Thin: each one calls the runner and queues what it says comes next."""
+from __future__ import annotations
+
+import logging
+
+from huey import crontab
+
+from . import runner, runtime
+from .queue import huey
+
+log = logging.getLogger("ringback.jobs")
+
+
+@huey.task(retries=5, retry_delay=2)
+def process_event(event_id: int) -> None:
+    outcome = runner.process_event(runtime.current(), event_id)
+    log.info("event %s: %s", event_id, outcome.summary)
+    if outcome.retry_in is not None:
+        process_event.schedule((event_id,), delay=outcome.retry_in)
+    for step_id in outcome.steps:
+        run_step(step_id)
+
+
+@huey.task(retries=5, retry_delay=2)
+def run_step(step_id: int) -> None:
+    outcome = runner.run_step(runtime.current(), step_id)
+    log.info("step %s: %s", step_id, outcome.summary)
+    if outcome.retry_in is not None:
+        run_step.schedule((step_id,), delay=outcome.retry_in)
+
+
+def sweep() -> tuple[int, int]:
+    """Re-queue steps that are due or abandoned and events left pending (a killed worker's work)."""
+    steps, events = runner.due_work(runtime.current())
+    for step_id in steps:
+        run_step(step_id)
+    for event_id in events:
+        process_event(event_id)
+    if steps or events:
+        log.warning("sweeper re-queued %d step(s) and %d event(s)", len(steps), len(events))
+    return len(steps), len(events)
+
+
+@huey.periodic_task(crontab(minute="*"))
+def sweeper() -> None:
+    sweep()

@@ -1,0 +1,197 @@
+"""Tables. Every timestamp is stored in UTC and comes back timezone-aware."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import (JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text,
+                        TypeDecorator, UniqueConstraint)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware datetimes in, aware UTC datetimes out, on SQLite (no tz) and PostgreSQL alike."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Agency(Base):
+    __tablename__ = "agencies"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SubAccount(Base):
+    __tablename__ = "sub_accounts"
+    __table_args__ = (UniqueConstraint("provider", "external_id", name="uq_sub_accounts_provider_external"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agency_id: Mapped[int | None] = mapped_column(ForeignKey("agencies.id"), nullable=True)
+    name: Mapped[str] = mapped_column(String(200))
+    provider: Mapped[str] = mapped_column(String(20), default="twilio")
+    external_id: Mapped[str] = mapped_column(String(100))
+    # The number callers dial and texts come from (E.164); unique so a call routes to one place.
+    phone_number: Mapped[str | None] = mapped_column(String(20), unique=True, nullable=True)
+    timezone: Mapped[str] = mapped_column(String(64))
+    business_hours: Mapped[str] = mapped_column(String(500))
+    booking_url: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    default_region: Mapped[str] = mapped_column(String(2), default="US")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class WorkflowSetting(Base):
+    """A workflow's switch and settings: agency defaults (sub_account_id NULL) or a sub-account's overrides."""
+
+    __tablename__ = "workflow_settings"
+    __table_args__ = (UniqueConstraint("agency_id", "sub_account_id", "workflow", name="uq_workflow_settings_scope"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agency_id: Mapped[int | None] = mapped_column(ForeignKey("agencies.id"), nullable=True)
+    sub_account_id: Mapped[int | None] = mapped_column(ForeignKey("sub_accounts.id", ondelete="CASCADE"), nullable=True)
+    workflow: Mapped[str] = mapped_column(String(50))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    settings: Mapped[dict] = mapped_column(JSON, default=dict)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class InboxEvent(Base):
+    """Every verified webhook, committed before it is acknowledged."""
+
+    __tablename__ = "inbox_events"
+    __table_args__ = (UniqueConstraint("provider", "event_key", name="uq_inbox_events_provider_key"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider: Mapped[str] = mapped_column(String(20))
+    kind: Mapped[str] = mapped_column(String(40))
+    event_key: Mapped[str] = mapped_column(String(200))
+    # Twilio's I-Twilio-Idempotency-Token on retried deliveries.
+    idempotency_token: Mapped[str | None] = mapped_column(String(200), unique=True, nullable=True)
+    sub_account_id: Mapped[int | None] = mapped_column(ForeignKey("sub_accounts.id"), nullable=True)
+    payload: Mapped[dict] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending|done|unroutable|failed
+    result: Mapped[str | None] = mapped_column(Text, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+Index("ix_inbox_events_status_received", InboxEvent.status, InboxEvent.received_at)
+
+
+class Call(Base):
+    """One phone call as Ringback understood it: its furthest status and what was decided."""
+
+    __tablename__ = "calls"
+    __table_args__ = (UniqueConstraint("provider", "call_id", name="uq_calls_provider_call"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sub_account_id: Mapped[int] = mapped_column(ForeignKey("sub_accounts.id"))
+    provider: Mapped[str] = mapped_column(String(20))
+    call_id: Mapped[str] = mapped_column(String(100))
+    caller: Mapped[str] = mapped_column(String(40))  # E.164, or the raw value when unusable
+    called: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(20))
+    status_rank: Mapped[int] = mapped_column(Integer)
+    duration_seconds: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    missed: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    outcome: Mapped[str | None] = mapped_column(String(30), nullable=True)  # texted|joined|answered|suppressed|unusable_number
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    recovery_id: Mapped[int | None] = mapped_column(ForeignKey("recoveries.id"), nullable=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class Recovery(Base):
+    """One missed caller being won back: from the missed call to booked or lost."""
+
+    __tablename__ = "recoveries"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sub_account_id: Mapped[int] = mapped_column(ForeignKey("sub_accounts.id"))
+    caller: Mapped[str] = mapped_column(String(20))
+    state: Mapped[str] = mapped_column(String(20), default="missed")  # missed|texted|replied|booked|lost|closed
+    # "<sub_account_id>:<caller>" while this is the caller's current recovery: the database
+    # keeps two concurrent missed calls from the same caller from opening two recoveries.
+    open_key: Mapped[str | None] = mapped_column(String(60), unique=True, nullable=True)
+    calls_count: Mapped[int] = mapped_column(Integer, default=1)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    texted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    replied_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    value: Mapped[float | None] = mapped_column(Float, nullable=True)
+    crm_refs: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+Index("ix_recoveries_sub_caller", Recovery.sub_account_id, Recovery.caller)
+
+
+class Message(Base):
+    __tablename__ = "messages"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sub_account_id: Mapped[int | None] = mapped_column(ForeignKey("sub_accounts.id"), nullable=True)
+    recovery_id: Mapped[int | None] = mapped_column(ForeignKey("recoveries.id"), nullable=True)
+    direction: Mapped[str] = mapped_column(String(10))  # outbound | inbound
+    to_number: Mapped[str] = mapped_column(String(20))
+    from_number: Mapped[str] = mapped_column(String(20))
+    body: Mapped[str] = mapped_column(Text)
+    segments: Mapped[int] = mapped_column(Integer, default=1)
+    encoding: Mapped[str] = mapped_column(String(8), default="GSM-7")
+    provider: Mapped[str] = mapped_column(String(20))
+    provider_sid: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
+    status: Mapped[str] = mapped_column(String(20))
+    error_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    error_message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # "<step idempotency key>": at most one outbound text per recovery touch.
+    idempotency_key: Mapped[str | None] = mapped_column(String(120), unique=True, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class Step(Base):
+    """Everything scheduled: the source of truth the sweeper re-claims from."""
+
+    __tablename__ = "steps"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sub_account_id: Mapped[int] = mapped_column(ForeignKey("sub_accounts.id"))
+    recovery_id: Mapped[int | None] = mapped_column(ForeignKey("recoveries.id"), nullable=True)
+    kind: Mapped[str] = mapped_column(String(30))  # text_back | reply_answer | ...
+    idempotency_key: Mapped[str] = mapped_column(String(120), unique=True)
+    payload: Mapped[dict] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending|running|done|failed|expired|cancelled
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+Index("ix_steps_status_due", Step.status, Step.due_at)
+
+
+class OptOut(Base):
+    __tablename__ = "opt_outs"
+    __table_args__ = (UniqueConstraint("sub_account_id", "phone", name="uq_opt_outs_sub_phone"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sub_account_id: Mapped[int] = mapped_column(ForeignKey("sub_accounts.id"))
+    phone: Mapped[str] = mapped_column(String(20))
+    source: Mapped[str] = mapped_column(String(40))  # keyword | twilio_21610 | manual
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

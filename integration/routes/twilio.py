@@ -1,0 +1,113 @@
+"""Twilio's webhooks. Each is checked in a fixed order, each failure with its own status and log key:
+
+1. body over 1 MiB                -> 413 (Flask, before the body is read)
+2. X-Twilio-Signature missing     -> 403 twilio.signature_missing
+3. signature does not match       -> 403 twilio.signature_invalid
+4. AccountSid not ours            -> 403 twilio.account_mismatch
+5. malformed parameters           -> 400 twilio.payload_invalid
+6. duplicate delivery             -> 200, ignored (twilio.duplicate)
+7. number not a sub-account's     -> 200, stored as unroutable (twilio.unroutable)
+8. stored in the inbox, committed, queued -> 200 with TwiML
+"""
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Response, request
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from twilio.twiml.messaging_response import MessagingResponse
+from twilio.twiml.voice_response import VoiceResponse
+
+from connectors.base import WebhookRejected
+from connectors.twilio import webhook
+from workflows.decide import classify_call
+
+from .. import jobs
+from ..db import transaction
+from ..models import InboxEvent, SubAccount
+from ..settings_store import text_back_settings
+from . import rt
+
+log = logging.getLogger("ringback.webhooks.twilio")
+bp = Blueprint("twilio", __name__)
+
+
+@bp.post("/webhooks/twilio/voice")
+def voice():
+    return _receive("voice")
+
+
+@bp.post("/webhooks/twilio/dial")
+def dial():
+    return _receive("dial")
+
+
+@bp.post("/webhooks/twilio/sms")
+def sms():
+    return _receive("sms")
+
+
+@bp.post("/webhooks/twilio/message-status")
+def message_status():
+    return _receive("message-status")
+
+
+def public_url() -> str:
+    """The URL Twilio called and signed: the configured public base, this path, this query."""
+    query = request.query_string.decode("latin-1")
+    return rt().config.public_url + request.path + (f"?{query}" if query else "")
+
+
+def _receive(kind: str):
+    runtime = rt()
+    try:
+        webhook.verify(token=runtime.config.twilio_webhook_token, url=public_url(), params=request.form,
+                       signature=request.headers.get("X-Twilio-Signature"),
+                       settings_header=request.headers.get("X-Twilio-Webhooks-Signature-Settings"),
+                       account_sid=runtime.config.twilio_account_sid)
+        event = webhook.parse(kind, request.form)
+    except WebhookRejected as rej:
+        log.warning("rejected key=%s kind=%s status=%s remote=%s: %s", rej.log_key, kind, rej.status,
+                    request.remote_addr, rej.message)
+        return Response(rej.message + "\n", status=rej.status, mimetype="text/plain")
+
+    number = getattr(event, "called", None) or getattr(event, "recipient", None)
+    token = request.headers.get("I-Twilio-Idempotency-Token") or None
+    key = webhook.event_key(kind, event)
+    try:
+        with transaction(runtime.sessions) as s:
+            sub = s.scalar(select(SubAccount).where(SubAccount.phone_number == number)) if number else None
+            routed = sub is not None or kind == "message-status"
+            ev = InboxEvent(provider="twilio", kind=kind, event_key=key, idempotency_token=token,
+                            sub_account_id=sub.id if sub else None, payload=request.form.to_dict(),
+                            status="pending" if routed else "unroutable",
+                            result=None if routed else f"no sub-account has the number {number}")
+            s.add(ev)
+            s.flush()
+            twiml = _twiml(kind, event, s, sub)
+    except IntegrityError:
+        log.info("duplicate key=twilio.duplicate kind=%s event=%s", kind, key)
+        return _xml(_twiml(kind, event, None, None))
+    if not routed:
+        log.warning("unroutable key=twilio.unroutable kind=%s number=%s event=%s", kind, number, key)
+    else:
+        jobs.process_event(ev.id)
+    return _xml(twiml)
+
+
+def _twiml(kind: str, event, session, sub) -> str:
+    if kind == "sms":
+        return str(MessagingResponse())
+    response = VoiceResponse()
+    if kind == "dial" and sub is not None:
+        # Tell the caller a text is on its way; the worker decides and sends it.
+        settings = text_back_settings(session, sub)
+        if classify_call(event, settings).missed:
+            response.say(settings.voice_missed_message)
+        response.hangup()
+    return str(response)
+
+
+def _xml(body: str) -> Response:
+    return Response(body, status=200, mimetype="text/xml")

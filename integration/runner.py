@@ -1,0 +1,341 @@
+"""Carrying out what workflows decide, durably. Every job of the worker lands here.
+
+The pattern for every event: lock the inbox row, load state and settings, ask a pure
+function in ``workflows`` what to do, write the outcome and any steps in the same transaction,
+and only after commit hand the steps to the queue. A step is sent by ``run_step``, which
+claims it with a lease, so a worker killed at any point leaves a row the sweeper re-claims.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, delete, exists, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from connectors.base import SendError
+from connectors.twilio.client import OPTED_OUT_CODES
+from workflows import templates
+from workflows.decide import CallerState, classify_call, decide_reply, decide_text_back
+from workflows.events import CallEvent, DeliveryUpdate, InboundSms
+from workflows.phones import UnusableNumber, to_e164
+from workflows.statuses import call_rank, message_advances, recovery_advances
+
+from .db import transaction
+from .models import Call, InboxEvent, Message, OptOut, Recovery, Step, SubAccount, utcnow
+from .providers import parse_stored
+from .settings_store import text_back_settings
+
+log = logging.getLogger("ringback.runner")
+
+LEASE = timedelta(seconds=60)
+MAX_SEND_ATTEMPTS = 6
+EVENT_RETRY_WINDOW = timedelta(minutes=10)
+STOPPED_STEP_KINDS = {"text_back"}  # kinds never sent to a number that opted out meanwhile
+
+
+class NotYet(Exception):
+    """The event refers to something not recorded yet (a status callback racing its send)."""
+
+
+@dataclass
+class Outcome:
+    summary: str
+    steps: list[int] = field(default_factory=list)
+    retry_in: float | None = None
+
+
+# ---------------------------------------------------------------- events
+
+def process_event(rt, event_id: int, now: datetime | None = None) -> Outcome:
+    """Apply one stored webhook. Safe to run twice, concurrently or after a crash."""
+    now = now or utcnow()
+    for attempt in range(3):
+        try:
+            with transaction(rt.sessions) as s:
+                ev = s.get(InboxEvent, event_id, with_for_update=True)
+                if ev is None or ev.status != "pending":
+                    return Outcome("already processed")
+                ev.attempts += 1
+                event = parse_stored(ev.provider, ev.kind, ev.payload)
+                outcome = _dispatch(s, rt, ev, event, now)
+                ev.status, ev.result, ev.processed_at = "done", outcome.summary, now
+            return outcome
+        except IntegrityError:
+            # A concurrent job inserted the same call, recovery or opt-out first: run again and
+            # see its row (PostgreSQL raised only after the other transaction committed).
+            if attempt == 2:
+                raise
+            log.info("event %s raced another job; retrying", event_id)
+        except NotYet as exc:
+            with transaction(rt.sessions) as s:
+                ev = s.get(InboxEvent, event_id)
+                ev.attempts += 1
+                if now - ev.received_at > EVENT_RETRY_WINDOW:
+                    ev.status, ev.result, ev.processed_at = "done", f"gave up: {exc}", now
+                    return Outcome(ev.result)
+            return Outcome(f"not yet: {exc}", retry_in=min(2.0, 0.2 * (2 ** min(ev.attempts, 4))))
+    raise AssertionError("unreachable")
+
+
+def _dispatch(s: Session, rt, ev: InboxEvent, event, now: datetime) -> Outcome:
+    if isinstance(event, CallEvent):
+        return handle_call(s, ev, event, now)
+    if isinstance(event, InboundSms):
+        return handle_sms(s, rt, ev, event, now)
+    if isinstance(event, DeliveryUpdate):
+        return handle_delivery(s, event, now)
+    return Outcome(f"stored; {type(event).__name__} is not acted on")
+
+
+def handle_call(s: Session, ev: InboxEvent, call: CallEvent, now: datetime) -> Outcome:
+    sub = s.get(SubAccount, ev.sub_account_id)
+    settings = text_back_settings(s, sub)
+    row = s.scalar(select(Call).where(Call.provider == call.provider, Call.call_id == call.call_id)
+                   .with_for_update())
+    if row is None:
+        row = Call(sub_account_id=sub.id, provider=call.provider, call_id=call.call_id, caller=call.caller,
+                   called=call.called, status=call.status, status_rank=call_rank(call.status), started_at=now)
+        s.add(row)
+        s.flush()
+    else:
+        if row.decided_at is not None:
+            return Outcome(f"call already decided ({row.outcome}); {call.status} ignored")
+        if call.dial_status is None and call_rank(call.status) < row.status_rank:
+            return Outcome(f"older status {call.status} after {row.status}: ignored")
+    if call.dial_status is None or call_rank(call.status) >= row.status_rank:
+        row.status, row.status_rank = call.status, max(row.status_rank, call_rank(call.status))
+    if call.duration_seconds is not None:
+        row.duration_seconds = call.duration_seconds
+    verdict = classify_call(call, settings)
+    if not verdict.final:
+        return Outcome(verdict.reason)
+    row.missed, row.reason, row.decided_at = verdict.missed, verdict.reason, now
+    if not verdict.missed:
+        row.outcome = "answered" if "answered" in verdict.reason else "not_missed"
+        return Outcome(f"not missed: {verdict.reason}")
+    try:
+        caller = to_e164(call.caller, settings.default_region)
+    except UnusableNumber as exc:
+        row.outcome, row.reason = "unusable_number", f"{verdict.reason}; {exc}"
+        return Outcome(f"missed, not texted: {exc}")
+    row.caller = caller
+    try:
+        from_number = to_e164(call.called, settings.default_region)
+    except UnusableNumber:
+        from_number = sub.phone_number
+    key = f"{sub.id}:{caller}"
+    open_rec = s.scalar(select(Recovery).where(Recovery.open_key == key).with_for_update())
+    state = CallerState(
+        opted_out=_opted_out(s, sub.id, caller),
+        open_recovery_id=open_rec.id if open_rec else None,
+        open_recovery_opened_at=open_rec.opened_at if open_rec else None,
+        first_text_already_sent=bool(s.scalar(select(exists().where(
+            Message.sub_account_id == sub.id, Message.to_number == caller, Message.direction == "outbound")))),
+    )
+    decision = decide_text_back(caller, state, settings, now)
+    if decision.action == "suppress":
+        row.outcome, row.reason = "suppressed", f"{verdict.reason}; {decision.reason}"
+        return Outcome(f"missed, not texted: {decision.reason}")
+    if decision.action == "join":
+        open_rec.calls_count += 1
+        row.recovery_id, row.outcome = open_rec.id, "joined"
+        row.reason = f"{verdict.reason}; {decision.reason}"
+        return Outcome(f"missed, joined recovery {open_rec.id}: {decision.reason}")
+    if open_rec is not None:  # older than the dedupe window: a new recovery takes the key
+        open_rec.open_key = None
+        s.flush()
+    rec = Recovery(sub_account_id=sub.id, caller=caller, state="missed", open_key=key, opened_at=now)
+    s.add(rec)
+    s.flush()
+    seg = templates.segments(decision.body)
+    step = Step(sub_account_id=sub.id, recovery_id=rec.id, kind="text_back",
+                idempotency_key=f"recovery:{rec.id}:touch:1", due_at=now,
+                expires_at=now + timedelta(seconds=settings.validity_seconds),
+                payload={"to": caller, "from": from_number, "body": decision.body, "template": decision.template,
+                         "segments": seg.count, "encoding": seg.encoding, "validity_seconds": settings.validity_seconds})
+    s.add(step)
+    s.flush()
+    row.recovery_id, row.outcome, row.reason = rec.id, "texted", f"{verdict.reason}; {decision.reason}"
+    return Outcome(f"missed ({verdict.reason}): texting back ({decision.template})", steps=[step.id])
+
+
+def handle_sms(s: Session, rt, ev: InboxEvent, sms: InboundSms, now: datetime) -> Outcome:
+    sub = s.get(SubAccount, ev.sub_account_id)
+    try:
+        sender = to_e164(sms.sender, sub.default_region)
+    except UnusableNumber as exc:
+        return Outcome(f"reply from an unusable number ignored: {exc}")
+    key = f"{sub.id}:{sender}"
+    rec = s.scalar(select(Recovery).where(Recovery.open_key == key).with_for_update())
+    s.add(Message(sub_account_id=sub.id, recovery_id=rec.id if rec else None, direction="inbound",
+                  to_number=sms.recipient, from_number=sender, body=sms.body, provider=sms.provider,
+                  provider_sid=sms.message_id, status="received",
+                  segments=templates.segments(sms.body).count, encoding=templates.segments(sms.body).encoding))
+    decision = decide_reply(sms, business_name=sub.name, business_phone=sub.phone_number)
+    summary = "reply recorded"
+    if decision.action == "opt_out":
+        if not _opted_out(s, sub.id, sender):
+            s.add(OptOut(sub_account_id=sub.id, phone=sender, source="keyword"))
+        if rec is not None:
+            rec.open_key, rec.closed_at = None, now
+        # Anything still scheduled for this caller stops now.
+        s.execute(update(Step).where(Step.sub_account_id == sub.id, Step.status == "pending",
+                                     Step.kind.in_(STOPPED_STEP_KINDS), Step.payload["to"].as_string() == sender)
+                  .values(status="cancelled", last_error="caller opted out", finished_at=now))
+        summary = "opted out"
+    elif decision.action == "opt_in":
+        s.execute(delete(OptOut).where(OptOut.sub_account_id == sub.id, OptOut.phone == sender))
+        summary = "opted back in"
+    elif decision.action == "help":
+        summary = "help requested"
+    elif rec is not None and recovery_advances(rec.state, "replied"):
+        rec.state, rec.replied_at = "replied", now
+        summary = f"reply recorded; recovery {rec.id} replied"
+    steps = []
+    if decision.answer:
+        step = Step(sub_account_id=sub.id, recovery_id=rec.id if rec else None, kind="reply_answer",
+                    idempotency_key=f"answer:{sms.provider}:{sms.message_id}", due_at=now,
+                    expires_at=now + timedelta(minutes=10),
+                    payload={"to": sender, "from": sms.recipient, "body": decision.answer})
+        s.add(step)
+        s.flush()
+        steps.append(step.id)
+    return Outcome(summary, steps=steps)
+
+
+def handle_delivery(s: Session, upd: DeliveryUpdate, now: datetime) -> Outcome:
+    msg = s.scalar(select(Message).where(Message.provider_sid == upd.message_id).with_for_update())
+    if msg is None:
+        raise NotYet(f"no message {upd.message_id} recorded yet")
+    if upd.error_code in OPTED_OUT_CODES:
+        _record_opt_out(s, msg.sub_account_id, msg.to_number, f"twilio_{upd.error_code}", now)
+    if not message_advances(msg.status, upd.status):
+        return Outcome(f"status {upd.status} after {msg.status}: ignored")
+    msg.status = upd.status
+    if upd.error_code:
+        msg.error_code = upd.error_code
+    return Outcome(f"message {msg.id} {upd.status}")
+
+
+# ---------------------------------------------------------------- steps
+
+def run_step(rt, step_id: int, now: datetime | None = None) -> Outcome:
+    """Send the text a step describes, at most once, whatever crashed before."""
+    now = now or utcnow()
+    with transaction(rt.sessions) as s:
+        claimed = s.execute(update(Step).where(
+            Step.id == step_id,
+            or_(and_(Step.status == "pending", Step.due_at <= now),
+                and_(Step.status == "running", Step.lease_until < now)),
+        ).values(status="running", lease_until=now + LEASE, attempts=Step.attempts + 1))
+        if claimed.rowcount != 1:
+            return Outcome("step not due, already taken or finished")
+        step = s.get(Step, step_id)
+        p = step.payload
+        if step.expires_at is not None and now > step.expires_at:
+            _finish(step, "expired", now, "too late to send: the caller would get it long after the call")
+            _mark_message(s, step, "expired")
+            return Outcome(step.last_error)
+        if step.kind in STOPPED_STEP_KINDS and _opted_out(s, step.sub_account_id, p["to"]):
+            _finish(step, "cancelled", now, "caller opted out")
+            return Outcome("caller opted out")
+        msg = s.scalar(select(Message).where(Message.idempotency_key == step.idempotency_key))
+        if msg is not None and msg.provider_sid:
+            _finish(step, "done", now)
+            return Outcome("already sent")
+        reconcile = msg is not None and msg.status == "pending"
+        if msg is None:
+            seg = templates.segments(p["body"])
+            msg = Message(sub_account_id=step.sub_account_id, recovery_id=step.recovery_id, direction="outbound",
+                          to_number=p["to"], from_number=p["from"], body=p["body"], provider=rt.sender.name,
+                          status="pending", idempotency_key=step.idempotency_key, segments=seg.count,
+                          encoding=seg.encoding, created_at=now)
+            s.add(msg)
+            s.flush()
+        msg_id, created_at, attempts = msg.id, msg.created_at, step.attempts
+        msg.status = "pending"
+    try:
+        result = None
+        if reconcile:
+            result = rt.sender.find_sent(to=p["to"], from_=p["from"], body=p["body"],
+                                         since=created_at - timedelta(minutes=5))
+        if result is None:
+            result = rt.sender.send(to=p["to"], from_=p["from"], body=p["body"],
+                                    status_callback=rt.status_callback_url() if rt.sender.name != "sandbox" else None,
+                                    validity_seconds=p.get("validity_seconds"))
+    except SendError as err:
+        return _send_failed(rt, step_id, msg_id, err, attempts, now)
+    with transaction(rt.sessions) as s:
+        msg, step = s.get(Message, msg_id), s.get(Step, step_id)
+        msg.provider_sid = result.sid
+        if message_advances(msg.status, result.status):
+            msg.status = result.status
+        _finish(step, "done", now)
+        if step.recovery_id and step.kind == "text_back":
+            rec = s.get(Recovery, step.recovery_id)
+            if recovery_advances(rec.state, "texted"):
+                rec.state = "texted"
+            rec.texted_at = rec.texted_at or now
+    return Outcome(f"sent {result.sid} ({result.status})")
+
+
+def _send_failed(rt, step_id: int, msg_id: int, err: SendError, attempts: int, now: datetime) -> Outcome:
+    with transaction(rt.sessions) as s:
+        msg, step = s.get(Message, msg_id), s.get(Step, step_id)
+        step.last_error = str(err)
+        if err.retryable and attempts < MAX_SEND_ATTEMPTS:
+            delay = min(2 ** (attempts - 1), 30)
+            step.status, step.due_at, step.lease_until = "pending", now + timedelta(seconds=delay), None
+            msg.status = "pending" if err.maybe_sent else "retrying"
+            log.warning("send for step %s failed (%s); retry %s in %ss", step_id, err, attempts, delay)
+            return Outcome(f"retrying in {delay}s: {err}", retry_in=delay)
+        msg.status, msg.error_code, msg.error_message = "failed", err.code, str(err)
+        _finish(step, "failed", now, str(err))
+        if err.opted_out:
+            _record_opt_out(s, msg.sub_account_id, msg.to_number, f"twilio_{err.code}", now)
+        log.error("send for step %s failed for good: %s", step_id, err)
+        return Outcome(f"failed: {err}")
+
+
+def _finish(step: Step, status: str, now: datetime, error: str | None = None) -> None:
+    step.status, step.finished_at, step.lease_until = status, now, None
+    if error:
+        step.last_error = error
+
+
+def _mark_message(s: Session, step: Step, status: str) -> None:
+    msg = s.scalar(select(Message).where(Message.idempotency_key == step.idempotency_key))
+    if msg is not None and not msg.provider_sid:
+        msg.status = status
+
+
+def _opted_out(s: Session, sub_account_id: int, phone: str) -> bool:
+    return bool(s.scalar(select(exists().where(OptOut.sub_account_id == sub_account_id, OptOut.phone == phone))))
+
+
+def _record_opt_out(s: Session, sub_account_id: int | None, phone: str, source: str, now: datetime) -> None:
+    if sub_account_id is None or _opted_out(s, sub_account_id, phone):
+        return
+    s.add(OptOut(sub_account_id=sub_account_id, phone=phone, source=source, created_at=now))
+    rec = s.scalar(select(Recovery).where(Recovery.open_key == f"{sub_account_id}:{phone}"))
+    if rec is not None:
+        rec.open_key, rec.closed_at = None, now
+
+
+# ---------------------------------------------------------------- sweeper
+
+def due_work(rt, now: datetime | None = None, limit: int = 500) -> tuple[list[int], list[int]]:
+    """Steps that are due or whose lease ran out, and inbox events left pending: for re-queueing."""
+    now = now or utcnow()
+    with transaction(rt.sessions) as s:
+        steps = s.scalars(select(Step.id).where(or_(
+            and_(Step.status == "pending", Step.due_at <= now),
+            and_(Step.status == "running", Step.lease_until < now),
+        )).order_by(Step.due_at).limit(limit)).all()
+        events = s.scalars(select(InboxEvent.id).where(
+            InboxEvent.status == "pending", InboxEvent.received_at < now - timedelta(seconds=30),
+        ).order_by(InboxEvent.id).limit(limit)).all()
+    return list(steps), list(events)

@@ -1,0 +1,64 @@
+"""Loading a sub-account's workflow settings: sub-account facts, agency defaults, its overrides."""
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from workflows.hours import WeeklySchedule
+from workflows.settings import TextBackSettings
+
+from .models import SubAccount, WorkflowSetting
+
+TEXT_BACK = "missed_call_text_back"
+# Settings a sub-account or agency may override (stored as JSON), with how to read them.
+_OVERRIDABLE = {
+    "business_hours_template": str, "after_hours_template": str, "voice_missed_message": str,
+    "dedupe_window_seconds": int, "missed_under_seconds": int, "validity_seconds": int,
+    "own_numbers": frozenset, "block_list": frozenset,
+}
+
+
+def text_back_settings(session: Session, sub: SubAccount) -> TextBackSettings:
+    rows = session.scalars(
+        select(WorkflowSetting).where(
+            WorkflowSetting.workflow == TEXT_BACK,
+            ((WorkflowSetting.sub_account_id == sub.id) |
+             ((WorkflowSetting.sub_account_id.is_(None)) & (WorkflowSetting.agency_id == sub.agency_id)
+              & (WorkflowSetting.agency_id.is_not(None)))),
+        )
+    ).all()
+    # Agency defaults first, the sub-account's own overrides last.
+    rows.sort(key=lambda r: r.sub_account_id is not None)
+    values: dict = {}
+    enabled = True
+    for row in rows:
+        enabled = row.enabled
+        for key, value in (row.settings or {}).items():
+            if key in _OVERRIDABLE and value is not None:
+                values[key] = _OVERRIDABLE[key](value)
+    own = frozenset(values.pop("own_numbers", frozenset())) | ({sub.phone_number} if sub.phone_number else frozenset())
+    return TextBackSettings(
+        business_name=sub.name, timezone=sub.timezone, hours=WeeklySchedule.parse(sub.business_hours),
+        booking_link=sub.booking_url, enabled=enabled, default_region=sub.default_region,
+        own_numbers=own, **values,
+    )
+
+
+def save_text_back(session: Session, sub: SubAccount, *, enabled: bool | None = None, **settings) -> WorkflowSetting:
+    """Create or update the sub-account's override row (validated by building the settings)."""
+    unknown = set(settings) - set(_OVERRIDABLE)
+    if unknown:
+        raise ValueError(f"unknown setting {sorted(unknown)[0]!r}")
+    row = session.scalar(select(WorkflowSetting).where(
+        WorkflowSetting.sub_account_id == sub.id, WorkflowSetting.workflow == TEXT_BACK))
+    if row is None:
+        row = WorkflowSetting(sub_account_id=sub.id, agency_id=sub.agency_id, workflow=TEXT_BACK, settings={})
+        session.add(row)
+    merged = dict(row.settings or {})
+    merged.update({k: (sorted(v) if isinstance(v, (set, frozenset)) else v) for k, v in settings.items()})
+    row.settings = merged
+    if enabled is not None:
+        row.enabled = enabled
+    session.flush()
+    text_back_settings(session, sub)  # raises with the bad field named
+    return row

@@ -1,0 +1,55 @@
+"""The vocabulary every connector parses vendor payloads into."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class CallEvent:
+    """One status report about one phone call, whatever the source."""
+
+    provider: str  # twilio | ghl | hubspot | salesforce
+    call_id: str  # the vendor's id for the call (Twilio CallSid, GHL messageId, ...)
+    caller: str  # the raw number that called (normalised later with the sub-account's region)
+    called: str  # the number that was called
+    direction: str  # inbound | outbound
+    status: str  # normalised: queued, ringing, in-progress, completed, busy, failed, no-answer, canceled, voicemail
+    duration_seconds: int | None = None
+    occurred_at: datetime | None = None
+    sequence: int | None = None
+    # Where a <Dial> reported on the forwarded leg: its status and talk time. This is better
+    # evidence than the parent call's own status, which is "completed" as soon as Twilio
+    # itself answered with TwiML.
+    dial_status: str | None = None
+    dial_duration_seconds: int | None = None
+
+
+@dataclass(frozen=True)
+class InboundSms:
+    provider: str
+    message_id: str
+    sender: str
+    recipient: str
+    body: str
+    # Twilio sets OptOutType when its own (Advanced) Opt-Out handling acted on the message
+    # and already answered the sender: https://www.twilio.com/docs/messaging/tutorials/advanced-opt-out
+    opt_out_type: str | None = None
+
+
+@dataclass(frozen=True)
+class DeliveryUpdate:
+    provider: str
+    message_id: str
+    status: str
+    error_code: int | None = None
+
+
+@dataclass(frozen=True)
+class BookingEvent:
+    provider: str
+    booking_id: str
+    phone: str | None
+    starts_at: datetime | None = None
+    value: float | None = None
+    extra: dict = field(default_factory=dict)

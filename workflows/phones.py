@@ -1,0 +1,33 @@
+"""Phone numbers: everything Ringback stores or compares is E.164."""
+from __future__ import annotations
+
+import phonenumbers
+
+
+class UnusableNumber(ValueError):
+    """A caller number that cannot be texted; the message says why."""
+
+
+def to_e164(raw: str | None, default_region: str = "US") -> str:
+    """Normalise ``raw`` to E.164 with the sub-account's default region, or raise UnusableNumber."""
+    if raw is None or not str(raw).strip():
+        raise UnusableNumber("no caller number (withheld or anonymous)")
+    text = str(raw).strip()
+    if text.lower() in {"anonymous", "restricted", "unknown", "private", "unavailable"} or text.startswith("+266696687"):
+        # +266696687 is how Twilio presents an anonymous caller ("ANONYMOUS" on a keypad).
+        raise UnusableNumber(f"caller withheld their number ({text})")
+    try:
+        parsed = phonenumbers.parse(text, default_region)
+    except phonenumbers.NumberParseException as exc:
+        raise UnusableNumber(f"not a phone number: {text!r} ({exc})") from None
+    if not phonenumbers.is_valid_number(parsed):
+        raise UnusableNumber(f"not a valid phone number: {text!r}")
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def region_of(e164: str) -> str | None:
+    """The ISO region of an E.164 number, or None."""
+    try:
+        return phonenumbers.region_code_for_number(phonenumbers.parse(e164, None))
+    except phonenumbers.NumberParseException:
+        return None

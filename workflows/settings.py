@@ -1,0 +1,68 @@
+"""What a sub-account has chosen for the missed-call text back, with the defaults."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from . import templates
+from .hours import WeeklySchedule, zone
+
+# Short, human, a booking link, an invitation to reply: the shape of the texts that get
+# answers. Only GSM-7 characters (no curly quotes or dashes), so each stays one segment.
+BUSINESS_HOURS_TEMPLATE = (
+    "Hi {first_name}, this is {business_name}. Sorry we missed your call! "
+    "How can we help? Reply here or book a time: {booking_link}"
+)
+AFTER_HOURS_TEMPLATE = (
+    "Hi {first_name}, thanks for calling {business_name}. We're closed right now but we'll "
+    "call you back first thing. Reply here with what you need, or book a time: {booking_link}"
+)
+BUSINESS_HOURS_TEMPLATE_NO_LINK = (
+    "Hi {first_name}, this is {business_name}. Sorry we missed your call! "
+    "How can we help? Just reply to this text."
+)
+AFTER_HOURS_TEMPLATE_NO_LINK = (
+    "Hi {first_name}, thanks for calling {business_name}. We're closed right now but we'll "
+    "call you back first thing. Reply here with what you need."
+)
+VOICE_MISSED_MESSAGE = "Sorry we missed your call. We'll text you right away."
+DEFAULT_HOURS = "mon-fri 08:00-18:00"
+
+
+@dataclass(frozen=True)
+class TextBackSettings:
+    business_name: str
+    timezone: str = "America/New_York"
+    hours: WeeklySchedule = field(default_factory=lambda: WeeklySchedule.parse(DEFAULT_HOURS))
+    booking_link: str | None = None
+    enabled: bool = True
+    business_hours_template: str | None = None  # None: the default for whether there is a link
+    after_hours_template: str | None = None
+    voice_missed_message: str = VOICE_MISSED_MESSAGE
+    dedupe_window_seconds: int = 24 * 3600
+    # A "completed" call shorter than this was a carrier voicemail or IVR, not a person.
+    missed_under_seconds: int = 15
+    # Twilio drops a queued text older than this instead of sending it late.
+    validity_seconds: int = 600
+    default_region: str = "US"
+    own_numbers: frozenset[str] = frozenset()
+    block_list: frozenset[str] = frozenset()
+
+    def __post_init__(self):
+        zone(self.timezone)  # raises BadSchedule with the bad name
+        for t in (self.business_hours_template, self.after_hours_template):
+            if t is not None:
+                templates.check(t)
+        if not 1 <= self.validity_seconds <= 36000:
+            raise ValueError("validity_seconds must be between 1 and 36000 (Twilio's limit)")
+        if self.dedupe_window_seconds < 0 or self.missed_under_seconds < 0:
+            raise ValueError("dedupe_window_seconds and missed_under_seconds cannot be negative")
+
+    def template_for(self, kind: str) -> str:
+        if kind == "business_hours":
+            return self.business_hours_template or (
+                BUSINESS_HOURS_TEMPLATE if self.booking_link else BUSINESS_HOURS_TEMPLATE_NO_LINK)
+        return self.after_hours_template or (
+            AFTER_HOURS_TEMPLATE if self.booking_link else AFTER_HOURS_TEMPLATE_NO_LINK)
+
+    def with_overrides(self, **overrides) -> "TextBackSettings":
+        return replace(self, **overrides)

@@ -1,0 +1,72 @@
+"""Text templates: merge fields, opt-out wording, segment counts."""
+from __future__ import annotations
+
+import math
+import string
+from dataclasses import dataclass
+
+import gsm0338  # noqa: F401  (registers the "gsm03.38" codec)
+
+MERGE_FIELDS = {"business_name", "first_name", "booking_link"}
+FIRST_NAME_FALLBACK = "there"
+OPT_OUT_WORDING = "Reply STOP to opt out."
+_OPT_OUT_MARKERS = ("stop", "opt out", "opt-out", "unsubscribe")
+
+
+class BadTemplate(ValueError):
+    """A template that cannot be rendered; the message names the problem."""
+
+
+def fields_in(template: str) -> set[str]:
+    try:
+        return {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+    except ValueError as exc:
+        raise BadTemplate(f"template has a stray brace: {exc}") from None
+
+
+def check(template: str) -> None:
+    """Raise BadTemplate naming any merge field Ringback does not know."""
+    if not template or not template.strip():
+        raise BadTemplate("template is empty")
+    unknown = sorted(f for f in fields_in(template) if f not in MERGE_FIELDS)
+    if unknown:
+        raise BadTemplate(
+            f"unknown merge field {{{unknown[0]}}}: use {', '.join('{' + f + '}' for f in sorted(MERGE_FIELDS))}"
+        )
+
+
+def render(template: str, *, business_name: str, first_name: str | None, booking_link: str | None,
+           first_in_conversation: bool) -> str:
+    """Fill the merge fields; the first text in a conversation always says how to opt out."""
+    check(template)
+    body = template.format(
+        business_name=business_name,
+        first_name=(first_name or "").strip() or FIRST_NAME_FALLBACK,
+        booking_link=booking_link or "",
+    )
+    body = " ".join(body.split())  # an empty {booking_link} must not leave double spaces
+    if first_in_conversation and not has_opt_out(body):
+        body = f"{body} {OPT_OUT_WORDING}"
+    return body
+
+
+def has_opt_out(body: str) -> bool:
+    low = body.lower()
+    return any(m in low for m in _OPT_OUT_MARKERS)
+
+
+@dataclass(frozen=True)
+class Segments:
+    encoding: str  # GSM-7 | UCS-2
+    units: int  # septets (GSM-7) or UTF-16 code units (UCS-2)
+    count: int
+
+
+def segments(body: str) -> Segments:
+    """How many SMS segments ``body`` costs: 160/153 septets in GSM-7, 70/67 units in UCS-2."""
+    try:
+        septets = len(body.encode("gsm03.38"))  # extension characters (€, [, ...) take two
+    except UnicodeEncodeError:
+        units = len(body.encode("utf-16-le")) // 2
+        return Segments("UCS-2", units, 1 if units <= 70 else math.ceil(units / 67))
+    return Segments("GSM-7", septets, 1 if septets <= 160 else math.ceil(septets / 153))
