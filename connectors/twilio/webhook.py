@@ -138,6 +138,15 @@ def parse(kind: str, params) -> CallEvent | InboundSms | DeliveryUpdate:
         raise WebhookRejected(400, "twilio.payload_invalid", f"malformed {kind} webhook: {problems}") from None
 
 
+def routing_number(event) -> str | None:
+    """The business's number in this webhook: it says which sub-account the event belongs to."""
+    if isinstance(event, CallEvent):
+        return event.called if event.direction == "inbound" else event.caller
+    if isinstance(event, InboundSms):
+        return event.recipient
+    return None  # delivery reports are matched by MessageSid
+
+
 def event_key(kind: str, event) -> str:
     """The dedupe key: a repeated delivery of the same fact has the same key."""
     if kind == "voice":

@@ -72,7 +72,7 @@ def _receive(kind: str):
                     request.remote_addr, rej.message)
         return Response(rej.message + "\n", status=rej.status, mimetype="text/plain")
 
-    number = getattr(event, "called", None) or getattr(event, "recipient", None)
+    number = webhook.routing_number(event)
     token = request.headers.get("I-Twilio-Idempotency-Token") or None
     key = webhook.event_key(kind, event)
     try:

@@ -1,0 +1,168 @@
+"""Fixtures shared by the whole suite."""
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+from pathlib import Path
+
+import psycopg
+import pytest
+import redis as redis_lib
+from sqlalchemy import text
+from twilio.request_validator import RequestValidator
+
+from integration import migrate
+from integration.app import create_app
+from integration.config import Config
+from integration.db import make_engine
+from integration.models import Base, SubAccount
+from integration.runtime import Runtime
+from tests.fakes.server import LoopbackServer
+from tests.fakes.twilio_api import FakeTwilio
+
+ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
+AUTH_TOKEN = "f00dfeedc0ffee1234567890abcdef12"
+PUBLIC_URL = "https://ringback.example.com"
+BUSINESS_NUMBER = "+15125550100"
+CALLER = "+15125550123"
+
+PG_URL = os.environ.get("RINGBACK_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("RINGBACK_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+# Under .ci/run the real servers are part of the test environment: their absence fails the run.
+REQUIRE_SERVICES = os.environ.get("RINGBACK_REQUIRE_SERVICES") == "1" or os.environ.get("CI") == "true"
+
+
+def _service_missing(what: str, exc: Exception):
+    message = f"{what} is not reachable ({exc.__class__.__name__}: {exc})"
+    if REQUIRE_SERVICES:
+        pytest.fail(message + "; RINGBACK_REQUIRE_SERVICES is set, so this is an error", pytrace=False)
+    pytest.skip(message + ": tests that need it are skipped (run ./scripts/test to start it)")
+
+
+# ------------------------------------------------------------------ databases
+
+@pytest.fixture(scope="session")
+def _sqlite_template(tmp_path_factory) -> Path:
+    """A migrated SQLite file, copied for each test (migrating once keeps the suite fast)."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "template.db"
+    engine = make_engine(f"sqlite:///{path}")
+    migrate.upgrade(f"sqlite:///{path}", engine)
+    engine.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def _postgres_database():
+    """A fresh PostgreSQL database for this run, migrated with Alembic, dropped at the end."""
+    admin = PG_URL.replace("postgresql+psycopg://", "postgresql://")
+    try:
+        conn = psycopg.connect(admin, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as exc:
+        yield exc
+        return
+    name = f"ringback_test_{secrets.token_hex(4)}"
+    conn.execute(f'CREATE DATABASE "{name}"')
+    url = PG_URL.rsplit("/", 1)[0] + f"/{name}"
+    migrate.upgrade(url)
+    yield url
+    conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    conn.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request, tmp_path, _sqlite_template):
+    """A migrated, empty database: SQLite (the embedded default) and the real PostgreSQL server."""
+    if request.param == "sqlite":
+        path = tmp_path / "ringback.db"
+        shutil.copy(_sqlite_template, path)
+        yield f"sqlite:///{path}"
+        return
+    pg = request.getfixturevalue("_postgres_database")
+    if isinstance(pg, Exception):
+        _service_missing(f"PostgreSQL at {PG_URL}", pg)
+    yield pg
+    engine = make_engine(pg)
+    with engine.begin() as conn:
+        tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture
+def redis_url():
+    """The real Redis server (database 15, flushed before the test)."""
+    client = redis_lib.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+    try:
+        client.flushdb()
+    except redis_lib.RedisError as exc:
+        _service_missing(f"Redis at {REDIS_URL}", exc)
+    yield REDIS_URL
+    client.flushdb()
+    client.close()
+
+
+# ------------------------------------------------------------------ vendors
+
+@pytest.fixture(scope="session")
+def _fake_twilio_server():
+    fake = FakeTwilio(ACCOUNT_SID, AUTH_TOKEN)
+    with LoopbackServer(fake.app) as server:
+        fake.url = server.url
+        yield fake
+
+
+@pytest.fixture
+def fake_twilio(_fake_twilio_server):
+    """A loopback Twilio API that fails the test on any request Twilio would refuse."""
+    fake = _fake_twilio_server
+    fake.reset()
+    yield fake
+    assert not fake.unexpected, f"unexpected requests to Twilio: {fake.unexpected}"
+    assert not fake.invalid, f"requests Twilio would refuse: {fake.invalid}"
+
+
+# ------------------------------------------------------------------ Ringback
+
+@pytest.fixture
+def config(db_url, fake_twilio, tmp_path) -> Config:
+    """Ringback's configuration for a test: real Twilio SDK against the fake, jobs run inline."""
+    return Config.from_env({}, database_url=db_url, data_dir=tmp_path, public_url=PUBLIC_URL,
+                           twilio_account_sid=ACCOUNT_SID, twilio_auth_token=AUTH_TOKEN,
+                           twilio_api_url=fake_twilio.url, queue_immediate=True, env="test")
+
+
+@pytest.fixture
+def rt(config):
+    """The runtime (database, sender, queue) the app and jobs share."""
+    runtime = Runtime(config)
+    yield runtime
+    runtime.close()
+
+
+@pytest.fixture
+def app(config, rt):
+    """The Flask app."""
+    return create_app(config, rt=rt)
+
+
+@pytest.fixture
+def client(app):
+    """A test client for the app."""
+    return app.test_client()
+
+
+@pytest.fixture
+def sub(rt) -> SubAccount:
+    """A sub-account on BUSINESS_NUMBER, open 24/7 unless a test changes it."""
+    with rt.sessions.begin() as s:
+        row = SubAccount(name="Acme Plumbing", provider="twilio", external_id=BUSINESS_NUMBER,
+                         phone_number=BUSINESS_NUMBER, timezone="America/Chicago", business_hours="24/7",
+                         booking_url="https://acme.example/book")
+        s.add(row)
+    return row
+
+
+def sign(url: str, params: dict, token: str = AUTH_TOKEN) -> str:
+    """Twilio's X-Twilio-Signature for ``params`` posted to ``url``."""
+    return RequestValidator(token).compute_signature(url, params)

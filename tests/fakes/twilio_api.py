@@ -1,0 +1,203 @@
+"""A fake Twilio REST API (Messages) on loopback, strict like the real one.
+
+Every request is validated against Twilio's own OpenAPI spec
+(../shared/contracts/twilio/twilio_api_v2010.json, read in place), plus the rules the spec
+only states in prose (To plus From or MessagingServiceSid; HTTP Basic with the account's
+SID and auth token). Anything the fake does not implement is recorded as unexpected and
+answered 404, and the test fixture fails on it (Airbyte-style strict fakes).
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import threading
+from datetime import datetime, timezone
+from email.utils import format_datetime
+from functools import lru_cache
+from pathlib import Path
+
+import requests
+from flask import Flask, Response, request
+from openapi_core import OpenAPI
+from openapi_core.contrib.werkzeug import WerkzeugOpenAPIRequest, WerkzeugOpenAPIResponse
+from twilio.request_validator import RequestValidator
+
+from workflows.templates import segments
+
+SHARED = Path(os.environ.get("RINGBACK_SHARED_DIR") or Path(__file__).resolve().parents[3] / "shared")
+SPEC = SHARED / "contracts" / "twilio" / "twilio_api_v2010.json"
+MESSAGES = "/2010-04-01/Accounts/<account_sid>/Messages.json"
+
+ERRORS = {
+    21610: (400, "Attempt to send to unsubscribed recipient"),
+    21211: (400, "Invalid 'To' Phone Number"),
+    21604: (400, "A 'To' phone number is required."),
+    20003: (401, "Authenticate"),
+    20404: (404, "The requested resource was not found"),
+    20429: (429, "Too Many Requests"),
+    20500: (500, "Internal Server Error"),
+}
+
+
+@lru_cache(maxsize=None)
+def _spec_dict() -> str:
+    return SPEC.read_text()
+
+
+def openapi_for(base_url: str) -> OpenAPI:
+    spec = json.loads(_spec_dict())
+    servers = [{"url": base_url}]
+    spec["servers"] = servers
+    for item in spec["paths"].values():
+        if "servers" in item:
+            item["servers"] = servers
+    return OpenAPI.from_dict(spec)
+
+
+class FakeTwilio:
+    def __init__(self, account_sid: str, auth_token: str):
+        self.account_sid = account_sid
+        self.auth_token = auth_token
+        self.messages: list[dict] = []
+        self.unexpected: list[str] = []
+        self.invalid: list[str] = []
+        self._failures: list[int] = []
+        self._lock = threading.Lock()
+        self.openapi: OpenAPI | None = None
+        self.received = threading.Condition(self._lock)
+        self.app = self._make_app()
+
+    # ------------------------------------------------------------- test controls
+
+    def reset(self) -> None:
+        """Forget every message, failure and complaint (between tests)."""
+        with self._lock:
+            self.messages.clear()
+            self.unexpected.clear()
+            self.invalid.clear()
+            self._failures.clear()
+
+    def fail_next(self, code: int, times: int = 1) -> None:
+        """Answer the next ``times`` message creations with Twilio error ``code`` (21610, 20429, 20500...)."""
+        with self._lock:
+            self._failures.extend([code] * times)
+
+    def wait_for(self, count: int, timeout: float = 5.0) -> list[dict]:
+        with self.received:
+            self.received.wait_for(lambda: len(self.messages) >= count, timeout=timeout)
+            return list(self.messages)
+
+    def deliver(self, sid: str, statuses=("sent", "delivered"), error_code: int | None = None) -> list[int]:
+        """Post signed status callbacks for a message to its StatusCallback, like Twilio does."""
+        msg = next(m for m in self.messages if m["sid"] == sid)
+        codes = []
+        for status in statuses:
+            params = {"MessageSid": sid, "SmsSid": sid, "AccountSid": self.account_sid, "From": msg["from"],
+                      "To": msg["to"], "MessageStatus": status, "SmsStatus": status, "ApiVersion": "2010-04-01"}
+            if error_code is not None and status in ("undelivered", "failed"):
+                params["ErrorCode"] = str(error_code)
+            signature = RequestValidator(self.auth_token).compute_signature(msg["status_callback"], params)
+            codes.append(requests.post(msg["status_callback"], data=params,
+                                       headers={"X-Twilio-Signature": signature}, timeout=10).status_code)
+        return codes
+
+    # ------------------------------------------------------------- the API
+
+    def _make_app(self) -> Flask:
+        app = Flask("fake-twilio")
+
+        @app.before_request
+        def _validate():
+            if request.url_rule is None:
+                return None
+            auth = request.authorization
+            if auth is None or (auth.username, auth.password) != (self.account_sid, self.auth_token):
+                return _error(20003)
+            if self.openapi is None:
+                self.openapi = openapi_for(request.host_url.rstrip("/"))
+            try:
+                self.openapi.validate_request(WerkzeugOpenAPIRequest(request))
+            except Exception as exc:  # the spec says no: so would Twilio (400)
+                detail = f"{request.method} {request.full_path}: {exc}; {getattr(exc, '__cause__', '')}"
+                with self._lock:
+                    self.invalid.append(detail)
+                return Response(json.dumps({"code": 20001, "message": str(exc), "status": 400}), 400,
+                                mimetype="application/json")
+            return None
+
+        @app.after_request
+        def _check_response(response):
+            if request.url_rule is not None and response.status_code in (200, 201) and self.openapi is not None:
+                try:
+                    self.openapi.validate_response(WerkzeugOpenAPIRequest(request), WerkzeugOpenAPIResponse(response))
+                except Exception as exc:
+                    with self._lock:
+                        self.invalid.append(f"fake answered off-spec: {exc}")
+            return response
+
+        @app.post(MESSAGES)
+        def create_message(account_sid):
+            form = request.form
+            if account_sid != self.account_sid:
+                return _error(20404)
+            if not form.get("To"):
+                return _error(21604)
+            if not (form.get("From") or form.get("MessagingServiceSid")):
+                return Response(json.dumps({"code": 21603, "message": "A 'From' phone number is required.",
+                                            "status": 400}), 400, mimetype="application/json")
+            with self._lock:
+                failure = self._failures.pop(0) if self._failures else None
+            if failure is not None:
+                return _error(failure)
+            now = datetime.now(timezone.utc)
+            seg = segments(form["Body"])
+            msg = {
+                "sid": "SM" + secrets.token_hex(16), "account_sid": self.account_sid, "api_version": "2010-04-01",
+                "body": form["Body"], "to": form["To"], "from": form.get("From"),
+                "messaging_service_sid": form.get("MessagingServiceSid"), "status": "queued",
+                "direction": "outbound-api", "num_segments": str(seg.count), "num_media": "0",
+                "date_created": format_datetime(now), "date_updated": format_datetime(now), "date_sent": None,
+                "error_code": None, "error_message": None, "price": None, "price_unit": "USD",
+                "status_callback": form.get("StatusCallback"), "validity_period": form.get("ValidityPeriod"),
+                "_created": now,
+            }
+            msg["uri"] = f"/2010-04-01/Accounts/{self.account_sid}/Messages/{msg['sid']}.json"
+            msg["subresource_uris"] = {"media": msg["uri"].replace(".json", "/Media.json")}
+            with self.received:
+                self.messages.append(msg)
+                self.received.notify_all()
+            return Response(json.dumps(_public(msg)), 201, mimetype="application/json")
+
+        @app.get(MESSAGES)
+        def list_messages(account_sid):
+            after = request.args.get("DateSent>")
+            with self._lock:
+                found = [m for m in self.messages
+                         if (not request.args.get("To") or m["to"] == request.args["To"])
+                         and (not request.args.get("From") or m["from"] == request.args["From"])
+                         and (not after or m["_created"].strftime("%Y-%m-%d") >= after[:10])]
+            page_size = int(request.args.get("PageSize", 50))
+            body = {"messages": [_public(m) for m in found[:page_size]], "page": 0, "page_size": page_size,
+                    "first_page_uri": request.full_path, "next_page_uri": None, "previous_page_uri": None,
+                    "uri": request.full_path, "start": 0, "end": max(0, len(found[:page_size]) - 1)}
+            return Response(json.dumps(body), 200, mimetype="application/json")
+
+        @app.errorhandler(404)
+        @app.errorhandler(405)
+        def _unexpected(_exc):
+            with self._lock:
+                self.unexpected.append(f"{request.method} {request.full_path}")
+            return _error(20404)
+
+        return app
+
+
+def _public(msg: dict) -> dict:
+    return {k: v for k, v in msg.items() if not k.startswith("_") and k not in ("status_callback", "validity_period")}
+
+
+def _error(code: int) -> Response:
+    status, message = ERRORS[code]
+    return Response(json.dumps({"code": code, "message": message, "more_info": f"https://www.twilio.com/docs/errors/{code}",
+                                "status": status}), status, mimetype="application/json")

@@ -1,0 +1,31 @@
+"""Posting Twilio fixtures to Ringback the way Twilio does: form-encoded and signed."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.conftest import PUBLIC_URL, sign
+
+FIXTURES = Path(__file__).with_name("fixtures") / "twilio"
+ROUTES = {"call_status": "voice", "dial_action": "dial", "inbound_sms": "sms", "message_status": "message-status"}
+
+
+def fixture(name: str) -> dict:
+    return json.loads((FIXTURES / f"{name}.json").read_text())
+
+
+def all_fixtures() -> list[str]:
+    return sorted(p.stem for p in FIXTURES.glob("*.json"))
+
+
+def route_for(name: str) -> str:
+    return "/webhooks/twilio/" + ROUTES[name.split("__")[0]]
+
+
+def post(client, path: str, params: dict, *, signature: str | None = "auto", headers: dict | None = None):
+    hdrs = dict(headers or {})
+    if signature == "auto":
+        signature = sign(PUBLIC_URL + path, params)
+    if signature is not None:
+        hdrs["X-Twilio-Signature"] = signature
+    return client.post(path, data=params, headers=hdrs)
