@@ -19,7 +19,7 @@ from integration.db import make_engine
 from integration.models import Base, SubAccount
 from integration.runtime import Runtime
 from tests.fakes.server import LoopbackServer
-from tests.fakes.twilio_api import FakeTwilio
+from tests.fakes.twilio_api import FakeTwilio, openapi_for
 
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 AUTH_TOKEN = "f00dfeedc0ffee1234567890abcdef12"
@@ -109,6 +109,7 @@ def _fake_twilio_server():
     fake = FakeTwilio(ACCOUNT_SID, AUTH_TOKEN)
     with LoopbackServer(fake.app) as server:
         fake.url = server.url
+        fake.openapi = openapi_for(server.url)
         yield fake
 
 

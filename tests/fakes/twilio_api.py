@@ -78,10 +78,14 @@ class FakeTwilio:
             self.invalid.clear()
             self._failures.clear()
 
-    def fail_next(self, code: int, times: int = 1) -> None:
-        """Answer the next ``times`` message creations with Twilio error ``code`` (21610, 20429, 20500...)."""
+    def fail_next(self, code: int, times: int = 1, *, after_accepting: bool = False) -> None:
+        """Answer the next ``times`` message creations with Twilio error ``code`` (21610, 20429, 20500...).
+
+        ``after_accepting``: keep (and later list) the message although the answer is an error,
+        as when Twilio's edge fails after the message was queued.
+        """
         with self._lock:
-            self._failures.extend([code] * times)
+            self._failures.extend([(code, after_accepting)] * times)
 
     def wait_for(self, count: int, timeout: float = 5.0) -> list[dict]:
         with self.received:
@@ -147,8 +151,8 @@ class FakeTwilio:
                 return Response(json.dumps({"code": 21603, "message": "A 'From' phone number is required.",
                                             "status": 400}), 400, mimetype="application/json")
             with self._lock:
-                failure = self._failures.pop(0) if self._failures else None
-            if failure is not None:
+                failure, accepted = self._failures.pop(0) if self._failures else (None, False)
+            if failure is not None and not accepted:
                 return _error(failure)
             now = datetime.now(timezone.utc)
             seg = segments(form["Body"])
@@ -167,6 +171,8 @@ class FakeTwilio:
             with self.received:
                 self.messages.append(msg)
                 self.received.notify_all()
+            if failure is not None:
+                return _error(failure)
             return Response(json.dumps(_public(msg)), 201, mimetype="application/json")
 
         @app.get(MESSAGES)

@@ -1,0 +1,132 @@
+"""Ringback as a user runs it: `ringback serve` on a real port, the fake Twilio on another.
+
+SQLite with the SQLite job queue (the embedded default), and PostgreSQL with the Redis queue.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from sqlalchemy import select
+
+from integration.db import make_engine, make_sessionmaker
+from integration.models import Call, Message
+from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, BUSINESS_NUMBER, CALLER, sign
+from tests.twilio_helpers import fixture
+
+pytestmark = pytest.mark.e2e
+RINGBACK = str(Path(sys.executable).with_name("ringback"))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def server(request, db_url, fake_twilio, tmp_path):
+    """`ringback serve` in a subprocess, configured only through the environment."""
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RINGBACK_", "TWILIO_", "REDIS_", "DATABASE_"))}
+    env.update(DATABASE_URL=db_url, RINGBACK_DATA_DIR=str(tmp_path / "var"), TWILIO_ACCOUNT_SID=ACCOUNT_SID,
+               TWILIO_AUTH_TOKEN=AUTH_TOKEN, TWILIO_API_URL=fake_twilio.url,
+               RINGBACK_PUBLIC_URL=f"http://127.0.0.1:{port}")
+    if "postgres" in db_url:
+        env["REDIS_URL"] = request.getfixturevalue("redis_url")
+    added = subprocess.run([RINGBACK, "subaccount", "add", "--name", "Acme Plumbing", "--phone", BUSINESS_NUMBER,
+                            "--timezone", "America/Chicago", "--hours", "24/7",
+                            "--booking-url", "https://acme.example/book"],
+                           env=env, capture_output=True, text=True, timeout=60)
+    assert added.returncode == 0, added.stderr
+    assert added.stdout.strip().isdigit()
+    log = open(tmp_path / "serve.log", "w+")
+    proc = subprocess.Popen([RINGBACK, "serve", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(url + "/healthz", timeout=1).status_code == 200:
+                break
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    else:
+        log.seek(0)
+        pytest.fail("ringback serve did not start:\n" + log.read())
+    yield {"url": url, "env": env, "log": log}
+    proc.terminate()
+    assert proc.wait(timeout=30) == 0, "ringback serve did not stop cleanly on TERM"
+    log.seek(0)
+    output = log.read()
+    assert "Traceback" not in output, output
+
+
+def _callback(server, name, **changes):
+    params = fixture(name) | changes
+    path = "/webhooks/twilio/" + ("sms" if name.startswith("inbound_sms") else "voice")
+    return requests.post(server["url"] + path, data=params, timeout=5,
+                         headers={"X-Twilio-Signature": sign(server["url"] + path, params)})
+
+
+def _wait_for_call(sessions, call_sid, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with sessions() as s:
+            call = s.scalar(select(Call).where(Call.call_id == call_sid))
+            if call is not None and call.outcome:
+                return call
+        time.sleep(0.05)
+    raise AssertionError(f"no decision on {call_sid}")
+
+
+def test_missed_call_texted_once_then_stop_is_honoured(server, db_url, fake_twilio):
+    sessions = make_sessionmaker(make_engine(db_url))
+    assert _callback(server, "call_status__no_answer").status_code == 200
+    [text] = fake_twilio.wait_for(1)
+    assert text["to"] == CALLER and text["from"] == BUSINESS_NUMBER
+    assert text["body"].startswith("Hi there, this is Acme Plumbing. Sorry we missed your call!")
+    assert "https://acme.example/book" in text["body"] and text["body"].endswith("Reply STOP to opt out.")
+
+    # Twilio delivers the same callback again: acknowledged, still one text.
+    assert _callback(server, "call_status__no_answer").status_code == 200
+    # Twilio reports delivery to our status callback URL (signed, with the real validator).
+    assert fake_twilio.deliver(text["sid"]) == [200, 200]
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with sessions() as s:
+            if s.scalar(select(Message.status).where(Message.provider_sid == text["sid"])) == "delivered":
+                break
+        time.sleep(0.05)
+    else:
+        raise AssertionError("delivery status never recorded")
+    assert len(fake_twilio.messages) == 1
+
+    # STOP: confirmed once; the next missed call from that caller gets nothing.
+    assert _callback(server, "inbound_sms__stop").status_code == 200
+    confirmation = fake_twilio.wait_for(2)[1]
+    assert "unsubscribed" in confirmation["body"]
+    assert _callback(server, "call_status__busy").status_code == 200
+    call = _wait_for_call(sessions, fixture("call_status__busy")["CallSid"])
+    assert call.outcome == "suppressed" and "opted out" in call.reason
+    assert len(fake_twilio.messages) == 2
+
+
+def test_simulate_call_shows_what_ringback_did(server, fake_twilio):
+    result = subprocess.run([RINGBACK, "simulate-call", "--to", BUSINESS_NUMBER, "--from", "+15125550177"],
+                            env=server["env"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "outcome: texted (no-answer; missed call, business hours)" in result.stdout
+    assert fake_twilio.messages[0]["sid"] in result.stdout
+    assert "Sorry we missed your call!" in result.stdout
+
+    answered = subprocess.run([RINGBACK, "simulate-call", "--to", BUSINESS_NUMBER, "--from", "+15125550178",
+                               "--status", "completed", "--duration", "120"],
+                              env=server["env"], capture_output=True, text=True, timeout=60)
+    assert "outcome: answered" in answered.stdout
+    assert len(fake_twilio.messages) == 1
