@@ -1,0 +1,114 @@
+"""The `ringback` command and configuration from the environment."""
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from integration.cli import main
+from integration.config import Config, ConfigError
+
+
+@pytest.fixture
+def cli(tmp_path, monkeypatch):
+    """Runs `ringback ...` in a brand-new data directory (no database yet)."""
+    for name in ("DATABASE_URL", "REDIS_URL", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "RINGBACK_ENV"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("RINGBACK_DATA_DIR", str(tmp_path / "var"))
+    runner = CliRunner()
+    return lambda *args: runner.invoke(main, list(args), catch_exceptions=False)
+
+
+def test_subaccount_add_works_on_a_brand_new_machine(cli, tmp_path):
+    result = cli("subaccount", "add", "--name", "Acme Plumbing", "--phone", "+15125550100",
+                 "--timezone", "America/Chicago", "--hours", "Mon-Fri 7:30-17:00; sat 08:00-12:00",
+                 "--booking-url", "https://acme.example/book")
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == "1"
+    assert (tmp_path / "var" / "ringback.db").exists()
+    listing = cli("subaccount", "list").output
+    assert "Acme Plumbing" in listing and "+15125550100" in listing
+    assert "mon-fri 07:30-17:00; sat 08:00-12:00" in listing
+
+
+@pytest.mark.parametrize("args, complaint", [
+    (["--phone", "5125550100"], "write the number in E.164, e.g. +15125550100"),
+    (["--phone", "+1512"], "not a valid phone number"),
+    (["--timezone", "Central"], "unknown timezone 'Central'"),
+    (["--hours", "weekdays 9-5"], "'weekdays' is not a day"),
+    (["--booking-url", "acme.example/book"], "is not an http(s) URL"),
+])
+def test_subaccount_add_refuses_bad_input_naming_it(cli, args, complaint):
+    base = {"--name": "Acme", "--phone": "+15125550100", "--timezone": "America/Chicago"}
+    for flag, value in zip(args[::2], args[1::2]):
+        base[flag] = value
+    result = cli("subaccount", "add", *[x for kv in base.items() for x in kv])
+    assert result.exit_code == 2
+    assert complaint in result.output
+
+
+def test_a_number_belongs_to_one_subaccount(cli):
+    args = ["subaccount", "add", "--name", "Acme", "--phone", "+15125550100", "--timezone", "America/Chicago"]
+    assert cli(*args).exit_code == 0
+    again = cli(*args)
+    assert again.exit_code == 1 and "+15125550100 already belongs to a sub-account" in again.output
+
+
+def test_list_with_nothing_says_how_to_start(cli):
+    assert "ringback subaccount add" in cli("subaccount", "list").output
+
+
+def test_db_upgrade(cli, tmp_path):
+    result = cli("db", "upgrade")
+    assert result.exit_code == 0 and "up to date" in result.output
+    assert cli("db", "upgrade").exit_code == 0  # idempotent
+
+
+def test_help_names_every_command(cli):
+    out = cli("--help").output
+    for command in ("serve", "worker", "db", "subaccount", "simulate-call"):
+        assert command in out
+
+
+def test_simulate_call_says_when_nothing_listens(cli, monkeypatch):
+    monkeypatch.setenv("RINGBACK_PUBLIC_URL", "http://127.0.0.1:9")
+    result = cli("simulate-call", "--to", "+15125550100", "--from", "+15125550123")
+    assert result.exit_code == 1 and "could not reach Ringback" in result.output
+
+
+# ------------------------------------------------------------------ configuration
+
+def test_defaults_are_embedded_and_safe_for_local_use(tmp_path):
+    config = Config.from_env({"RINGBACK_DATA_DIR": str(tmp_path)})
+    assert config.database_url == f"sqlite:///{tmp_path.resolve() / 'ringback.db'}"
+    assert config.redis_url is None and config.sms_backend == "sandbox"
+    assert config.queue_path == tmp_path.resolve() / "ringback-queue.db"
+
+
+def test_production_names_every_missing_setting():
+    with pytest.raises(ConfigError) as err:
+        Config.from_env({"RINGBACK_ENV": "production", "DATABASE_URL": "postgresql://db/rb"})
+    assert str(err.value) == "missing required setting(s) for production: RINGBACK_SECRET_KEY, RINGBACK_PUBLIC_URL"
+
+
+def test_production_refuses_the_development_secret():
+    env = {"RINGBACK_ENV": "production", "DATABASE_URL": "postgres://db/rb", "RINGBACK_PUBLIC_URL": "https://rb.example",
+           "RINGBACK_SECRET_KEY": "ringback-local-development-secret"}
+    with pytest.raises(ConfigError, match="development default"):
+        Config.from_env(env)
+    env["RINGBACK_SECRET_KEY"] = "s3cret"
+    config = Config.from_env(env)
+    assert config.database_url == "postgresql+psycopg://db/rb"  # Heroku's postgres:// spelling works
+
+
+def test_half_twilio_credentials_are_an_error():
+    with pytest.raises(ConfigError, match="both TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN"):
+        Config.from_env({"TWILIO_ACCOUNT_SID": "AC123"})
+
+
+def test_production_start_up_fails_clearly(tmp_path, monkeypatch):
+    monkeypatch.setenv("RINGBACK_ENV", "production")
+    for name in ("DATABASE_URL", "RINGBACK_SECRET_KEY", "RINGBACK_PUBLIC_URL"):
+        monkeypatch.delenv(name, raising=False)
+    result = CliRunner().invoke(main, ["db", "upgrade"])
+    assert result.exit_code == 1
+    assert "missing required setting(s) for production: RINGBACK_SECRET_KEY, RINGBACK_PUBLIC_URL, DATABASE_URL" in result.output

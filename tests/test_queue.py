@@ -1,0 +1,36 @@
+"""The job queue on its real back ends: a SQLite file by default, Redis when REDIS_URL is set."""
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import pytest
+
+from integration import jobs
+from integration.queue import huey
+from integration.runtime import Runtime, install
+from integration.worker import make_consumer
+from tests.twilio_helpers import fixture, post
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "redis"])
+def test_worker_consumes_queued_events(backend, request, config, client, sub, fake_twilio):
+    cfg = dataclasses.replace(config, queue_immediate=False)
+    if backend == "redis":
+        cfg = dataclasses.replace(cfg, redis_url=request.getfixturevalue("redis_url"))
+    rt = install(Runtime(cfg))
+    assert type(huey.storage).__name__ == ("RedisStorage" if backend == "redis" else "SqliteStorage")
+    post(client, "/webhooks/twilio/voice", fixture("call_status__no_answer"))
+    assert huey.pending_count() == 1 and fake_twilio.messages == []
+    consumer = make_consumer(workers=2, in_process=True)
+    consumer.start()
+    try:
+        assert len(fake_twilio.wait_for(1, timeout=10)) == 1
+        deadline = time.monotonic() + 5
+        while huey.pending_count() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert huey.pending_count() == 0
+    finally:
+        consumer.stop(graceful=True)
+        rt.close()
+    assert jobs.sweep() == (0, 0)
