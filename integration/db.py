@@ -1,12 +1,15 @@
 """Engines and sessions. SQLite (WAL) by default, PostgreSQL when DATABASE_URL says so."""
 from __future__ import annotations
 
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
+
+from .sqlite_turns import WriteTurns
 
 
 def make_engine(url: str) -> Engine:
@@ -15,12 +18,12 @@ def make_engine(url: str) -> Engine:
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
-        _sqlite_pragmas(engine)
+        _sqlite_pragmas(engine, WriteTurns(path) if path and path != ":memory:" else None)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
 
 
-def _sqlite_pragmas(engine: Engine) -> None:
+def _sqlite_pragmas(engine: Engine, turns: WriteTurns | None) -> None:
     # Several processes (gunicorn workers, the huey worker) write one file. WAL lets readers
     # go on while one writes; BEGIN IMMEDIATE takes the write lock up front, so a transaction
     # that reads then writes waits (busy_timeout) instead of failing with SQLITE_BUSY_SNAPSHOT.
@@ -35,9 +38,52 @@ def _sqlite_pragmas(engine: Engine) -> None:
         cur.execute("PRAGMA busy_timeout=30000")
         cur.close()
 
+    # Writers take turns before asking SQLite for its write lock (see sqlite_turns).
+    lock = turns or _ThreadTurns()
+
     @event.listens_for(engine, "begin")
     def _begin(conn):
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        lock.acquire()
+        conn.info["ringback_lock"] = True
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            _release(conn)
+            raise
+
+    def _release(conn):
+        if conn.info.pop("ringback_lock", False):
+            lock.release()
+
+    # These events fire before SQLAlchemy's own COMMIT/ROLLBACK: finish the transaction here,
+    # then hand the turn over (the driver's commit() after that is a no-op).
+    @event.listens_for(engine, "commit")
+    def _commit(conn):
+        try:
+            conn.connection.dbapi_connection.commit()
+        finally:
+            _release(conn)
+
+    @event.listens_for(engine, "rollback")
+    def _rollback(conn):
+        try:
+            conn.connection.dbapi_connection.rollback()
+        finally:
+            _release(conn)
+
+
+class _ThreadTurns(WriteTurns):
+    """Turns among the threads of one process, for an in-memory database."""
+
+    def __init__(self):
+        self._thread_lock = threading.Lock()
+
+    def acquire(self, timeout: float = 30.0) -> None:
+        if not self._thread_lock.acquire(timeout=timeout):
+            raise TimeoutError("waited for a write turn on an in-memory database")
+
+    def release(self) -> None:
+        self._thread_lock.release()
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

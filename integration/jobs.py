@@ -13,17 +13,21 @@ log = logging.getLogger("ringback.jobs")
 
 @huey.task(retries=5, retry_delay=2)
 def process_event(event_id: int) -> None:
-    outcome = runner.process_event(runtime.current(), event_id)
+    rt = runtime.current()
+    outcome = runner.process_event(rt, event_id)
     log.info("event %s: %s", event_id, outcome.summary)
     if outcome.retry_in is not None:
         process_event.schedule((event_id,), delay=outcome.retry_in)
-    for step_id in outcome.steps:
-        run_step(step_id)
+    for claim in outcome.claims:
+        _report(claim.step_id, runner.deliver(rt, claim))
 
 
 @huey.task(retries=5, retry_delay=2)
 def run_step(step_id: int) -> None:
-    outcome = runner.run_step(runtime.current(), step_id)
+    _report(step_id, runner.run_step(runtime.current(), step_id))
+
+
+def _report(step_id: int, outcome) -> None:
     log.info("step %s: %s", step_id, outcome.summary)
     if outcome.retry_in is not None:
         run_step.schedule((step_id,), delay=outcome.retry_in)

@@ -1,9 +1,10 @@
 """Carrying out what workflows decide, durably. Every job of the worker lands here.
 
 The pattern for every event: lock the inbox row, load state and settings, ask a pure
-function in ``workflows`` what to do, write the outcome and any steps in the same transaction,
-and only after commit hand the steps to the queue. A step is sent by ``run_step``, which
-claims it with a lease, so a worker killed at any point leaves a row the sweeper re-claims.
+function in ``workflows`` what to do, and write the outcome in the same transaction: a text to
+send is a step row, inserted already claimed (leased) by this worker with its message row, and
+sent by ``deliver`` right after commit. Steps that are retried or fall due later are claimed by
+``run_step``. Either way a worker killed at any point leaves rows the sweeper re-claims.
 """
 from __future__ import annotations
 
@@ -40,10 +41,22 @@ class NotYet(Exception):
     """The event refers to something not recorded yet (a status callback racing its send)."""
 
 
+@dataclass(frozen=True)
+class Claim:
+    """A step this worker holds the lease on, with everything needed to send it."""
+
+    step_id: int
+    message_id: int
+    payload: dict
+    attempts: int
+    reconcile: bool  # an earlier attempt may have reached the provider: look before sending
+    since: datetime
+
+
 @dataclass
 class Outcome:
     summary: str
-    steps: list[int] = field(default_factory=list)
+    claims: list[Claim] = field(default_factory=list)  # steps claimed in this transaction: send now
     retry_in: float | None = None
 
 
@@ -82,7 +95,7 @@ def process_event(rt, event_id: int, now: datetime | None = None) -> Outcome:
 
 def _dispatch(s: Session, rt, ev: InboxEvent, event, now: datetime) -> Outcome:
     if isinstance(event, CallEvent):
-        return handle_call(s, ev, event, now)
+        return handle_call(s, ev, event, now, rt.sender.name)
     if isinstance(event, InboundSms):
         return handle_sms(s, rt, ev, event, now)
     if isinstance(event, DeliveryUpdate):
@@ -90,7 +103,7 @@ def _dispatch(s: Session, rt, ev: InboxEvent, event, now: datetime) -> Outcome:
     return Outcome(f"stored; {type(event).__name__} is not acted on")
 
 
-def handle_call(s: Session, ev: InboxEvent, call: CallEvent, now: datetime) -> Outcome:
+def handle_call(s: Session, ev: InboxEvent, call: CallEvent, now: datetime, sender_name: str) -> Outcome:
     sub = s.get(SubAccount, ev.sub_account_id)
     settings = text_back_settings(s, sub)
     row = s.scalar(select(Call).where(Call.provider == call.provider, Call.call_id == call.call_id)
@@ -98,8 +111,7 @@ def handle_call(s: Session, ev: InboxEvent, call: CallEvent, now: datetime) -> O
     if row is None:
         row = Call(sub_account_id=sub.id, provider=call.provider, call_id=call.call_id, caller=call.caller,
                    called=call.called, status=call.status, status_rank=call_rank(call.status), started_at=now)
-        s.add(row)
-        s.flush()
+        s.add(row)  # flushed with the rest: a racing duplicate fails the whole event, which is retried
     else:
         if row.decided_at is not None:
             return Outcome(f"call already decided ({row.outcome}); {call.status} ignored")
@@ -127,13 +139,18 @@ def handle_call(s: Session, ev: InboxEvent, call: CallEvent, now: datetime) -> O
     except UnusableNumber:
         from_number = sub.phone_number
     key = f"{sub.id}:{caller}"
-    open_rec = s.scalar(select(Recovery).where(Recovery.open_key == key).with_for_update())
+    with s.no_autoflush:  # one flush for the call, the recovery and the step, not one per query
+        open_rec = s.scalar(select(Recovery).where(Recovery.open_key == key).with_for_update())
+        opted_out, texted_before = s.execute(select(
+            exists().where(OptOut.sub_account_id == sub.id, OptOut.phone == caller),
+            exists().where(Message.sub_account_id == sub.id, Message.to_number == caller,
+                           Message.direction == "outbound"),
+        )).one()
     state = CallerState(
-        opted_out=_opted_out(s, sub.id, caller),
+        opted_out=bool(opted_out),
         open_recovery_id=open_rec.id if open_rec else None,
         open_recovery_opened_at=open_rec.opened_at if open_rec else None,
-        first_text_already_sent=bool(s.scalar(select(exists().where(
-            Message.sub_account_id == sub.id, Message.to_number == caller, Message.direction == "outbound")))),
+        first_text_already_sent=bool(texted_before),
     )
     decision = decide_text_back(caller, state, settings, now)
     if decision.action == "suppress":
@@ -156,10 +173,9 @@ def handle_call(s: Session, ev: InboxEvent, call: CallEvent, now: datetime) -> O
                 expires_at=now + timedelta(seconds=settings.validity_seconds),
                 payload={"to": caller, "from": from_number, "body": decision.body, "template": decision.template,
                          "segments": seg.count, "encoding": seg.encoding, "validity_seconds": settings.validity_seconds})
-    s.add(step)
-    s.flush()
+    claim = _claim_new(s, step, sender_name, now)
     row.recovery_id, row.outcome, row.reason = rec.id, "texted", f"{verdict.reason}; {decision.reason}"
-    return Outcome(f"missed ({verdict.reason}): texting back ({decision.template})", steps=[step.id])
+    return Outcome(f"missed ({verdict.reason}): texting back ({decision.template})", claims=[claim])
 
 
 def handle_sms(s: Session, rt, ev: InboxEvent, sms: InboundSms, now: datetime) -> Outcome:
@@ -194,16 +210,14 @@ def handle_sms(s: Session, rt, ev: InboxEvent, sms: InboundSms, now: datetime) -
     elif rec is not None and recovery_advances(rec.state, "replied"):
         rec.state, rec.replied_at = "replied", now
         summary = f"reply recorded; recovery {rec.id} replied"
-    steps = []
+    claims = []
     if decision.answer:
         step = Step(sub_account_id=sub.id, recovery_id=rec.id if rec else None, kind="reply_answer",
                     idempotency_key=f"answer:{sms.provider}:{sms.message_id}", due_at=now,
                     expires_at=now + timedelta(minutes=10),
                     payload={"to": sender, "from": sms.recipient, "body": decision.answer})
-        s.add(step)
-        s.flush()
-        steps.append(step.id)
-    return Outcome(summary, steps=steps)
+        claims.append(_claim_new(s, step, rt.sender.name, now))
+    return Outcome(summary, claims=claims)
 
 
 def handle_delivery(s: Session, upd: DeliveryUpdate, now: datetime) -> Outcome:
@@ -222,8 +236,31 @@ def handle_delivery(s: Session, upd: DeliveryUpdate, now: datetime) -> Outcome:
 
 # ---------------------------------------------------------------- steps
 
+def _claim_new(s: Session, step: Step, sender_name: str, now: datetime) -> Claim:
+    """Insert a step already claimed by this worker, with its outbound message row.
+
+    The text-back is sent by the job that decided it, straight after commit: no second trip
+    through the queue. Should this worker die first, the lease runs out and the sweeper
+    hands the step to another, which looks for the text at the provider before sending.
+    """
+    step.status, step.lease_until, step.attempts = "running", now + LEASE, 1
+    msg = _new_message(step, sender_name, now)
+    s.add_all([step, msg])
+    s.flush()
+    return Claim(step.id, msg.id, step.payload, 1, False, now)
+
+
+def _new_message(step: Step, sender_name: str, now: datetime) -> Message:
+    p = step.payload
+    seg = templates.segments(p["body"])
+    return Message(sub_account_id=step.sub_account_id, recovery_id=step.recovery_id, direction="outbound",
+                   to_number=p["to"], from_number=p["from"], body=p["body"], provider=sender_name,
+                   status="pending", idempotency_key=step.idempotency_key, segments=seg.count,
+                   encoding=seg.encoding, created_at=now, updated_at=now)
+
+
 def run_step(rt, step_id: int, now: datetime | None = None) -> Outcome:
-    """Send the text a step describes, at most once, whatever crashed before."""
+    """Claim a due (or abandoned) step and send its text: at most once, whatever crashed before."""
     now = now or utcnow()
     with transaction(rt.sessions) as s:
         claimed = s.execute(update(Step).where(
@@ -248,37 +285,38 @@ def run_step(rt, step_id: int, now: datetime | None = None) -> Outcome:
             return Outcome("already sent")
         reconcile = msg is not None and msg.status == "pending"
         if msg is None:
-            seg = templates.segments(p["body"])
-            msg = Message(sub_account_id=step.sub_account_id, recovery_id=step.recovery_id, direction="outbound",
-                          to_number=p["to"], from_number=p["from"], body=p["body"], provider=rt.sender.name,
-                          status="pending", idempotency_key=step.idempotency_key, segments=seg.count,
-                          encoding=seg.encoding, created_at=now)
+            msg = _new_message(step, rt.sender.name, now)
             s.add(msg)
             s.flush()
-        msg_id, created_at, attempts = msg.id, msg.created_at, step.attempts
         msg.status = "pending"
+        claim = Claim(step.id, msg.id, p, step.attempts, reconcile, msg.created_at)
+    return deliver(rt, claim, now)
+
+
+def deliver(rt, claim: Claim, now: datetime | None = None) -> Outcome:
+    """Send a claimed step's text and record the result (the only place a text leaves)."""
+    now = now or utcnow()
+    p = claim.payload
     try:
         result = None
-        if reconcile:
+        if claim.reconcile:
             result = rt.sender.find_sent(to=p["to"], from_=p["from"], body=p["body"],
-                                         since=created_at - timedelta(minutes=5))
+                                         since=claim.since - timedelta(minutes=5))
         if result is None:
             result = rt.sender.send(to=p["to"], from_=p["from"], body=p["body"],
                                     status_callback=rt.status_callback_url() if rt.sender.name != "sandbox" else None,
                                     validity_seconds=p.get("validity_seconds"))
     except SendError as err:
-        return _send_failed(rt, step_id, msg_id, err, attempts, now)
+        return _send_failed(rt, claim.step_id, claim.message_id, err, claim.attempts, now)
     with transaction(rt.sessions) as s:
-        msg, step = s.get(Message, msg_id), s.get(Step, step_id)
-        msg.provider_sid = result.sid
-        if message_advances(msg.status, result.status):
-            msg.status = result.status
-        _finish(step, "done", now)
-        if step.recovery_id and step.kind == "text_back":
-            rec = s.get(Recovery, step.recovery_id)
-            if recovery_advances(rec.state, "texted"):
-                rec.state = "texted"
-            rec.texted_at = rec.texted_at or now
+        s.execute(update(Message).where(Message.id == claim.message_id)
+                  .values(provider_sid=result.sid, status=result.status, updated_at=now))
+        s.execute(update(Step).where(Step.id == claim.step_id)
+                  .values(status="done", finished_at=now, lease_until=None))
+        # A text-back moves its recovery forward (never backward) and stamps the first text.
+        s.execute(update(Recovery).where(Recovery.id == select(Step.recovery_id).where(
+            Step.id == claim.step_id, Step.kind == "text_back").scalar_subquery(), Recovery.state == "missed")
+            .values(state="texted", texted_at=now))
     return Outcome(f"sent {result.sid} ({result.status})")
 
 

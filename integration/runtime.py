@@ -14,6 +14,11 @@ from .db import make_engine, make_sessionmaker
 from .queue import huey
 
 log = logging.getLogger("ringback")
+# The Twilio SDK logs every request and its headers at INFO, and huey every task twice:
+# Ringback logs one line per job itself.
+logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
+logging.getLogger("huey").setLevel(logging.WARNING)
+logging.getLogger("huey.consumer").setLevel(logging.INFO)
 
 
 def make_sender(config: Config) -> SmsSender:

@@ -19,7 +19,7 @@ def test_worker_consumes_queued_events(backend, request, config, client, sub, fa
     if backend == "redis":
         cfg = dataclasses.replace(cfg, redis_url=request.getfixturevalue("redis_url"))
     rt = install(Runtime(cfg))
-    assert type(huey.storage).__name__ == ("RedisStorage" if backend == "redis" else "SqliteStorage")
+    assert type(huey.storage).__name__ == ("RedisStorage" if backend == "redis" else "QueueFile")
     post(client, "/webhooks/twilio/voice", fixture("call_status__no_answer"))
     assert huey.pending_count() == 1 and fake_twilio.messages == []
     consumer = make_consumer(workers=2, in_process=True)

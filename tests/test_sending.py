@@ -24,20 +24,21 @@ def _count(rt, model, *where):
 
 
 def _missed_call_step(client, rt, **overrides):
-    """A missed call recorded and its text-back step waiting (the queue is paused)."""
+    """A missed call decided, its text-back step claimed and not yet sent (the queue is paused)."""
     rt.huey.immediate = False
     post(client, "/webhooks/twilio/voice", fixture("call_status__no_answer") | overrides)
     outcome = runner.process_event(rt, 1)
-    assert outcome.steps, outcome.summary
-    return outcome.steps[0]
+    assert outcome.claims, outcome.summary
+    return outcome.claims[0]
 
 
 @pytest.mark.parametrize("code", [20429, 20500])
 def test_busy_or_broken_twilio_is_retried_with_backoff(code, client, rt, sub, fake_twilio):
-    step_id = _missed_call_step(client, rt)
+    claim = _missed_call_step(client, rt)
+    step_id = claim.step_id
     fake_twilio.fail_next(code, times=2)
     t0 = utcnow()
-    first = runner.run_step(rt, step_id, now=t0)
+    first = runner.deliver(rt, claim, now=t0)
     assert first.retry_in == 1
     assert fake_twilio.messages == []
     # Not due yet: a second worker picking it up early does nothing.
@@ -51,12 +52,13 @@ def test_busy_or_broken_twilio_is_retried_with_backoff(code, client, rt, sub, fa
 
 
 def test_gives_up_after_the_retry_budget_and_says_why(client, rt, sub, fake_twilio):
-    step_id = _missed_call_step(client, rt)
+    claim = _missed_call_step(client, rt)
     fake_twilio.fail_next(20429, times=runner.MAX_SEND_ATTEMPTS)
     later = utcnow()
-    for _ in range(runner.MAX_SEND_ATTEMPTS):
+    out = runner.deliver(rt, claim, now=later)
+    for _ in range(runner.MAX_SEND_ATTEMPTS - 1):
         later += timedelta(seconds=31)
-        out = runner.run_step(rt, step_id, now=later)
+        out = runner.run_step(rt, claim.step_id, now=later)
     assert out.summary.startswith("failed: Twilio 429 20429")
     step, msg = _one(rt, Step), _one(rt, Message)
     assert step.status == "failed" and "20429" in step.last_error
@@ -64,9 +66,9 @@ def test_gives_up_after_the_retry_budget_and_says_why(client, rt, sub, fake_twil
 
 
 def test_unsubscribed_recipient_21610_opts_the_caller_out(client, rt, sub, fake_twilio):
-    step_id = _missed_call_step(client, rt)
+    claim = _missed_call_step(client, rt)
     fake_twilio.fail_next(21610)
-    assert runner.run_step(rt, step_id).summary.startswith("failed")
+    assert runner.deliver(rt, claim).summary.startswith("failed")
     assert _one(rt, OptOut).source == "twilio_21610"
     assert _one(rt, Recovery).open_key is None
     # The caller rings again: no text is even attempted.
@@ -78,11 +80,11 @@ def test_unsubscribed_recipient_21610_opts_the_caller_out(client, rt, sub, fake_
 
 
 def test_twilio_error_after_accepting_is_reconciled_not_resent(client, rt, sub, fake_twilio):
-    step_id = _missed_call_step(client, rt)
+    claim = _missed_call_step(client, rt)
     fake_twilio.fail_next(20500, after_accepting=True)
-    assert runner.run_step(rt, step_id).retry_in == 1
+    assert runner.deliver(rt, claim).retry_in == 1
     assert len(fake_twilio.messages) == 1
-    out = runner.run_step(rt, step_id, now=utcnow() + timedelta(seconds=2))
+    out = runner.run_step(rt, claim.step_id, now=utcnow() + timedelta(seconds=2))
     assert out.summary == f"sent {fake_twilio.messages[0]['sid']} (queued)"
     assert len(fake_twilio.messages) == 1  # found by listing, not sent twice
     assert _one(rt, Message).provider_sid == fake_twilio.messages[0]["sid"]
@@ -90,15 +92,12 @@ def test_twilio_error_after_accepting_is_reconciled_not_resent(client, rt, sub, 
 
 @pytest.mark.parametrize("twilio_had_it", [True, False])
 def test_worker_killed_mid_send_loses_nothing_and_doubles_nothing(twilio_had_it, client, rt, sub, fake_twilio):
-    """The rows a worker leaves when killed between claiming a step and recording the send."""
-    step_id = _missed_call_step(client, rt)
-    with rt.sessions.begin() as s:
-        step = s.get(Step, step_id)
-        step.status, step.attempts, step.lease_until = "running", 1, utcnow() - timedelta(seconds=1)
-        p = step.payload
-        s.add(Message(sub_account_id=step.sub_account_id, recovery_id=step.recovery_id, direction="outbound",
-                      to_number=p["to"], from_number=p["from"], body=p["body"], provider="twilio",
-                      status="pending", idempotency_key=step.idempotency_key))
+    """A worker killed between claiming a step and recording the send leaves exactly these rows."""
+    claim = _missed_call_step(client, rt)
+    p = claim.payload
+    with rt.sessions.begin() as s:  # ... and its lease runs out
+        s.get(Step, claim.step_id).lease_until = utcnow() - timedelta(seconds=1)
+    assert _one(rt, Message).status == "pending"
     if twilio_had_it:
         rt.sender.send(to=p["to"], from_=p["from"], body=p["body"])
     rt.huey.immediate = True
@@ -110,18 +109,21 @@ def test_worker_killed_mid_send_loses_nothing_and_doubles_nothing(twilio_had_it,
 
 
 def test_a_late_text_is_dropped_not_sent(client, rt, sub, fake_twilio):
-    step_id = _missed_call_step(client, rt)
-    out = runner.run_step(rt, step_id, now=utcnow() + timedelta(seconds=601))
+    claim = _missed_call_step(client, rt)
+    out = runner.run_step(rt, claim.step_id, now=utcnow() + timedelta(seconds=601))
     assert out.summary.startswith("too late to send")
     assert fake_twilio.messages == []
     assert _one(rt, Step).status == "expired"
 
 
-def test_caller_who_opts_out_before_the_send_is_not_texted(client, rt, sub, fake_twilio):
-    step_id = _missed_call_step(client, rt)
+def test_caller_who_opts_out_while_a_send_waits_for_retry_is_not_texted(client, rt, sub, fake_twilio):
+    claim = _missed_call_step(client, rt)
+    fake_twilio.fail_next(20429)
+    assert runner.deliver(rt, claim).retry_in == 1
     post(client, "/webhooks/twilio/sms", fixture("inbound_sms__stop_advanced_opt_out"))
     runner.process_event(rt, 2)
-    assert runner.run_step(rt, step_id).summary == "step not due, already taken or finished"
+    later = utcnow() + timedelta(seconds=5)
+    assert runner.run_step(rt, claim.step_id, now=later).summary == "step not due, already taken or finished"
     assert _one(rt, Step).status == "cancelled"
     assert fake_twilio.messages == []
 
@@ -139,12 +141,12 @@ def test_pending_event_left_by_a_dead_worker_is_swept(client, rt, sub, fake_twil
 
 
 def test_delivery_report_racing_its_send_is_applied_once_the_send_is_recorded(client, rt, sub, fake_twilio):
-    step_id = _missed_call_step(client, rt)
+    claim = _missed_call_step(client, rt)
     sid = "SM" + "ab" * 16
     status = fixture("message_status__delivered") | {"MessageSid": sid, "SmsSid": sid}
     post(client, "/webhooks/twilio/message-status", status)
     assert runner.process_event(rt, 2).retry_in is not None  # not recorded yet: try again shortly
-    runner.run_step(rt, step_id)
+    runner.deliver(rt, claim)
     with rt.sessions.begin() as s:  # pretend Twilio had assigned this sid
         s.scalar(select(Message)).provider_sid = sid
     assert runner.process_event(rt, 2).summary.endswith("delivered")
