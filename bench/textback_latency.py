@@ -136,6 +136,7 @@ def main() -> int:
     ap.add_argument("--sweep-duration", type=float, default=10)
     ap.add_argument("--web-workers", type=int, default=2, help="gunicorn workers (default 2, one per core)")
     ap.add_argument("--worker-threads", type=int, default=4, help="`ringback worker --workers` (default 4)")
+    ap.add_argument("--worker-processes", action="store_true", help="`ringback worker --processes`")
     args = ap.parse_args()
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the fake's access log is not ours
@@ -153,7 +154,8 @@ def main() -> int:
         log = open(tmp / "procs.log", "w")
         web = subprocess.Popen([BIN / "gunicorn", "--workers", str(args.web_workers), "--bind", f"127.0.0.1:{port}",
                                 "integration.app:create_app()"], env=env, stdout=log, stderr=log, cwd=ROOT)
-        worker = subprocess.Popen([BIN / "ringback", "worker", "--workers", str(args.worker_threads)],
+        worker = subprocess.Popen([BIN / "ringback", "worker", "--workers", str(args.worker_threads)]
+                                  + (["--processes"] if args.worker_processes else []),
                                   env=env, stdout=log, stderr=log)
         try:
             for _ in range(100):
@@ -164,22 +166,29 @@ def main() -> int:
                     time.sleep(0.1)
             # warm up both processes (imports, connections) before measuring
             run_rate(url, url, fake, 20, 1, offset=900_000)
-            print(f"Ringback: gunicorn x{args.web_workers} + ringback worker x{args.worker_threads} threads, "
+            kind = "processes" if args.worker_processes else "threads"
+            print(f"Ringback: gunicorn x{args.web_workers} + ringback worker x{args.worker_threads} {kind}, "
                   f"SQLite in {tmp}; {os.cpu_count()} cores")
             print(f"{'calls/s':>8} {'secs':>5} {'expected':>8} {'sent':>6} {'dup':>4} {'lost':>5} "
-                  f"{'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'max ms':>7} {'CPU ms/call':>11}")
+                  f"{'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'max ms':>7} {'CPU ms/call':>11} {'(web':>6} {'worker)':>7}")
+            if os.environ.get("BENCH_PYSPY"):
+                subprocess.Popen([BIN / "py-spy", "record", "-p", str(worker.pid), "-d", "12", "-f", "raw",
+                                  "-o", os.environ["BENCH_PYSPY"], "--nonblocking"])
             results, offset = [], 0
             plan = [(float(r), args.duration) for r in args.rates.split(",") if r]
             plan += [(float(r), args.sweep_duration) for r in args.sweep.split(",") if r]
             for rate, duration in plan:
-                cpu0 = cpu_seconds([web.pid, worker.pid])
+                web0, worker0 = cpu_seconds([web.pid]), cpu_seconds([worker.pid])
                 res = run_rate(url, url, fake, rate, duration, offset)
-                res["cpu_ms"] = (cpu_seconds([web.pid, worker.pid]) - cpu0) * 1000 / max(res["expected"], 1)
+                n = max(res["expected"], 1)
+                res["web_ms"] = (cpu_seconds([web.pid]) - web0) * 1000 / n
+                res["worker_ms"] = (cpu_seconds([worker.pid]) - worker0) * 1000 / n
+                res["cpu_ms"] = res["web_ms"] + res["worker_ms"]
                 offset += res["expected"]
                 results.append(res)
                 print(f"{rate:>8g} {duration:>5g} {res['expected']:>8} {res['sent']:>6} {res['duplicated']:>4} "
                       f"{res['lost']:>5} {res['p50']:>7.1f} {res['p95']:>7.1f} {res['p99']:>7.1f} {res['max']:>7.1f} "
-                      f"{res['cpu_ms']:>11.2f}", flush=True)
+                      f"{res['cpu_ms']:>11.2f} {res['web_ms']:>6.2f} {res['worker_ms']:>7.2f}", flush=True)
                 if res["error_count"]:
                     print(f"         {res['error_count']} request errors, e.g. {res['errors']}")
             base = results[0]

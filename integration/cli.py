@@ -90,15 +90,16 @@ def serve(host: str, port: int, workers: int) -> None:
 
 
 @main.command(help="Run the job worker (huey consumer; TERM stops it gracefully).")
-@click.option("--workers", default=4, show_default=True, help="Worker threads.")
-def worker(workers: int) -> None:
+@click.option("--workers", default=4, show_default=True, help="Workers (threads, or processes with --processes).")
+@click.option("--processes", is_flag=True, help="Run each worker in its own process (uses every core).")
+def worker(workers: int, processes: bool) -> None:
     from .runtime import Runtime, install
     from .worker import make_consumer
 
     install(Runtime(_config()))
     from . import jobs
     jobs.sweep()
-    make_consumer(workers=workers).run()
+    make_consumer(workers=workers, worker_type="process" if processes else "thread").run()
 
 
 # ------------------------------------------------------------------ db

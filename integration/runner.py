@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, delete, exists, or_, select, update
+from sqlalchemy import and_, bindparam, delete, exists, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -68,13 +68,14 @@ def process_event(rt, event_id: int, now: datetime | None = None) -> Outcome:
     for attempt in range(3):
         try:
             with transaction(rt.sessions) as s:
-                ev = s.get(InboxEvent, event_id, with_for_update=True)
+                conn = s.connection()
+                ev = conn.execute(SELECT_EVENT, {"_id": event_id}).one_or_none()
                 if ev is None or ev.status != "pending":
                     return Outcome("already processed")
-                ev.attempts += 1
                 event = parse_stored(ev.provider, ev.kind, ev.payload)
                 outcome = _dispatch(s, rt, ev, event, now)
-                ev.status, ev.result, ev.processed_at = "done", outcome.summary, now
+                conn.execute(FINISH_EVENT, {"_id": event_id, "status": "done", "result": outcome.summary,
+                                            "processed_at": now})
             return outcome
         except IntegrityError:
             # A concurrent job inserted the same call, recovery or opt-out first: run again and
@@ -93,7 +94,34 @@ def process_event(rt, event_id: int, now: datetime | None = None) -> Outcome:
     raise AssertionError("unreachable")
 
 
-def _dispatch(s: Session, rt, ev: InboxEvent, event, now: datetime) -> Outcome:
+# ---- Statements of the hot path, built once. Values travel as parameters: building a
+# statement with literal values costs more (coercion, cache keys) than running it.
+_inbox, _calls, _recs = InboxEvent.__table__, Call.__table__, Recovery.__table__
+_steps, _msgs = Step.__table__, Message.__table__
+SELECT_EVENT = select(_inbox.c.id, _inbox.c.provider, _inbox.c.kind, _inbox.c.status, _inbox.c.payload,
+                      _inbox.c.sub_account_id, _inbox.c.received_at).where(_inbox.c.id == bindparam("_id")).with_for_update()
+FINISH_EVENT = _inbox.update().where(_inbox.c.id == bindparam("_id")).values(attempts=_inbox.c.attempts + 1)
+SELECT_SUB = select(*(SubAccount.__table__.c[n] for n in (
+    "id", "agency_id", "name", "phone_number", "timezone", "business_hours", "booking_url", "default_region",
+))).where(SubAccount.__table__.c.id == bindparam("_id"))
+SELECT_CALL = select(_calls.c.id, _calls.c.status, _calls.c.status_rank, _calls.c.decided_at, _calls.c.outcome).where(
+    _calls.c.provider == bindparam("_provider"), _calls.c.call_id == bindparam("_call_id")).with_for_update()
+UPDATE_CALL = _calls.update().where(_calls.c.id == bindparam("_id"))
+SELECT_OPEN_RECOVERY = select(_recs.c.id, _recs.c.opened_at).where(_recs.c.open_key == bindparam("_key")).with_for_update()
+CALLER_STATE = select(
+    exists().where(OptOut.__table__.c.sub_account_id == bindparam("_sub"), OptOut.__table__.c.phone == bindparam("_phone")),
+    exists().where(_msgs.c.sub_account_id == bindparam("_sub"), _msgs.c.to_number == bindparam("_phone"),
+                   _msgs.c.direction == "outbound"))
+JOIN_RECOVERY = _recs.update().where(_recs.c.id == bindparam("_id")).values(calls_count=_recs.c.calls_count + 1)
+UPDATE_RECOVERY = _recs.update().where(_recs.c.id == bindparam("_id"))
+SENT_MESSAGE = _msgs.update().where(_msgs.c.id == bindparam("_id"))
+DONE_STEP = _steps.update().where(_steps.c.id == bindparam("_id"))
+TEXTED_RECOVERY = _recs.update().where(
+    _recs.c.id == select(_steps.c.recovery_id).where(_steps.c.id == bindparam("_step"), _steps.c.kind == "text_back")
+    .scalar_subquery(), _recs.c.state == "missed").values(state="texted", texted_at=bindparam("_now"))
+
+
+def _dispatch(s: Session, rt, ev, event, now: datetime) -> Outcome:
     if isinstance(event, CallEvent):
         return handle_call(s, ev, event, now, rt.sender.name)
     if isinstance(event, InboundSms):
@@ -103,79 +131,85 @@ def _dispatch(s: Session, rt, ev: InboxEvent, event, now: datetime) -> Outcome:
     return Outcome(f"stored; {type(event).__name__} is not acted on")
 
 
-def handle_call(s: Session, ev: InboxEvent, call: CallEvent, now: datetime, sender_name: str) -> Outcome:
-    sub = s.get(SubAccount, ev.sub_account_id)
+def handle_call(s: Session, ev, call: CallEvent, now: datetime, sender_name: str) -> Outcome:
+    """A call status report. The hot path of Ringback, so written as plain statements (Core):
+    the ORM's unit of work cost more than everything else a missed call needs, together.
+    """
+    conn = s.connection()
+    sub = conn.execute(SELECT_SUB, {"_id": ev.sub_account_id}).one()
     settings = text_back_settings(s, sub)
-    row = s.scalar(select(Call).where(Call.provider == call.provider, Call.call_id == call.call_id)
-                   .with_for_update())
-    if row is None:
-        row = Call(sub_account_id=sub.id, provider=call.provider, call_id=call.call_id, caller=call.caller,
-                   called=call.called, status=call.status, status_rank=call_rank(call.status), started_at=now)
-        s.add(row)  # flushed with the rest: a racing duplicate fails the whole event, which is retried
-    else:
-        if row.decided_at is not None:
-            return Outcome(f"call already decided ({row.outcome}); {call.status} ignored")
-        if call.dial_status is None and call_rank(call.status) < row.status_rank:
-            return Outcome(f"older status {call.status} after {row.status}: ignored")
-    if call.dial_status is None or call_rank(call.status) >= row.status_rank:
-        row.status, row.status_rank = call.status, max(row.status_rank, call_rank(call.status))
+    row = conn.execute(SELECT_CALL, {"_provider": call.provider, "_call_id": call.call_id}).one_or_none()
+    if row is not None and row.decided_at is not None:
+        return Outcome(f"call already decided ({row.outcome}); {call.status} ignored")
+    if row is not None and call.dial_status is None and call_rank(call.status) < row.status_rank:
+        return Outcome(f"older status {call.status} after {row.status}: ignored")
+    values = {"status": call.status, "status_rank": call_rank(call.status)}
+    if row is not None and call_rank(call.status) < row.status_rank:  # a <Dial> report during the call
+        values = {}
     if call.duration_seconds is not None:
-        row.duration_seconds = call.duration_seconds
+        values["duration_seconds"] = call.duration_seconds
     verdict = classify_call(call, settings)
-    if not verdict.final:
-        return Outcome(verdict.reason)
-    row.missed, row.reason, row.decided_at = verdict.missed, verdict.reason, now
-    if not verdict.missed:
-        row.outcome = "answered" if "answered" in verdict.reason else "not_missed"
-        return Outcome(f"not missed: {verdict.reason}")
+    summary, claims = verdict.reason, []
+    if verdict.final:
+        values.update(missed=verdict.missed, reason=verdict.reason, decided_at=now)
+        if not verdict.missed:
+            values["outcome"] = "answered" if "answered" in verdict.reason else "not_missed"
+            summary = f"not missed: {verdict.reason}"
+        else:
+            summary, claim = _missed_call(s, sub, settings, call, verdict.reason, values, now, sender_name)
+            claims = [claim] if claim else []
+    if row is None:
+        conn.execute(_calls.insert(), {
+            "sub_account_id": sub.id, "provider": call.provider, "call_id": call.call_id, "caller": call.caller,
+            "called": call.called, "started_at": now, "status": call.status, "status_rank": call_rank(call.status),
+        } | values)
+    elif values:
+        conn.execute(UPDATE_CALL, {"_id": row.id} | values)
+    return Outcome(summary, claims=claims)
+
+
+def _missed_call(s: Session, sub, settings, call: CallEvent, why: str, values: dict, now: datetime,
+                 sender_name: str) -> tuple[str, Claim | None]:
+    """Decide and record what a missed call leads to; ``values`` collects the call row's outcome."""
     try:
         caller = to_e164(call.caller, settings.default_region)
     except UnusableNumber as exc:
-        row.outcome, row.reason = "unusable_number", f"{verdict.reason}; {exc}"
-        return Outcome(f"missed, not texted: {exc}")
-    row.caller = caller
+        values.update(outcome="unusable_number", reason=f"{why}; {exc}")
+        return f"missed, not texted: {exc}", None
+    values["caller"] = caller
     try:
         from_number = to_e164(call.called, settings.default_region)
     except UnusableNumber:
         from_number = sub.phone_number
     key = f"{sub.id}:{caller}"
-    with s.no_autoflush:  # one flush for the call, the recovery and the step, not one per query
-        open_rec = s.scalar(select(Recovery).where(Recovery.open_key == key).with_for_update())
-        opted_out, texted_before = s.execute(select(
-            exists().where(OptOut.sub_account_id == sub.id, OptOut.phone == caller),
-            exists().where(Message.sub_account_id == sub.id, Message.to_number == caller,
-                           Message.direction == "outbound"),
-        )).one()
-    state = CallerState(
-        opted_out=bool(opted_out),
-        open_recovery_id=open_rec.id if open_rec else None,
-        open_recovery_opened_at=open_rec.opened_at if open_rec else None,
-        first_text_already_sent=bool(texted_before),
-    )
+    conn = s.connection()
+    open_rec = conn.execute(SELECT_OPEN_RECOVERY, {"_key": key}).one_or_none()
+    opted_out, texted_before = conn.execute(CALLER_STATE, {"_sub": sub.id, "_phone": caller}).one()
+    state = CallerState(opted_out=bool(opted_out), open_recovery_id=open_rec.id if open_rec else None,
+                        open_recovery_opened_at=open_rec.opened_at if open_rec else None,
+                        first_text_already_sent=bool(texted_before))
     decision = decide_text_back(caller, state, settings, now)
+    values["reason"] = f"{why}; {decision.reason}"
     if decision.action == "suppress":
-        row.outcome, row.reason = "suppressed", f"{verdict.reason}; {decision.reason}"
-        return Outcome(f"missed, not texted: {decision.reason}")
+        values["outcome"] = "suppressed"
+        return f"missed, not texted: {decision.reason}", None
     if decision.action == "join":
-        open_rec.calls_count += 1
-        row.recovery_id, row.outcome = open_rec.id, "joined"
-        row.reason = f"{verdict.reason}; {decision.reason}"
-        return Outcome(f"missed, joined recovery {open_rec.id}: {decision.reason}")
+        conn.execute(JOIN_RECOVERY, {"_id": open_rec.id})
+        values.update(outcome="joined", recovery_id=open_rec.id)
+        return f"missed, joined recovery {open_rec.id}: {decision.reason}", None
     if open_rec is not None:  # older than the dedupe window: a new recovery takes the key
-        open_rec.open_key = None
-        s.flush()
-    rec = Recovery(sub_account_id=sub.id, caller=caller, state="missed", open_key=key, opened_at=now)
-    s.add(rec)
-    s.flush()
+        conn.execute(UPDATE_RECOVERY, {"_id": open_rec.id, "open_key": None})
+    rec_id = conn.execute(_recs.insert(), {"sub_account_id": sub.id, "caller": caller, "state": "missed", "open_key": key,
+                                           "opened_at": now, "calls_count": 1, "crm_refs": {}}).inserted_primary_key[0]
     seg = templates.segments(decision.body)
-    step = Step(sub_account_id=sub.id, recovery_id=rec.id, kind="text_back",
-                idempotency_key=f"recovery:{rec.id}:touch:1", due_at=now,
+    step = Step(sub_account_id=sub.id, recovery_id=rec_id, kind="text_back",
+                idempotency_key=f"recovery:{rec_id}:touch:1", due_at=now,
                 expires_at=now + timedelta(seconds=settings.validity_seconds),
                 payload={"to": caller, "from": from_number, "body": decision.body, "template": decision.template,
                          "segments": seg.count, "encoding": seg.encoding, "validity_seconds": settings.validity_seconds})
     claim = _claim_new(s, step, sender_name, now)
-    row.recovery_id, row.outcome, row.reason = rec.id, "texted", f"{verdict.reason}; {decision.reason}"
-    return Outcome(f"missed ({verdict.reason}): texting back ({decision.template})", claims=[claim])
+    values.update(outcome="texted", recovery_id=rec_id)
+    return f"missed ({why}): texting back ({decision.template})", claim
 
 
 def handle_sms(s: Session, rt, ev: InboxEvent, sms: InboundSms, now: datetime) -> Outcome:
@@ -243,11 +277,16 @@ def _claim_new(s: Session, step: Step, sender_name: str, now: datetime) -> Claim
     through the queue. Should this worker die first, the lease runs out and the sweeper
     hands the step to another, which looks for the text at the provider before sending.
     """
-    step.status, step.lease_until, step.attempts = "running", now + LEASE, 1
+    conn = s.connection()
+    step_id = conn.execute(_steps.insert(), {
+        "sub_account_id": step.sub_account_id, "recovery_id": step.recovery_id, "kind": step.kind,
+        "idempotency_key": step.idempotency_key, "payload": step.payload, "status": "running", "due_at": step.due_at,
+        "expires_at": step.expires_at, "lease_until": now + LEASE, "attempts": 1, "created_at": now,
+    }).inserted_primary_key[0]
     msg = _new_message(step, sender_name, now)
-    s.add_all([step, msg])
-    s.flush()
-    return Claim(step.id, msg.id, step.payload, 1, False, now)
+    msg_id = conn.execute(_msgs.insert(), {c.key: getattr(msg, c.key) for c in _msgs.columns if c.key != "id"}
+                          ).inserted_primary_key[0]
+    return Claim(step_id, msg_id, step.payload, 1, False, now)
 
 
 def _new_message(step: Step, sender_name: str, now: datetime) -> Message:
@@ -308,15 +347,12 @@ def deliver(rt, claim: Claim, now: datetime | None = None) -> Outcome:
                                     validity_seconds=p.get("validity_seconds"))
     except SendError as err:
         return _send_failed(rt, claim.step_id, claim.message_id, err, claim.attempts, now)
-    with transaction(rt.sessions) as s:
-        s.execute(update(Message).where(Message.id == claim.message_id)
-                  .values(provider_sid=result.sid, status=result.status, updated_at=now))
-        s.execute(update(Step).where(Step.id == claim.step_id)
-                  .values(status="done", finished_at=now, lease_until=None))
+    with rt.engine.begin() as conn:
+        conn.execute(SENT_MESSAGE, {"_id": claim.message_id, "provider_sid": result.sid, "status": result.status,
+                                    "updated_at": now})
+        conn.execute(DONE_STEP, {"_id": claim.step_id, "status": "done", "finished_at": now, "lease_until": None})
         # A text-back moves its recovery forward (never backward) and stamps the first text.
-        s.execute(update(Recovery).where(Recovery.id == select(Step.recovery_id).where(
-            Step.id == claim.step_id, Step.kind == "text_back").scalar_subquery(), Recovery.state == "missed")
-            .values(state="texted", texted_at=now))
+        conn.execute(TEXTED_RECOVERY, {"_step": claim.step_id, "_now": now})
     return Outcome(f"sent {result.sid} ({result.status})")
 
 

@@ -1,7 +1,7 @@
 """Loading a sub-account's workflow settings: sub-account facts, agency defaults, its overrides."""
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from workflows.hours import WeeklySchedule
@@ -18,15 +18,17 @@ _OVERRIDABLE = {
 }
 
 
-def text_back_settings(session: Session, sub: SubAccount) -> TextBackSettings:
-    rows = session.scalars(
-        select(WorkflowSetting).where(
-            WorkflowSetting.workflow == TEXT_BACK,
-            ((WorkflowSetting.sub_account_id == sub.id) |
-             ((WorkflowSetting.sub_account_id.is_(None)) & (WorkflowSetting.agency_id == sub.agency_id)
-              & (WorkflowSetting.agency_id.is_not(None)))),
-        )
-    ).all()
+_ws = WorkflowSetting.__table__
+_SELECT_TEXT_BACK = select(_ws.c.sub_account_id, _ws.c.enabled, _ws.c.settings).where(
+    _ws.c.workflow == TEXT_BACK,
+    (_ws.c.sub_account_id == bindparam("_sub"))
+    | (_ws.c.sub_account_id.is_(None) & _ws.c.agency_id.is_not(None) & (_ws.c.agency_id == bindparam("_agency"))),
+)
+
+
+def text_back_settings(session: Session, sub) -> TextBackSettings:
+    """``sub`` is a SubAccount or a row with its columns (the hot path reads plain rows)."""
+    rows = session.connection().execute(_SELECT_TEXT_BACK, {"_sub": sub.id, "_agency": sub.agency_id}).all()
     # Agency defaults first, the sub-account's own overrides last.
     rows.sort(key=lambda r: r.sub_account_id is not None)
     values: dict = {}

@@ -17,8 +17,8 @@ class _InProcessConsumer(Consumer):
         pass
 
 
-def make_consumer(workers: int = 4, in_process: bool = False) -> Consumer:
+def make_consumer(workers: int = 4, in_process: bool = False, worker_type: str = "thread") -> Consumer:
     cls = _InProcessConsumer if in_process else Consumer
-    return cls(huey, workers=workers, worker_type="thread", periodic=True, initial_delay=POLL_DELAY,
+    return cls(huey, workers=workers, worker_type=worker_type, periodic=True, initial_delay=POLL_DELAY,
                max_delay=POLL_MAX_DELAY, backoff=POLL_BACKOFF, graceful_signal="TERM",
                check_worker_health=True)

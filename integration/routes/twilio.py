@@ -14,8 +14,6 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, Response, request
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from twilio.twiml.messaging_response import MessagingResponse
 from twilio.twiml.voice_response import VoiceResponse
 
@@ -23,9 +21,7 @@ from connectors.base import WebhookRejected
 from connectors.twilio import webhook
 from workflows.decide import classify_call
 
-from .. import jobs
-from ..db import transaction
-from ..models import InboxEvent, SubAccount
+from .. import inbox, jobs
 from ..settings_store import text_back_settings
 from . import rt
 
@@ -72,28 +68,20 @@ def _receive(kind: str):
                     request.remote_addr, rej.message)
         return Response(rej.message + "\n", status=rej.status, mimetype="text/plain")
 
-    number = webhook.routing_number(event)
-    token = request.headers.get("I-Twilio-Idempotency-Token") or None
     key = webhook.event_key(kind, event)
-    try:
-        with transaction(runtime.sessions) as s:
-            sub = s.scalar(select(SubAccount).where(SubAccount.phone_number == number)) if number else None
-            routed = sub is not None or kind == "message-status"
-            ev = InboxEvent(provider="twilio", kind=kind, event_key=key, idempotency_token=token,
-                            sub_account_id=sub.id if sub else None, payload=request.form.to_dict(),
-                            status="pending" if routed else "unroutable",
-                            result=None if routed else f"no sub-account has the number {number}")
-            s.add(ev)
-            s.flush()
-            twiml = _twiml(kind, event, s, sub)
-    except IntegrityError:
+    stored = inbox.store(runtime, provider="twilio", kind=kind, key=key, payload=request.form.to_dict(),
+                         number=webhook.routing_number(event), unroutable_ok=kind == "message-status",
+                         token=request.headers.get("I-Twilio-Idempotency-Token") or None,
+                         while_open=lambda s, sub: _twiml(kind, event, s, sub))
+    if stored.event_id is None:
         log.info("duplicate key=twilio.duplicate kind=%s event=%s", kind, key)
         return _xml(_twiml(kind, event, None, None))
-    if not routed:
-        log.warning("unroutable key=twilio.unroutable kind=%s number=%s event=%s", kind, number, key)
+    if not stored.routed:
+        log.warning("unroutable key=twilio.unroutable kind=%s number=%s event=%s", kind,
+                    webhook.routing_number(event), key)
     else:
-        jobs.process_event(ev.id)
-    return _xml(twiml)
+        jobs.process_event(stored.event_id)
+    return _xml(stored.extra)
 
 
 def _twiml(kind: str, event, session, sub) -> str:
