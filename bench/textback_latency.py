@@ -135,13 +135,16 @@ def main() -> int:
     ap.add_argument("--sweep", default="75,100,125,150", help="rates for the flatness sweep ('' to skip)")
     ap.add_argument("--sweep-duration", type=float, default=10)
     ap.add_argument("--web-workers", type=int, default=2, help="gunicorn workers (default 2, one per core)")
-    ap.add_argument("--worker-threads", type=int, default=4, help="`ringback worker --workers` (default 4)")
+    ap.add_argument("--web-args", default="", help="more gunicorn arguments, e.g. '--worker-class gthread --threads 4'")
+    ap.add_argument("--worker-threads", type=int, default=2, help="`ringback worker --workers` (default 2)")
+    ap.add_argument("--twilio-latency-ms", type=float, default=0,
+                    help="the fake Twilio answers this late (real Twilio: 100-300 ms); texts are timed on arrival")
     ap.add_argument("--worker-processes", action="store_true", help="`ringback worker --processes`")
     args = ap.parse_args()
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the fake's access log is not ours
     tmp = Path(tempfile.mkdtemp(prefix="ringback-bench-"))
-    fake = FakeTwilio(ACCOUNT_SID, AUTH_TOKEN, validate=False)
+    fake = FakeTwilio(ACCOUNT_SID, AUTH_TOKEN, validate=False, answer_delay=args.twilio_latency_ms / 1000)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with LoopbackServer(fake.app) as twilio:
@@ -153,7 +156,8 @@ def main() -> int:
                         "--timezone", "America/Chicago", "--hours", "24/7"], env=env, check=True, capture_output=True)
         log = open(tmp / "procs.log", "w")
         web = subprocess.Popen([BIN / "gunicorn", "--workers", str(args.web_workers), "--bind", f"127.0.0.1:{port}",
-                                "integration.app:create_app()"], env=env, stdout=log, stderr=log, cwd=ROOT)
+                                *args.web_args.split(), "integration.app:create_app()"],
+                               env=env, stdout=log, stderr=log, cwd=ROOT)
         worker = subprocess.Popen([BIN / "ringback", "worker", "--workers", str(args.worker_threads)]
                                   + (["--processes"] if args.worker_processes else []),
                                   env=env, stdout=log, stderr=log)
@@ -168,7 +172,7 @@ def main() -> int:
             run_rate(url, url, fake, 20, 1, offset=900_000)
             kind = "processes" if args.worker_processes else "threads"
             print(f"Ringback: gunicorn x{args.web_workers} + ringback worker x{args.worker_threads} {kind}, "
-                  f"SQLite in {tmp}; {os.cpu_count()} cores")
+                  f"SQLite in {tmp}; {os.cpu_count()} cores; fake Twilio answers after {args.twilio_latency_ms:g} ms")
             print(f"{'calls/s':>8} {'secs':>5} {'expected':>8} {'sent':>6} {'dup':>4} {'lost':>5} "
                   f"{'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'max ms':>7} {'CPU ms/call':>11} {'(web':>6} {'worker)':>7}")
             if os.environ.get("BENCH_PYSPY"):

@@ -87,19 +87,25 @@ def serve(host: str, port: int, workers: int) -> None:
         click.echo("Stopping: finishing jobs in progress...")
         server.server_close()
         consumer.stop(graceful=True)
+        app.extensions["ringback"].close()
 
 
 @main.command(help="Run the job worker (huey consumer; TERM stops it gracefully).")
-@click.option("--workers", default=4, show_default=True, help="Workers (threads, or processes with --processes).")
+@click.option("--workers", default=2, show_default=True,
+              help="Queue workers (threads, or processes with --processes); sends run on their own "
+                   "RINGBACK_SEND_CONCURRENCY threads.")
 @click.option("--processes", is_flag=True, help="Run each worker in its own process (uses every core).")
 def worker(workers: int, processes: bool) -> None:
     from .runtime import Runtime, install
     from .worker import make_consumer
 
-    install(Runtime(_config()))
+    rt = install(Runtime(_config()))
     from . import jobs
     jobs.sweep()
-    make_consumer(workers=workers, worker_type="process" if processes else "thread").run()
+    try:
+        make_consumer(workers=workers, worker_type="process" if processes else "thread").run()
+    finally:
+        rt.close()  # texts already handed to the send pool are sent and recorded before exit
 
 
 # ------------------------------------------------------------------ db

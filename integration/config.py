@@ -28,6 +28,7 @@ class Config:
     twilio_auth_token: str | None = None
     twilio_api_url: str = "https://api.twilio.com"
     queue_immediate: bool = False
+    send_concurrency: int = 16
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -48,8 +49,15 @@ class Config:
         sid, token = env.get("TWILIO_ACCOUNT_SID") or None, env.get("TWILIO_AUTH_TOKEN") or None
         if bool(sid) != bool(token):
             raise ConfigError("set both TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN, or neither (sandbox)")
+        try:
+            send_concurrency = int(env.get("RINGBACK_SEND_CONCURRENCY") or 16)
+            if send_concurrency < 1:
+                raise ValueError
+        except ValueError:
+            raise ConfigError("RINGBACK_SEND_CONCURRENCY must be a whole number of at least 1") from None
         values = dict(
             env=mode,
+            send_concurrency=send_concurrency,
             data_dir=data_dir,
             database_url=database_url,
             redis_url=env.get("REDIS_URL") or None,

@@ -19,12 +19,32 @@ def process_event(event_id: int) -> None:
     if outcome.retry_in is not None:
         process_event.schedule((event_id,), delay=outcome.retry_in)
     for claim in outcome.claims:
-        _report(claim.step_id, runner.deliver(rt, claim))
+        send(rt, claim)
 
 
 @huey.task(retries=5, retry_delay=2)
 def run_step(step_id: int) -> None:
-    _report(step_id, runner.run_step(runtime.current(), step_id))
+    rt = runtime.current()
+    outcome = runner.claim_step(rt, step_id)
+    if isinstance(outcome, runner.Claim):
+        send(rt, outcome)
+    else:
+        _report(step_id, outcome)
+
+
+def send(rt, claim: runner.Claim) -> None:
+    """Send a claimed step's text on the send pool (inline when jobs run immediately, in tests)."""
+    if rt.huey.immediate:
+        _deliver(rt, claim)
+    else:
+        rt.send_pool.submit(_deliver, rt, claim)
+
+
+def _deliver(rt, claim: runner.Claim) -> None:
+    try:
+        _report(claim.step_id, runner.deliver(rt, claim))
+    except Exception:  # the step keeps its lease; when it runs out the sweeper tries again
+        log.exception("step %s: sending failed unexpectedly", claim.step_id)
 
 
 def _report(step_id: int, outcome) -> None:

@@ -301,6 +301,13 @@ def _new_message(step: Step, sender_name: str, now: datetime) -> Message:
 def run_step(rt, step_id: int, now: datetime | None = None) -> Outcome:
     """Claim a due (or abandoned) step and send its text: at most once, whatever crashed before."""
     now = now or utcnow()
+    claim = claim_step(rt, step_id, now)
+    return deliver(rt, claim, now) if isinstance(claim, Claim) else claim
+
+
+def claim_step(rt, step_id: int, now: datetime | None = None) -> Claim | Outcome:
+    """Take the lease on a due (or abandoned) step; an Outcome says why there is nothing to send."""
+    now = now or utcnow()
     with transaction(rt.sessions) as s:
         claimed = s.execute(update(Step).where(
             Step.id == step_id,
@@ -328,8 +335,7 @@ def run_step(rt, step_id: int, now: datetime | None = None) -> Outcome:
             s.add(msg)
             s.flush()
         msg.status = "pending"
-        claim = Claim(step.id, msg.id, p, step.attempts, reconcile, msg.created_at)
-    return deliver(rt, claim, now)
+        return Claim(step.id, msg.id, p, step.attempts, reconcile, msg.created_at)
 
 
 def deliver(rt, claim: Claim, now: datetime | None = None) -> Outcome:

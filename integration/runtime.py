@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 from connectors.base import SmsSender
 from connectors.sandbox.sender import SandboxSender
@@ -37,11 +39,35 @@ class Runtime:
         self.sender = sender or make_sender(config)
         self.huey = huey
         huey.configure(config)
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_pid: int | None = None
+        os.register_at_fork(after_in_child=self._after_fork)
 
     def status_callback_url(self) -> str:
         return f"{self.config.public_url}/webhooks/twilio/message-status"
 
+    @property
+    def send_pool(self) -> ThreadPoolExecutor:
+        """Threads that wait on the SMS provider, so the queue's workers never do.
+
+        A real Twilio request takes 100-300 ms: the worker threads decide and record (CPU and
+        database), and hand the network wait to this pool (RINGBACK_SEND_CONCURRENCY threads).
+        """
+        if self._pool is None or self._pool_pid != os.getpid():
+            self._pool = ThreadPoolExecutor(self.config.send_concurrency, thread_name_prefix="ringback-send")
+            self._pool_pid = os.getpid()
+        return self._pool
+
+    def _after_fork(self) -> None:
+        # A forked worker process must not use its parent's database connections or threads.
+        self.engine.dispose(close=False)
+        self._pool = None
+
     def close(self) -> None:
+        """Finish the sends in flight, then release the database."""
+        if self._pool is not None and self._pool_pid == os.getpid():
+            self._pool.shutdown(wait=True)
+            self._pool = None
         self.engine.dispose()
 
 

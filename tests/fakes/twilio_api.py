@@ -57,9 +57,10 @@ def openapi_for(base_url: str) -> OpenAPI:
 
 
 class FakeTwilio:
-    def __init__(self, account_sid: str, auth_token: str, *, validate: bool = True):
+    def __init__(self, account_sid: str, auth_token: str, *, validate: bool = True, answer_delay: float = 0.0):
         self.account_sid = account_sid
         self.validate = validate
+        self.answer_delay = answer_delay  # seconds, after the message is stored (like Twilio's own latency)
         self.auth_token = auth_token
         self.messages: list[dict] = []
         self.unexpected: list[str] = []
@@ -176,6 +177,8 @@ class FakeTwilio:
             with self.received:
                 self.messages.append(msg)
                 self.received.notify_all()
+            if self.answer_delay:
+                time.sleep(self.answer_delay)
             if failure is not None:
                 return _error(failure)
             return Response(json.dumps(_public(msg)), 201, mimetype="application/json")
