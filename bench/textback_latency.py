@@ -175,9 +175,6 @@ def main() -> int:
                   f"SQLite in {tmp}; {os.cpu_count()} cores; fake Twilio answers after {args.twilio_latency_ms:g} ms")
             print(f"{'calls/s':>8} {'secs':>5} {'expected':>8} {'sent':>6} {'dup':>4} {'lost':>5} "
                   f"{'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'max ms':>7} {'CPU ms/call':>11} {'(web':>6} {'worker)':>7}")
-            if os.environ.get("BENCH_PYSPY"):
-                subprocess.Popen([BIN / "py-spy", "record", "-p", str(worker.pid), "-d", "12", "-f", "raw",
-                                  "-o", os.environ["BENCH_PYSPY"], "--nonblocking"])
             results, offset = [], 0
             plan = [(float(r), args.duration) for r in args.rates.split(",") if r]
             plan += [(float(r), args.sweep_duration) for r in args.sweep.split(",") if r]

@@ -197,6 +197,59 @@ def subaccount_list() -> None:
         click.echo(f"{sub.id:>4}  {sub.name[:28]:<28} {sub.phone_number or '':<16} {sub.timezone:<22} {sub.business_hours}")
 
 
+@subaccount.command("settings", help="Show or change a sub-account's missed-call text back.")
+@click.argument("sub_id", type=int)
+@click.option("--on/--off", "enabled", default=None, help="Switch the text back on or off.")
+@click.option("--business-hours-text", default=None, help="Template used while open ({first_name}, {business_name}, {booking_link}).")
+@click.option("--after-hours-text", default=None, help="Template used while closed.")
+@click.option("--missed-under", type=click.IntRange(0, 600), default=None,
+              help="A completed call shorter than this many seconds counts as missed (carrier voicemail).")
+@click.option("--dedupe-hours", type=click.FloatRange(0, 24 * 30), default=None,
+              help="Text a repeat caller at most once in this many hours.")
+@click.option("--block", "block", multiple=True, callback=lambda c, p, v: [_phone(c, p, x) for x in v],
+              help="Never text this number (repeatable).")
+@click.option("--unblock", "unblock", multiple=True, callback=lambda c, p, v: [_phone(c, p, x) for x in v],
+              help="Take a number off the block list (repeatable).")
+def subaccount_settings(sub_id, enabled, business_hours_text, after_hours_text, missed_under, dedupe_hours,
+                        block, unblock) -> None:
+    from workflows.hours import BadSchedule as _BadSchedule
+    from workflows.templates import BadTemplate
+
+    from .settings_store import save_text_back, text_back_settings
+
+    config = _config()
+    changes = {k: v for k, v in {
+        "business_hours_template": business_hours_text, "after_hours_template": after_hours_text,
+        "missed_under_seconds": missed_under,
+        "dedupe_window_seconds": int(dedupe_hours * 3600) if dedupe_hours is not None else None,
+    }.items() if v is not None}
+    try:
+        with transaction(_sessions(config)) as s:
+            sub = s.get(SubAccount, sub_id)
+            if sub is None:
+                raise click.ClickException(f"no sub-account {sub_id} (see `ringback subaccount list`)")
+            if block or unblock:
+                current = set(text_back_settings(s, sub).block_list)
+                changes["block_list"] = sorted((current | set(block)) - set(unblock))
+            if changes or enabled is not None:
+                save_text_back(s, sub, enabled=enabled, **changes)
+            settings = text_back_settings(s, sub)
+    except (BadTemplate, _BadSchedule, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    from workflows import templates as tpl
+    click.echo(f"{sub.name} (#{sub.id}): missed-call text back is {'ON' if settings.enabled else 'OFF'}")
+    click.echo(f"  hours: {settings.hours.format()} ({settings.timezone})")
+    click.echo(f"  a completed call under {settings.missed_under_seconds}s counts as missed; "
+               f"repeat callers texted at most once per {settings.dedupe_window_seconds / 3600:g} h")
+    click.echo(f"  blocked: {', '.join(sorted(settings.block_list)) or 'nobody'}")
+    for kind in ("business_hours", "after_hours"):
+        body = tpl.render(settings.template_for(kind), business_name=settings.business_name, first_name=None,
+                          booking_link=settings.booking_link, first_in_conversation=True)
+        seg = tpl.segments(body)
+        click.echo(f"  {kind.replace('_', ' ')} text ({seg.count} segment{'s' if seg.count > 1 else ''}, {seg.encoding}):")
+        click.echo(f"    {body}")
+
+
 # ------------------------------------------------------------------ simulate-call
 
 @main.command("simulate-call", help="Send a signed Twilio call-status callback to a running Ringback and show what it did.")

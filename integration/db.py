@@ -57,19 +57,16 @@ def _sqlite_pragmas(engine: Engine, turns: WriteTurns | None) -> None:
 
     # These events fire before SQLAlchemy's own COMMIT/ROLLBACK: finish the transaction here,
     # then hand the turn over (the driver's commit() after that is a no-op).
-    @event.listens_for(engine, "commit")
-    def _commit(conn):
-        try:
-            conn.connection.dbapi_connection.commit()
-        finally:
-            _release(conn)
+    def _end(method: str):
+        def end(conn):
+            try:
+                getattr(conn.connection.dbapi_connection, method)()
+            finally:
+                _release(conn)
+        return end
 
-    @event.listens_for(engine, "rollback")
-    def _rollback(conn):
-        try:
-            conn.connection.dbapi_connection.rollback()
-        finally:
-            _release(conn)
+    event.listen(engine, "commit", _end("commit"))
+    event.listen(engine, "rollback", _end("rollback"))
 
 
 class _ThreadTurns(WriteTurns):

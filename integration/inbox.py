@@ -3,17 +3,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 
 from .db import transaction
-from .models import InboxEvent, SubAccount, utcnow
-
-_subs = SubAccount.__table__
-SUB_BY_NUMBER = select(*(_subs.c[n] for n in (
-    "id", "agency_id", "name", "phone_number", "timezone", "business_hours", "booking_url", "default_region",
-))).where(_subs.c.phone_number == bindparam("_number"))
-INSERT_EVENT = InboxEvent.__table__.insert()
+from .models import utcnow
+from .statements import INSERT_EVENT, SUB_BY_NUMBER
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, bindparam, delete, exists, or_, select, update
+from sqlalchemy import and_, delete, exists, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -27,6 +27,9 @@ from workflows.statuses import call_rank, message_advances, recovery_advances
 from .db import transaction
 from .models import Call, InboxEvent, Message, OptOut, Recovery, Step, SubAccount, utcnow
 from .providers import parse_stored
+from .statements import (CALLER_STATE, DONE_STEP, FINISH_EVENT, JOIN_RECOVERY, SELECT_CALL, SELECT_EVENT,
+                         SELECT_OPEN_RECOVERY, SELECT_SUB, SENT_MESSAGE, TEXTED_RECOVERY, UPDATE_CALL,
+                         UPDATE_RECOVERY, calls_table, messages_table, recoveries_table, steps_table)
 from .settings_store import text_back_settings
 
 log = logging.getLogger("ringback.runner")
@@ -94,33 +97,6 @@ def process_event(rt, event_id: int, now: datetime | None = None) -> Outcome:
     raise AssertionError("unreachable")
 
 
-# ---- Statements of the hot path, built once. Values travel as parameters: building a
-# statement with literal values costs more (coercion, cache keys) than running it.
-_inbox, _calls, _recs = InboxEvent.__table__, Call.__table__, Recovery.__table__
-_steps, _msgs = Step.__table__, Message.__table__
-SELECT_EVENT = select(_inbox.c.id, _inbox.c.provider, _inbox.c.kind, _inbox.c.status, _inbox.c.payload,
-                      _inbox.c.sub_account_id, _inbox.c.received_at).where(_inbox.c.id == bindparam("_id")).with_for_update()
-FINISH_EVENT = _inbox.update().where(_inbox.c.id == bindparam("_id")).values(attempts=_inbox.c.attempts + 1)
-SELECT_SUB = select(*(SubAccount.__table__.c[n] for n in (
-    "id", "agency_id", "name", "phone_number", "timezone", "business_hours", "booking_url", "default_region",
-))).where(SubAccount.__table__.c.id == bindparam("_id"))
-SELECT_CALL = select(_calls.c.id, _calls.c.status, _calls.c.status_rank, _calls.c.decided_at, _calls.c.outcome).where(
-    _calls.c.provider == bindparam("_provider"), _calls.c.call_id == bindparam("_call_id")).with_for_update()
-UPDATE_CALL = _calls.update().where(_calls.c.id == bindparam("_id"))
-SELECT_OPEN_RECOVERY = select(_recs.c.id, _recs.c.opened_at).where(_recs.c.open_key == bindparam("_key")).with_for_update()
-CALLER_STATE = select(
-    exists().where(OptOut.__table__.c.sub_account_id == bindparam("_sub"), OptOut.__table__.c.phone == bindparam("_phone")),
-    exists().where(_msgs.c.sub_account_id == bindparam("_sub"), _msgs.c.to_number == bindparam("_phone"),
-                   _msgs.c.direction == "outbound"))
-JOIN_RECOVERY = _recs.update().where(_recs.c.id == bindparam("_id")).values(calls_count=_recs.c.calls_count + 1)
-UPDATE_RECOVERY = _recs.update().where(_recs.c.id == bindparam("_id"))
-SENT_MESSAGE = _msgs.update().where(_msgs.c.id == bindparam("_id"))
-DONE_STEP = _steps.update().where(_steps.c.id == bindparam("_id"))
-TEXTED_RECOVERY = _recs.update().where(
-    _recs.c.id == select(_steps.c.recovery_id).where(_steps.c.id == bindparam("_step"), _steps.c.kind == "text_back")
-    .scalar_subquery(), _recs.c.state == "missed").values(state="texted", texted_at=bindparam("_now"))
-
-
 def _dispatch(s: Session, rt, ev, event, now: datetime) -> Outcome:
     if isinstance(event, CallEvent):
         return handle_call(s, ev, event, now, rt.sender.name)
@@ -159,7 +135,7 @@ def handle_call(s: Session, ev, call: CallEvent, now: datetime, sender_name: str
             summary, claim = _missed_call(s, sub, settings, call, verdict.reason, values, now, sender_name)
             claims = [claim] if claim else []
     if row is None:
-        conn.execute(_calls.insert(), {
+        conn.execute(calls_table.insert(), {
             "sub_account_id": sub.id, "provider": call.provider, "call_id": call.call_id, "caller": call.caller,
             "called": call.called, "started_at": now, "status": call.status, "status_rank": call_rank(call.status),
         } | values)
@@ -199,7 +175,7 @@ def _missed_call(s: Session, sub, settings, call: CallEvent, why: str, values: d
         return f"missed, joined recovery {open_rec.id}: {decision.reason}", None
     if open_rec is not None:  # older than the dedupe window: a new recovery takes the key
         conn.execute(UPDATE_RECOVERY, {"_id": open_rec.id, "open_key": None})
-    rec_id = conn.execute(_recs.insert(), {"sub_account_id": sub.id, "caller": caller, "state": "missed", "open_key": key,
+    rec_id = conn.execute(recoveries_table.insert(), {"sub_account_id": sub.id, "caller": caller, "state": "missed", "open_key": key,
                                            "opened_at": now, "calls_count": 1, "crm_refs": {}}).inserted_primary_key[0]
     seg = templates.segments(decision.body)
     step = Step(sub_account_id=sub.id, recovery_id=rec_id, kind="text_back",
@@ -278,13 +254,13 @@ def _claim_new(s: Session, step: Step, sender_name: str, now: datetime) -> Claim
     hands the step to another, which looks for the text at the provider before sending.
     """
     conn = s.connection()
-    step_id = conn.execute(_steps.insert(), {
+    step_id = conn.execute(steps_table.insert(), {
         "sub_account_id": step.sub_account_id, "recovery_id": step.recovery_id, "kind": step.kind,
         "idempotency_key": step.idempotency_key, "payload": step.payload, "status": "running", "due_at": step.due_at,
         "expires_at": step.expires_at, "lease_until": now + LEASE, "attempts": 1, "created_at": now,
     }).inserted_primary_key[0]
     msg = _new_message(step, sender_name, now)
-    msg_id = conn.execute(_msgs.insert(), {c.key: getattr(msg, c.key) for c in _msgs.columns if c.key != "id"}
+    msg_id = conn.execute(messages_table.insert(), {c.key: getattr(msg, c.key) for c in messages_table.columns if c.key != "id"}
                           ).inserted_primary_key[0]
     return Claim(step_id, msg_id, step.payload, 1, False, now)
 

@@ -112,3 +112,28 @@ def test_production_start_up_fails_clearly(tmp_path, monkeypatch):
     result = CliRunner().invoke(main, ["db", "upgrade"])
     assert result.exit_code == 1
     assert "missing required setting(s) for production: RINGBACK_SECRET_KEY, RINGBACK_PUBLIC_URL, DATABASE_URL" in result.output
+
+
+def test_subaccount_settings_change_what_callers_get(cli):
+    assert cli("subaccount", "add", "--name", "Acme", "--phone", "+15125550100", "--timezone", "America/Chicago",
+               "--hours", "24/7").exit_code == 0
+    shown = cli("subaccount", "settings", "1").output
+    assert "missed-call text back is ON" in shown and "Hi there, this is Acme." in shown
+    result = cli("subaccount", "settings", "1", "--business-hours-text", "{business_name}: sorry, {first_name}!",
+                 "--missed-under", "25", "--dedupe-hours", "12", "--block", "+15125550666", "--off")
+    assert result.exit_code == 0, result.output
+    assert "text back is OFF" in result.output and "under 25s" in result.output and "once per 12 h" in result.output
+    assert "blocked: +15125550666" in result.output
+    assert "Acme: sorry, there! Reply STOP to opt out." in result.output
+    assert "blocked: nobody" in cli("subaccount", "settings", "1", "--unblock", "+15125550666").output
+
+
+@pytest.mark.parametrize("args, complaint", [
+    (["--business-hours-text", "Hi {name}"], "unknown merge field {name}"),
+    (["--block", "12"], "not a valid phone number"),
+])
+def test_subaccount_settings_refuse_bad_values(cli, args, complaint):
+    cli("subaccount", "add", "--name", "Acme", "--phone", "+15125550100", "--timezone", "America/Chicago")
+    result = cli("subaccount", "settings", "1", *args)
+    assert result.exit_code != 0 and complaint in result.output
+    assert "no sub-account 7" in cli("subaccount", "settings", "7").output
