@@ -170,17 +170,22 @@ def _url(_ctx, _param, value):
 @click.option("--booking-url", default=None, callback=_url, help="Link callers can book with.")
 @click.option("--hours", default=DEFAULT_HOURS, show_default=True, callback=_hours,
               help=f"Weekly opening hours, e.g. 'mon-fri 08:00-18:00; sat 09:00-13:00' (days: {', '.join(DAYS)}).")
-def subaccount_add(name, phone, tz, booking_url, hours) -> None:
+@click.option("--ghl-location", default=None,
+              help="A GoHighLevel sub-account: its locationId. Its call events arrive at /webhooks/ghl; "
+                   "texts go from --phone.")
+def subaccount_add(name, phone, tz, booking_url, hours, ghl_location) -> None:
     config = _config()
+    provider, external = ("ghl", ghl_location.strip()) if ghl_location else ("twilio", phone)
     try:
         with transaction(_sessions(config)) as s:
-            sub = SubAccount(name=name.strip(), provider="twilio", external_id=phone, phone_number=phone,
+            sub = SubAccount(name=name.strip(), provider=provider, external_id=external, phone_number=phone,
                              timezone=tz, business_hours=hours, booking_url=booking_url)
             s.add(sub)
             s.flush()
             sub_id = sub.id
     except IntegrityError:
-        raise click.ClickException(f"{phone} already belongs to a sub-account (see `ringback subaccount list`)") from None
+        what = f"{phone} or GoHighLevel location {external}" if ghl_location else phone
+        raise click.ClickException(f"{what} already belongs to a sub-account (see `ringback subaccount list`)") from None
     click.echo(sub_id)
 
 
@@ -192,9 +197,11 @@ def subaccount_list() -> None:
     if not subs:
         click.echo("no sub-accounts yet: add one with `ringback subaccount add`")
         return
-    click.echo(f"{'id':>4}  {'name':<28} {'number':<16} {'timezone':<22} hours")
+    click.echo(f"{'id':>4}  {'name':<28} {'source':<28} {'number':<16} {'timezone':<22} hours")
     for sub in subs:
-        click.echo(f"{sub.id:>4}  {sub.name[:28]:<28} {sub.phone_number or '':<16} {sub.timezone:<22} {sub.business_hours}")
+        source = "Twilio number" if sub.provider == "twilio" else f"{sub.provider} {sub.external_id}"
+        click.echo(f"{sub.id:>4}  {sub.name[:28]:<28} {source[:28]:<28} {sub.phone_number or '':<16} "
+                   f"{sub.timezone:<22} {sub.business_hours}")
 
 
 @subaccount.command("settings", help="Show or change a sub-account's missed-call text back.")

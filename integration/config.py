@@ -27,6 +27,7 @@ class Config:
     twilio_account_sid: str | None = None
     twilio_auth_token: str | None = None
     twilio_api_url: str = "https://api.twilio.com"
+    ghl_webhook_public_key: str | None = None
     queue_immediate: bool = False
     send_concurrency: int = 16
     extra: dict = field(default_factory=dict)
@@ -67,6 +68,7 @@ class Config:
             twilio_account_sid=sid,
             twilio_auth_token=token,
             twilio_api_url=(env.get("TWILIO_API_URL") or "https://api.twilio.com").rstrip("/"),
+            ghl_webhook_public_key=env.get("GHL_WEBHOOK_PUBLIC_KEY") or None,
         )
         values.update(overrides)
         return cls(**values)

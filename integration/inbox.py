@@ -7,7 +7,7 @@ from sqlalchemy.exc import IntegrityError
 
 from .db import transaction
 from .models import utcnow
-from .statements import INSERT_EVENT, SUB_BY_NUMBER
+from .statements import INSERT_EVENT, SUB_BY_EXTERNAL, SUB_BY_NUMBER
 
 
 @dataclass(frozen=True)
@@ -18,26 +18,34 @@ class Stored:
     extra: object = None  # what ``while_open`` returned
 
 
-def store(runtime, *, provider: str, kind: str, key: str, payload: dict, number: str | None,
-          token: str | None = None, unroutable_ok: bool = False, while_open=None) -> Stored:
+def store(runtime, *, provider: str, kind: str, key: str, payload: dict, number: str | None = None,
+          account: str | None = None, token: str | None = None, unroutable_ok: bool = False,
+          act: bool = True, while_open=None) -> Stored:
     """Insert the event once (a duplicate ``key`` or ``token`` stores nothing) and commit.
 
-    ``number`` is the business's number the event is addressed to; an event no sub-account
-    owns is kept as ``unroutable`` (unless ``unroutable_ok``). ``while_open(session, sub)`` runs
-    inside the transaction, for answers that need the sub-account's settings.
+    The sub-account is the one owning ``number`` (the business's number the event is
+    addressed to) or, for a CRM, the one whose external id is ``account`` (GoHighLevel
+    locationId...). An event no sub-account owns is kept as ``unroutable`` unless
+    ``unroutable_ok``; one with ``act=False`` is kept as ``ignored``. ``while_open(session,
+    sub)`` runs inside the transaction, for answers that need the sub-account's settings.
     """
     try:
         with transaction(runtime.sessions) as s:
             conn = s.connection()
-            sub = conn.execute(SUB_BY_NUMBER, {"_number": number}).one_or_none() if number else None
+            sub = None
+            if number:
+                sub = conn.execute(SUB_BY_NUMBER, {"_number": number}).one_or_none()
+            elif account:
+                sub = conn.execute(SUB_BY_EXTERNAL, {"_provider": provider, "_external": account}).one_or_none()
             routed = sub is not None or unroutable_ok
+            status = ("pending" if act else "ignored") if routed else "unroutable"
             event_id = conn.execute(INSERT_EVENT, {
                 "provider": provider, "kind": kind, "event_key": key, "idempotency_token": token,
-                "sub_account_id": sub.id if sub else None, "payload": payload,
-                "status": "pending" if routed else "unroutable", "attempts": 0, "received_at": utcnow(),
-                "result": None if routed else f"no sub-account has the number {number}",
+                "sub_account_id": sub.id if sub else None, "payload": payload, "status": status,
+                "attempts": 0, "received_at": utcnow(),
+                "result": None if routed else f"no sub-account has {'the number ' + number if number else account}",
             }).inserted_primary_key[0]
             extra = while_open(s, sub) if while_open else None
     except IntegrityError:
         return Stored(None, None, False)
-    return Stored(event_id, sub, routed, extra)
+    return Stored(event_id, sub, routed and act, extra)

@@ -1,10 +1,12 @@
 """Which connector parses which provider's stored webhook payloads."""
 from __future__ import annotations
 
+from connectors.ghl import webhook as ghl_webhook
 from connectors.twilio import webhook as twilio_webhook
 
 PARSERS = {
     "twilio": twilio_webhook.parse,
+    "ghl": lambda _kind, payload: ghl_webhook.parse(payload),
 }
 
 

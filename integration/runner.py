@@ -150,13 +150,22 @@ def _missed_call(s: Session, sub, settings, call: CallEvent, why: str, values: d
     try:
         caller = to_e164(call.caller, settings.default_region)
     except UnusableNumber as exc:
+        if not call.caller and call.contact_ref:
+            exc = UnusableNumber(f"the event names only contact {call.contact_ref}, not the caller's number")
         values.update(outcome="unusable_number", reason=f"{why}; {exc}")
         return f"missed, not texted: {exc}", None
     values["caller"] = caller
-    try:
-        from_number = to_e164(call.called, settings.default_region)
-    except UnusableNumber:
-        from_number = sub.phone_number
+    # A Twilio call texts back from the number that was called; a CRM's call from the
+    # sub-account's own sending number.
+    from_number = sub.phone_number
+    if call.provider == "twilio":
+        try:
+            from_number = to_e164(call.called, settings.default_region)
+        except UnusableNumber:
+            pass
+    if not from_number:
+        values.update(outcome="no_sender", reason=f"{why}; the sub-account has no number to text from")
+        return "missed, not texted: the sub-account has no number to text from", None
     key = f"{sub.id}:{caller}"
     conn = s.connection()
     open_rec = conn.execute(SELECT_OPEN_RECOVERY, {"_key": key}).one_or_none()
@@ -221,7 +230,9 @@ def handle_sms(s: Session, rt, ev: InboxEvent, sms: InboundSms, now: datetime) -
         rec.state, rec.replied_at = "replied", now
         summary = f"reply recorded; recovery {rec.id} replied"
     claims = []
-    if decision.answer:
+    # Keyword answers go back the way the text came: through Twilio. (A CRM's own inbox
+    # answers STOP itself, e.g. GoHighLevel's DND; Ringback records the opt-out.)
+    if decision.answer and sms.provider == "twilio":
         step = Step(sub_account_id=sub.id, recovery_id=rec.id if rec else None, kind="reply_answer",
                     idempotency_key=f"answer:{sms.provider}:{sms.message_id}", due_at=now,
                     expires_at=now + timedelta(minutes=10),

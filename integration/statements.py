@@ -16,9 +16,12 @@ steps_table, messages_table, subs_table, opt_outs_table = (Step.__table__, Messa
 
 # What the hot path reads of a sub-account (text_back_settings takes such a row).
 SUB_COLUMNS = tuple(subs_table.c[n] for n in (
-    "id", "agency_id", "name", "phone_number", "timezone", "business_hours", "booking_url", "default_region"))
+    "id", "agency_id", "name", "provider", "phone_number", "timezone", "business_hours", "booking_url",
+    "default_region"))
 SELECT_SUB = select(*SUB_COLUMNS).where(subs_table.c.id == bindparam("_id"))
 SUB_BY_NUMBER = select(*SUB_COLUMNS).where(subs_table.c.phone_number == bindparam("_number"))
+SUB_BY_EXTERNAL = select(*SUB_COLUMNS).where(subs_table.c.provider == bindparam("_provider"),
+                                             subs_table.c.external_id == bindparam("_external"))
 
 INSERT_EVENT = inbox_table.insert()
 SELECT_EVENT = select(

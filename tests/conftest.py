@@ -8,6 +8,9 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 import redis as redis_lib
 from sqlalchemy import text
 from twilio.request_validator import RequestValidator
@@ -123,14 +126,25 @@ def fake_twilio(_fake_twilio_server):
     assert not fake.invalid, f"requests Twilio would refuse: {fake.invalid}"
 
 
+@pytest.fixture(scope="session")
+def ghl_signing_keys():
+    """Test key pairs standing in for GoHighLevel's: (Ed25519 private, RSA private, public PEMs)."""
+    ed = Ed25519PrivateKey.generate()
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = b"".join(k.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+                   for k in (ed, rsa_key)).decode()
+    return ed, rsa_key, pem
+
+
 # ------------------------------------------------------------------ Ringback
 
 @pytest.fixture
-def config(db_url, fake_twilio, tmp_path) -> Config:
+def config(db_url, fake_twilio, tmp_path, ghl_signing_keys) -> Config:
     """Ringback's configuration for a test: real Twilio SDK against the fake, jobs run inline."""
     return Config.from_env({}, database_url=db_url, data_dir=tmp_path, public_url=PUBLIC_URL,
                            twilio_account_sid=ACCOUNT_SID, twilio_auth_token=AUTH_TOKEN,
-                           twilio_api_url=fake_twilio.url, queue_immediate=True, env="test")
+                           twilio_api_url=fake_twilio.url, queue_immediate=True, env="test",
+                           ghl_webhook_public_key=ghl_signing_keys[2])
 
 
 @pytest.fixture

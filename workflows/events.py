@@ -23,6 +23,9 @@ class CallEvent:
     # itself answered with TwiML.
     dial_status: str | None = None
     dial_duration_seconds: int | None = None
+    # The CRM's contact, when the event names one (GoHighLevel's older call shape names only
+    # the contact, not the caller's number).
+    contact_ref: str | None = None
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,7 @@ class InboundSms:
     # Twilio sets OptOutType when its own (Advanced) Opt-Out handling acted on the message
     # and already answered the sender: https://www.twilio.com/docs/messaging/tutorials/advanced-opt-out
     opt_out_type: str | None = None
+    contact_ref: str | None = None
 
 
 @dataclass(frozen=True)
@@ -52,4 +56,24 @@ class BookingEvent:
     phone: str | None
     starts_at: datetime | None = None
     value: float | None = None
+    contact_ref: str | None = None
+    status: str | None = None
     extra: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AppEvent:
+    """A marketplace lifecycle event (install, uninstall), stored for the marketplace work."""
+
+    provider: str
+    kind: str  # install | uninstall
+    account_ref: str | None  # GoHighLevel locationId, or companyId for agency-level events
+    company_ref: str | None = None
+
+
+@dataclass(frozen=True)
+class IgnoredEvent:
+    """An authentic event Ringback does not act on: stored, acknowledged, named."""
+
+    provider: str
+    kind: str

@@ -1,0 +1,1 @@
+"""GoHighLevel (HighLevel / LeadConnector): marketplace webhooks in; CRM writes next."""
