@@ -30,6 +30,7 @@ class Config:
     ghl_webhook_public_key: str | None = None
     queue_immediate: bool = False
     send_concurrency: int = 16
+    step_lease_seconds: int = 60
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -50,15 +51,10 @@ class Config:
         sid, token = env.get("TWILIO_ACCOUNT_SID") or None, env.get("TWILIO_AUTH_TOKEN") or None
         if bool(sid) != bool(token):
             raise ConfigError("set both TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN, or neither (sandbox)")
-        try:
-            send_concurrency = int(env.get("RINGBACK_SEND_CONCURRENCY") or 16)
-            if send_concurrency < 1:
-                raise ValueError
-        except ValueError:
-            raise ConfigError("RINGBACK_SEND_CONCURRENCY must be a whole number of at least 1") from None
         values = dict(
             env=mode,
-            send_concurrency=send_concurrency,
+            send_concurrency=_whole(env, "RINGBACK_SEND_CONCURRENCY", 16),
+            step_lease_seconds=_whole(env, "RINGBACK_STEP_LEASE_SECONDS", 60),
             data_dir=data_dir,
             database_url=database_url,
             redis_url=env.get("REDIS_URL") or None,
@@ -98,6 +94,16 @@ class Config:
         if self.is_sqlite and self.database_url not in ("sqlite://", "sqlite:///:memory:"):
             return Path(self.database_url.split("///", 1)[1]).with_name("ringback-queue.db")
         return (self.data_dir / "ringback-queue.db").resolve()
+
+
+def _whole(env: dict, name: str, default: int) -> int:
+    try:
+        value = int(env.get(name) or default)
+        if value < 1:
+            raise ValueError
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number of at least 1, not {env.get(name)!r}") from None
+    return value
 
 
 def _sqlalchemy_url(url: str) -> str:

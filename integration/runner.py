@@ -34,7 +34,6 @@ from .settings_store import text_back_settings
 
 log = logging.getLogger("ringback.runner")
 
-LEASE = timedelta(seconds=60)
 MAX_SEND_ATTEMPTS = 6
 EVENT_RETRY_WINDOW = timedelta(minutes=10)
 STOPPED_STEP_KINDS = {"text_back"}  # kinds never sent to a number that opted out meanwhile
@@ -99,7 +98,7 @@ def process_event(rt, event_id: int, now: datetime | None = None) -> Outcome:
 
 def _dispatch(s: Session, rt, ev, event, now: datetime) -> Outcome:
     if isinstance(event, CallEvent):
-        return handle_call(s, ev, event, now, rt.sender.name)
+        return handle_call(s, ev, event, now, (rt.sender.name, rt.lease))
     if isinstance(event, InboundSms):
         return handle_sms(s, rt, ev, event, now)
     if isinstance(event, DeliveryUpdate):
@@ -107,7 +106,7 @@ def _dispatch(s: Session, rt, ev, event, now: datetime) -> Outcome:
     return Outcome(f"stored; {type(event).__name__} is not acted on")
 
 
-def handle_call(s: Session, ev, call: CallEvent, now: datetime, sender_name: str) -> Outcome:
+def handle_call(s: Session, ev, call: CallEvent, now: datetime, sender: tuple[str, timedelta]) -> Outcome:
     """A call status report. The hot path of Ringback, so written as plain statements (Core):
     the ORM's unit of work cost more than everything else a missed call needs, together.
     """
@@ -132,7 +131,7 @@ def handle_call(s: Session, ev, call: CallEvent, now: datetime, sender_name: str
             values["outcome"] = "answered" if "answered" in verdict.reason else "not_missed"
             summary = f"not missed: {verdict.reason}"
         else:
-            summary, claim = _missed_call(s, sub, settings, call, verdict.reason, values, now, sender_name)
+            summary, claim = _missed_call(s, sub, settings, call, verdict.reason, values, now, sender)
             claims = [claim] if claim else []
     if row is None:
         conn.execute(calls_table.insert(), {
@@ -145,7 +144,7 @@ def handle_call(s: Session, ev, call: CallEvent, now: datetime, sender_name: str
 
 
 def _missed_call(s: Session, sub, settings, call: CallEvent, why: str, values: dict, now: datetime,
-                 sender_name: str) -> tuple[str, Claim | None]:
+                 sender: tuple[str, timedelta]) -> tuple[str, Claim | None]:
     """Decide and record what a missed call leads to; ``values`` collects the call row's outcome."""
     try:
         caller = to_e164(call.caller, settings.default_region)
@@ -192,7 +191,7 @@ def _missed_call(s: Session, sub, settings, call: CallEvent, why: str, values: d
                 expires_at=now + timedelta(seconds=settings.validity_seconds),
                 payload={"to": caller, "from": from_number, "body": decision.body, "template": decision.template,
                          "segments": seg.count, "encoding": seg.encoding, "validity_seconds": settings.validity_seconds})
-    claim = _claim_new(s, step, sender_name, now)
+    claim = _claim_new(s, step, sender, now)
     values.update(outcome="texted", recovery_id=rec_id)
     return f"missed ({why}): texting back ({decision.template})", claim
 
@@ -237,7 +236,7 @@ def handle_sms(s: Session, rt, ev: InboxEvent, sms: InboundSms, now: datetime) -
                     idempotency_key=f"answer:{sms.provider}:{sms.message_id}", due_at=now,
                     expires_at=now + timedelta(minutes=10),
                     payload={"to": sender, "from": sms.recipient, "body": decision.answer})
-        claims.append(_claim_new(s, step, rt.sender.name, now))
+        claims.append(_claim_new(s, step, (rt.sender.name, rt.lease), now))
     return Outcome(summary, claims=claims)
 
 
@@ -257,18 +256,19 @@ def handle_delivery(s: Session, upd: DeliveryUpdate, now: datetime) -> Outcome:
 
 # ---------------------------------------------------------------- steps
 
-def _claim_new(s: Session, step: Step, sender_name: str, now: datetime) -> Claim:
+def _claim_new(s: Session, step: Step, sender: tuple[str, timedelta], now: datetime) -> Claim:
     """Insert a step already claimed by this worker, with its outbound message row.
 
     The text-back is sent by the job that decided it, straight after commit: no second trip
     through the queue. Should this worker die first, the lease runs out and the sweeper
     hands the step to another, which looks for the text at the provider before sending.
     """
+    sender_name, lease = sender
     conn = s.connection()
     step_id = conn.execute(steps_table.insert(), {
         "sub_account_id": step.sub_account_id, "recovery_id": step.recovery_id, "kind": step.kind,
         "idempotency_key": step.idempotency_key, "payload": step.payload, "status": "running", "due_at": step.due_at,
-        "expires_at": step.expires_at, "lease_until": now + LEASE, "attempts": 1, "created_at": now,
+        "expires_at": step.expires_at, "lease_until": now + lease, "attempts": 1, "created_at": now,
     }).inserted_primary_key[0]
     msg = _new_message(step, sender_name, now)
     msg_id = conn.execute(messages_table.insert(), {c.key: getattr(msg, c.key) for c in messages_table.columns if c.key != "id"}
@@ -300,7 +300,7 @@ def claim_step(rt, step_id: int, now: datetime | None = None) -> Claim | Outcome
             Step.id == step_id,
             or_(and_(Step.status == "pending", Step.due_at <= now),
                 and_(Step.status == "running", Step.lease_until < now)),
-        ).values(status="running", lease_until=now + LEASE, attempts=Step.attempts + 1))
+        ).values(status="running", lease_until=now + rt.lease, attempts=Step.attempts + 1))
         if claimed.rowcount != 1:
             return Outcome("step not due, already taken or finished")
         step = s.get(Step, step_id)

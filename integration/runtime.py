@@ -5,6 +5,7 @@ import logging
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 from connectors.base import SmsSender
 from connectors.sandbox.sender import SandboxSender
@@ -42,6 +43,11 @@ class Runtime:
         self._pool: ThreadPoolExecutor | None = None
         self._pool_pid: int | None = None
         os.register_at_fork(after_in_child=self._after_fork)
+
+    @property
+    def lease(self) -> timedelta:
+        """How long a worker holds a step before the sweeper may give it to another."""
+        return timedelta(seconds=self.config.step_lease_seconds)
 
     def status_callback_url(self) -> str:
         return f"{self.config.public_url}/webhooks/twilio/message-status"

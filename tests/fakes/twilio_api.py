@@ -77,6 +77,7 @@ class FakeTwilio:
         """Forget every message, failure and complaint (between tests)."""
         with self._lock:
             self.messages.clear()
+            self.answer_delay = 0.0
             self.unexpected.clear()
             self.invalid.clear()
             self._failures.clear()
