@@ -44,3 +44,34 @@ class SmsSender(Protocol):
 
     def find_sent(self, *, to: str, from_: str, body: str, since) -> SendResult | None:
         """A text already accepted with these values since ``since`` (to recover from a crash mid-send)."""
+
+
+class CrmError(Exception):
+    """A CRM refused or failed a write. ``retryable``: the same write may succeed later."""
+
+    def __init__(self, message: str, *, status: int | None = None, retryable: bool = False,
+                 retry_after: float | None = None, token_expired: bool = False):
+        super().__init__(message)
+        self.status = status
+        self.retryable = retryable
+        self.retry_after = retry_after
+        self.token_expired = token_expired
+
+
+class CrmPort(Protocol):
+    """What Ringback writes into a CRM. Ids are the CRM's own; stages are Ringback's keys."""
+
+    def upsert_contact(self, *, phone: str, first_name: str | None = None) -> str:
+        """The contact with this phone, created if there is none (never a duplicate)."""
+
+    def open_deal(self, *, contact_id: str, name: str, stage: str, value: float | None = None) -> str:
+        """A deal/opportunity for one recovery, in ``stage``."""
+
+    def move_deal(self, *, deal_id: str, stage: str, value: float | None = None) -> None:
+        """Move the deal to ``stage`` (and set its value)."""
+
+    def add_note(self, *, contact_id: str, body: str) -> str:
+        """A note on the contact."""
+
+    def create_task(self, *, contact_id: str, title: str, due) -> str:
+        """A task for a person."""

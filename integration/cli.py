@@ -173,8 +173,17 @@ def _url(_ctx, _param, value):
 @click.option("--ghl-location", default=None,
               help="A GoHighLevel sub-account: its locationId. Its call events arrive at /webhooks/ghl; "
                    "texts go from --phone.")
-def subaccount_add(name, phone, tz, booking_url, hours, ghl_location) -> None:
+@click.option("--ghl-token", default=None, envvar="GHL_PRIVATE_TOKEN",
+              help="The location's Private Integration Token, so Ringback can write contacts, opportunities and "
+                   "notes (until the app is installed through the marketplace). Stored encrypted.")
+def subaccount_add(name, phone, tz, booking_url, hours, ghl_location, ghl_token) -> None:
+    from marketplace.vault import Vault
+
+    from .models import Installation
+
     config = _config()
+    if ghl_token and not ghl_location:
+        raise click.BadParameter("--ghl-token needs --ghl-location", param_hint="--ghl-token")
     provider, external = ("ghl", ghl_location.strip()) if ghl_location else ("twilio", phone)
     try:
         with transaction(_sessions(config)) as s:
@@ -183,6 +192,10 @@ def subaccount_add(name, phone, tz, booking_url, hours, ghl_location) -> None:
             s.add(sub)
             s.flush()
             sub_id = sub.id
+            if ghl_token:
+                vault = Vault(config.encryption_key, secret_key=config.secret_key)
+                s.add(Installation(sub_account_id=sub.id, provider="ghl", kind="private_token",
+                                   access_token=vault.seal(ghl_token.strip())))
     except IntegrityError:
         what = f"{phone} or GoHighLevel location {external}" if ghl_location else phone
         raise click.ClickException(f"{what} already belongs to a sub-account (see `ringback subaccount list`)") from None
@@ -255,6 +268,49 @@ def subaccount_settings(sub_id, enabled, business_hours_text, after_hours_text, 
         seg = tpl.segments(body)
         click.echo(f"  {kind.replace('_', ' ')} text ({seg.count} segment{'s' if seg.count > 1 else ''}, {seg.encoding}):")
         click.echo(f"    {body}")
+
+
+# ------------------------------------------------------------------ CRM sync log
+
+@main.group(help="Writes into the sub-accounts' CRMs (the sync log).")
+def sync() -> None:
+    pass
+
+
+@sync.command("list", help="Writes not yet applied (or, with --failed, those that failed for good).")
+@click.option("--failed", is_flag=True, help="Only writes that failed after every retry.")
+def sync_list(failed: bool) -> None:
+    from . import sync as sync_mod
+    from .runtime import Runtime
+
+    rows = sync_mod.pending_or_failed(Runtime(_config()), failed_only=failed)
+    if not rows:
+        click.echo("no failed CRM writes" if failed else "every CRM write is applied")
+        return
+    click.echo(f"{'id':>5}  {'recovery':>8}  {'crm':<5} {'write':<11} {'status':<8} {'tries':>5}  error")
+    for op in rows:
+        click.echo(f"{op.id:>5}  {op.recovery_id:>8}  {op.provider:<5} {op.op:<11} {op.status:<8} {op.attempts:>5}  "
+                   f"{op.last_error or ''}")
+
+
+@sync.command("retry", help="Put failed CRM writes back in line and apply them now.")
+@click.argument("op_ids", nargs=-1, type=int)
+def sync_retry(op_ids) -> None:
+    from . import sync as sync_mod
+    from .runtime import Runtime, install
+
+    rt = install(Runtime(_config()))
+    recoveries = sync_mod.retry(rt, list(op_ids) or None)
+    if not recoveries:
+        click.echo("no failed CRM writes to retry")
+        return
+    failed = 0
+    for recovery_id in recoveries:
+        outcome = sync_mod.run(rt, recovery_id)
+        click.echo(f"recovery {recovery_id}: {outcome.summary}")
+        failed += "failed" in outcome.summary
+    if failed:
+        raise SystemExit(1)
 
 
 # ------------------------------------------------------------------ simulate-call

@@ -12,7 +12,7 @@ class ConfigError(RuntimeError):
 
 # Safe for a laptop, refused in production.
 DEV_SECRET_KEY = "ringback-local-development-secret"
-PRODUCTION_REQUIRED = ("RINGBACK_SECRET_KEY", "RINGBACK_PUBLIC_URL", "DATABASE_URL")
+PRODUCTION_REQUIRED = ("RINGBACK_SECRET_KEY", "RINGBACK_PUBLIC_URL", "DATABASE_URL", "RINGBACK_ENCRYPTION_KEY")
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,7 @@ class Config:
     twilio_auth_token: str | None = None
     twilio_api_url: str = "https://api.twilio.com"
     ghl_webhook_public_key: str | None = None
+    ghl_api_url: str = "https://services.leadconnectorhq.com"
     queue_immediate: bool = False
     send_concurrency: int = 16
     step_lease_seconds: int = 60
@@ -65,6 +66,7 @@ class Config:
             twilio_auth_token=token,
             twilio_api_url=(env.get("TWILIO_API_URL") or "https://api.twilio.com").rstrip("/"),
             ghl_webhook_public_key=env.get("GHL_WEBHOOK_PUBLIC_KEY") or None,
+            ghl_api_url=(env.get("GHL_API_URL") or "https://services.leadconnectorhq.com").rstrip("/"),
         )
         values.update(overrides)
         return cls(**values)

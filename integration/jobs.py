@@ -5,7 +5,7 @@ import logging
 
 from huey import crontab
 
-from . import runner, runtime
+from . import runner, runtime, sync
 from .queue import huey
 
 log = logging.getLogger("ringback.jobs")
@@ -20,6 +20,8 @@ def process_event(event_id: int) -> None:
         process_event.schedule((event_id,), delay=outcome.retry_in)
     for claim in outcome.claims:
         send(rt, claim)
+    for recovery_id in outcome.syncs:
+        sync_recovery(recovery_id)
 
 
 @huey.task(retries=5, retry_delay=2)
@@ -51,17 +53,31 @@ def _report(step_id: int, outcome) -> None:
     log.info("step %s: %s", step_id, outcome.summary)
     if outcome.retry_in is not None:
         run_step.schedule((step_id,), delay=outcome.retry_in)
+    for recovery_id in getattr(outcome, "syncs", ()):
+        sync_recovery(recovery_id)
+
+
+@huey.task(retries=3, retry_delay=5)
+def sync_recovery(recovery_id: int) -> None:
+    """Apply a recovery's CRM writes in order; come back when the CRM says to."""
+    outcome = sync.run(runtime.current(), recovery_id)
+    log.info("crm sync for recovery %s: %s", recovery_id, outcome.summary)
+    if outcome.retry_in is not None:
+        sync_recovery.schedule((recovery_id,), delay=max(outcome.retry_in, 0.05))
 
 
 def sweep() -> tuple[int, int]:
     """Re-queue steps that are due or abandoned and events left pending (a killed worker's work)."""
-    steps, events = runner.due_work(runtime.current())
+    rt = runtime.current()
+    steps, events = runner.due_work(rt)
     for step_id in steps:
         run_step(step_id)
     for event_id in events:
         process_event(event_id)
     if steps or events:
         log.warning("sweeper re-queued %d step(s) and %d event(s)", len(steps), len(events))
+    for recovery_id in sync.due(rt):
+        sync_recovery(recovery_id)
     return len(steps), len(events)
 
 

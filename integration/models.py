@@ -195,3 +195,43 @@ class OptOut(Base):
     phone: Mapped[str] = mapped_column(String(20))
     source: Mapped[str] = mapped_column(String(40))  # keyword | twilio_21610 | manual
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Installation(Base):
+    """Access to a sub-account's CRM: tokens sealed by the vault, never stored in plain text."""
+
+    __tablename__ = "installations"
+    __table_args__ = (UniqueConstraint("sub_account_id", "provider", name="uq_installations_sub_provider"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sub_account_id: Mapped[int] = mapped_column(ForeignKey("sub_accounts.id", ondelete="CASCADE"))
+    provider: Mapped[str] = mapped_column(String(20))
+    kind: Mapped[str] = mapped_column(String(20), default="oauth")  # oauth | private_token
+    access_token: Mapped[str] = mapped_column(Text)  # sealed
+    refresh_token: Mapped[str | None] = mapped_column(Text, nullable=True)  # sealed
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    scopes: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class SyncOp(Base):
+    """One write to a CRM (the sync log): applied in order per recovery, retried, never dropped."""
+
+    __tablename__ = "sync_log"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sub_account_id: Mapped[int] = mapped_column(ForeignKey("sub_accounts.id"))
+    recovery_id: Mapped[int] = mapped_column(ForeignKey("recoveries.id"))
+    provider: Mapped[str] = mapped_column(String(20))
+    op: Mapped[str] = mapped_column(String(30))  # contact | deal | stage | note | task | text_status
+    payload: Mapped[dict] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending | done | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    result: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+Index("ix_sync_log_recovery", SyncOp.recovery_id, SyncOp.id)
+Index("ix_sync_log_status_next", SyncOp.status, SyncOp.next_attempt_at)

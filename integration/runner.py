@@ -24,6 +24,7 @@ from workflows.events import CallEvent, DeliveryUpdate, InboundSms
 from workflows.phones import UnusableNumber, to_e164
 from workflows.statuses import call_rank, message_advances, recovery_advances
 
+from . import sync
 from .db import transaction
 from .models import Call, InboxEvent, Message, OptOut, Recovery, Step, SubAccount, utcnow
 from .providers import parse_stored
@@ -60,6 +61,7 @@ class Outcome:
     summary: str
     claims: list[Claim] = field(default_factory=list)  # steps claimed in this transaction: send now
     retry_in: float | None = None
+    syncs: list[int] = field(default_factory=list)  # recoveries with CRM writes to apply
 
 
 # ---------------------------------------------------------------- events
@@ -124,7 +126,7 @@ def handle_call(s: Session, ev, call: CallEvent, now: datetime, sender: tuple[st
     if call.duration_seconds is not None:
         values["duration_seconds"] = call.duration_seconds
     verdict = classify_call(call, settings)
-    summary, claims = verdict.reason, []
+    summary, claims, syncs = verdict.reason, [], []
     if verdict.final:
         values.update(missed=verdict.missed, reason=verdict.reason, decided_at=now)
         if not verdict.missed:
@@ -133,6 +135,8 @@ def handle_call(s: Session, ev, call: CallEvent, now: datetime, sender: tuple[st
         else:
             summary, claim = _missed_call(s, sub, settings, call, verdict.reason, values, now, sender)
             claims = [claim] if claim else []
+            if claim and claim.payload.get("crm"):
+                syncs = [values["recovery_id"]]
     if row is None:
         conn.execute(calls_table.insert(), {
             "sub_account_id": sub.id, "provider": call.provider, "call_id": call.call_id, "caller": call.caller,
@@ -140,7 +144,7 @@ def handle_call(s: Session, ev, call: CallEvent, now: datetime, sender: tuple[st
         } | values)
     elif values:
         conn.execute(UPDATE_CALL, {"_id": row.id} | values)
-    return Outcome(summary, claims=claims)
+    return Outcome(summary, claims=claims, syncs=syncs)
 
 
 def _missed_call(s: Session, sub, settings, call: CallEvent, why: str, values: dict, now: datetime,
@@ -185,12 +189,19 @@ def _missed_call(s: Session, sub, settings, call: CallEvent, why: str, values: d
         conn.execute(UPDATE_RECOVERY, {"_id": open_rec.id, "open_key": None})
     rec_id = conn.execute(recoveries_table.insert(), {"sub_account_id": sub.id, "caller": caller, "state": "missed", "open_key": key,
                                            "opened_at": now, "calls_count": 1, "crm_refs": {}}).inserted_primary_key[0]
+    crm = sub.provider if sub.provider in sync.CRM_PROVIDERS else None
+    if crm:
+        sync.add(conn, sub_account_id=sub.id, recovery_id=rec_id, provider=crm, now=now, ops=[
+            ("contact", {"phone": caller}),
+            ("deal", {"name": f"Missed call from {caller}", "stage": "missed_call"}),
+        ])
     seg = templates.segments(decision.body)
     step = Step(sub_account_id=sub.id, recovery_id=rec_id, kind="text_back",
                 idempotency_key=f"recovery:{rec_id}:touch:1", due_at=now,
                 expires_at=now + timedelta(seconds=settings.validity_seconds),
                 payload={"to": caller, "from": from_number, "body": decision.body, "template": decision.template,
-                         "segments": seg.count, "encoding": seg.encoding, "validity_seconds": settings.validity_seconds})
+                         "segments": seg.count, "encoding": seg.encoding, "validity_seconds": settings.validity_seconds,
+                         "crm": crm})
     claim = _claim_new(s, step, sender, now)
     values.update(outcome="texted", recovery_id=rec_id)
     return f"missed ({why}): texting back ({decision.template})", claim
@@ -209,7 +220,7 @@ def handle_sms(s: Session, rt, ev: InboxEvent, sms: InboundSms, now: datetime) -
                   provider_sid=sms.message_id, status="received",
                   segments=templates.segments(sms.body).count, encoding=templates.segments(sms.body).encoding))
     decision = decide_reply(sms, business_name=sub.name, business_phone=sub.phone_number)
-    summary = "reply recorded"
+    summary, crm_ops = "reply recorded", []
     if decision.action == "opt_out":
         if not _opted_out(s, sub.id, sender):
             s.add(OptOut(sub_account_id=sub.id, phone=sender, source="keyword"))
@@ -228,6 +239,10 @@ def handle_sms(s: Session, rt, ev: InboxEvent, sms: InboundSms, now: datetime) -
     elif rec is not None and recovery_advances(rec.state, "replied"):
         rec.state, rec.replied_at = "replied", now
         summary = f"reply recorded; recovery {rec.id} replied"
+        crm_ops.append(("stage", {"stage": "replied"}))
+    if rec is not None and sub.provider in sync.CRM_PROVIDERS:
+        crm_ops.append(("note", {"body": f"{sender} replied to Ringback's text: {sms.body}"}))
+        sync.add(s, sub_account_id=sub.id, recovery_id=rec.id, provider=sub.provider, ops=crm_ops, now=now)
     claims = []
     # Keyword answers go back the way the text came: through Twilio. (A CRM's own inbox
     # answers STOP itself, e.g. GoHighLevel's DND; Ringback records the opt-out.)
@@ -237,7 +252,7 @@ def handle_sms(s: Session, rt, ev: InboxEvent, sms: InboundSms, now: datetime) -
                     expires_at=now + timedelta(minutes=10),
                     payload={"to": sender, "from": sms.recipient, "body": decision.answer})
         claims.append(_claim_new(s, step, (rt.sender.name, rt.lease), now))
-    return Outcome(summary, claims=claims)
+    return Outcome(summary, claims=claims, syncs=[rec.id] if crm_ops else [])
 
 
 def handle_delivery(s: Session, upd: DeliveryUpdate, now: datetime) -> Outcome:
@@ -273,7 +288,8 @@ def _claim_new(s: Session, step: Step, sender: tuple[str, timedelta], now: datet
     msg = _new_message(step, sender_name, now)
     msg_id = conn.execute(messages_table.insert(), {c.key: getattr(msg, c.key) for c in messages_table.columns if c.key != "id"}
                           ).inserted_primary_key[0]
-    return Claim(step_id, msg_id, step.payload, 1, False, now)
+    return Claim(step_id, msg_id, step.payload | {"recovery_id": step.recovery_id,
+                                                  "sub_account_id": step.sub_account_id}, 1, False, now)
 
 
 def _new_message(step: Step, sender_name: str, now: datetime) -> Message:
@@ -322,7 +338,8 @@ def claim_step(rt, step_id: int, now: datetime | None = None) -> Claim | Outcome
             s.add(msg)
             s.flush()
         msg.status = "pending"
-        return Claim(step.id, msg.id, p, step.attempts, reconcile, msg.created_at)
+        return Claim(step.id, msg.id, p | {"recovery_id": step.recovery_id, "sub_account_id": step.sub_account_id},
+                     step.attempts, reconcile, msg.created_at)
 
 
 def deliver(rt, claim: Claim, now: datetime | None = None) -> Outcome:
@@ -345,8 +362,16 @@ def deliver(rt, claim: Claim, now: datetime | None = None) -> Outcome:
                                     "updated_at": now})
         conn.execute(DONE_STEP, {"_id": claim.step_id, "status": "done", "finished_at": now, "lease_until": None})
         # A text-back moves its recovery forward (never backward) and stamps the first text.
-        conn.execute(TEXTED_RECOVERY, {"_step": claim.step_id, "_now": now})
-    return Outcome(f"sent {result.sid} ({result.status})")
+        moved = conn.execute(TEXTED_RECOVERY, {"_step": claim.step_id, "_now": now}).rowcount
+        syncs = []
+        if p.get("crm") and p.get("recovery_id"):
+            ops = [("note", {"body": f"Ringback texted {p['to']} back after a missed call: {p['body']}"})]
+            if moved:
+                ops.insert(0, ("stage", {"stage": "texted_back"}))
+            sync.add(conn, sub_account_id=p["sub_account_id"], recovery_id=p["recovery_id"], provider=p["crm"],
+                     ops=ops, now=now)
+            syncs = [p["recovery_id"]]
+    return Outcome(f"sent {result.sid} ({result.status})", syncs=syncs)
 
 
 def _send_failed(rt, step_id: int, msg_id: int, err: SendError, attempts: int, now: datetime) -> Outcome:

@@ -8,6 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from connectors.base import SmsSender
+from connectors.ratelimit import RateLimiter
+from marketplace.vault import Vault
 from connectors.sandbox.sender import SandboxSender
 from connectors.twilio.client import TwilioSender, make_client
 
@@ -40,6 +42,8 @@ class Runtime:
         self.sender = sender or make_sender(config)
         self.huey = huey
         huey.configure(config)
+        self.vault = Vault(config.encryption_key, secret_key=config.secret_key)
+        self.rate_limiter = RateLimiter(config.redis_url)
         self._pool: ThreadPoolExecutor | None = None
         self._pool_pid: int | None = None
         os.register_at_fork(after_in_child=self._after_fork)

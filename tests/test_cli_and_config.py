@@ -87,12 +87,13 @@ def test_defaults_are_embedded_and_safe_for_local_use(tmp_path):
 def test_production_names_every_missing_setting():
     with pytest.raises(ConfigError) as err:
         Config.from_env({"RINGBACK_ENV": "production", "DATABASE_URL": "postgresql://db/rb"})
-    assert str(err.value) == "missing required setting(s) for production: RINGBACK_SECRET_KEY, RINGBACK_PUBLIC_URL"
+    assert str(err.value) == ("missing required setting(s) for production: RINGBACK_SECRET_KEY, RINGBACK_PUBLIC_URL, "
+                              "RINGBACK_ENCRYPTION_KEY")
 
 
 def test_production_refuses_the_development_secret():
     env = {"RINGBACK_ENV": "production", "DATABASE_URL": "postgres://db/rb", "RINGBACK_PUBLIC_URL": "https://rb.example",
-           "RINGBACK_SECRET_KEY": "ringback-local-development-secret"}
+           "RINGBACK_SECRET_KEY": "ringback-local-development-secret", "RINGBACK_ENCRYPTION_KEY": "k"}
     with pytest.raises(ConfigError, match="development default"):
         Config.from_env(env)
     env["RINGBACK_SECRET_KEY"] = "s3cret"
@@ -107,11 +108,12 @@ def test_half_twilio_credentials_are_an_error():
 
 def test_production_start_up_fails_clearly(tmp_path, monkeypatch):
     monkeypatch.setenv("RINGBACK_ENV", "production")
-    for name in ("DATABASE_URL", "RINGBACK_SECRET_KEY", "RINGBACK_PUBLIC_URL"):
+    for name in ("DATABASE_URL", "RINGBACK_SECRET_KEY", "RINGBACK_PUBLIC_URL", "RINGBACK_ENCRYPTION_KEY"):
         monkeypatch.delenv(name, raising=False)
     result = CliRunner().invoke(main, ["db", "upgrade"])
     assert result.exit_code == 1
-    assert "missing required setting(s) for production: RINGBACK_SECRET_KEY, RINGBACK_PUBLIC_URL, DATABASE_URL" in result.output
+    assert ("missing required setting(s) for production: RINGBACK_SECRET_KEY, RINGBACK_PUBLIC_URL, DATABASE_URL, "
+            "RINGBACK_ENCRYPTION_KEY") in result.output
 
 
 def test_subaccount_settings_change_what_callers_get(cli):

@@ -1,0 +1,173 @@
+"""Writing each step of a recovery into the sub-account's CRM, in order, without losing any.
+
+Every write is a row of the sync log, added in the same transaction as the change it
+reports. ``run`` applies a recovery's rows strictly in order: a row that is waiting for a
+retry holds back the ones after it (a note never lands before its deal exists), a 429 or 5xx
+is retried after the vendor's Retry-After (or a backoff), and after the retry budget the row
+is kept as failed with the vendor's error, for `ringback sync list --failed` and
+`ringback sync retry`. Nothing is dropped.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy.orm import Session
+
+from connectors.base import CrmError
+from connectors.ghl.client import GHL_API, GhlClient
+from connectors.ghl.crm import GhlCrm
+from workflows.stages import UnmappedStages
+
+from .db import transaction
+from .models import Installation, Recovery, SubAccount, SyncOp, WorkflowSetting, utcnow
+
+log = logging.getLogger("ringback.sync")
+
+CRM_PROVIDERS = {"ghl"}
+MAX_ATTEMPTS = 8
+LEASE = timedelta(seconds=60)
+CRM_SETTINGS = "crm"
+
+
+def add(s, *, sub_account_id: int, recovery_id: int, provider: str, ops: list[tuple[str, dict]],
+        now: datetime) -> None:
+    """Queue CRM writes for a recovery, in the caller's transaction (a Session or a Connection)."""
+    s.execute(insert(SyncOp.__table__), [
+        {"sub_account_id": sub_account_id, "recovery_id": recovery_id, "provider": provider, "op": op,
+         "payload": payload, "status": "pending", "attempts": 0, "next_attempt_at": now, "created_at": now,
+         "updated_at": now}
+        for op, payload in ops])
+
+
+@dataclass
+class SyncOutcome:
+    summary: str
+    retry_in: float | None = None
+
+
+def crm_for(rt, s: Session, sub: SubAccount):
+    """The CRM port for a sub-account, from its installation."""
+    inst = s.scalar(select(Installation).where(Installation.sub_account_id == sub.id,
+                                               Installation.provider == sub.provider))
+    if inst is None:
+        raise CrmError(f"sub-account {sub.id} has no {sub.provider} installation (install the app, or add a token)")
+    token = rt.vault.open(inst.access_token)
+    overrides = s.scalar(select(WorkflowSetting.settings).where(
+        WorkflowSetting.sub_account_id == sub.id, WorkflowSetting.workflow == CRM_SETTINGS)) or {}
+    if sub.provider == "ghl":
+        client = GhlClient(token, sub.external_id, base_url=rt.config.ghl_api_url or GHL_API, limiter=rt.rate_limiter)
+        return GhlCrm(client, overrides)
+    raise CrmError(f"no CRM connector for {sub.provider}")
+
+
+def run(rt, recovery_id: int, now: datetime | None = None) -> SyncOutcome:
+    """Apply the recovery's pending CRM writes in order, until one has to wait or fail."""
+    done = 0
+    crm = None
+    while True:
+        now = now or utcnow()
+        with transaction(rt.sessions) as s:
+            op = s.scalar(select(SyncOp).where(SyncOp.recovery_id == recovery_id, SyncOp.status != "done")
+                          .order_by(SyncOp.id).limit(1))
+            if op is None:
+                return SyncOutcome(f"{done} write(s) applied; in sync")
+            if op.status == "failed":
+                return SyncOutcome(f"{done} write(s) applied; held back by failed write {op.id}: {op.last_error}")
+            if op.status == "running" or op.next_attempt_at > now:
+                wait = max((op.next_attempt_at - now).total_seconds(), 0.0)
+                return SyncOutcome(f"{done} write(s) applied; next in {wait:.1f}s", retry_in=wait)
+            claimed = s.execute(update(SyncOp).where(SyncOp.id == op.id, SyncOp.status == "pending",
+                                                     SyncOp.next_attempt_at <= now)
+                                .values(status="running", next_attempt_at=now + LEASE, attempts=SyncOp.attempts + 1,
+                                        updated_at=now))
+            if claimed.rowcount != 1:
+                return SyncOutcome("another worker is applying this recovery's writes")
+            rec = s.get(Recovery, recovery_id)
+            refs = dict(rec.crm_refs or {})
+            sub = s.get(SubAccount, op.sub_account_id)
+            op_id, kind, payload, attempts = op.id, op.op, dict(op.payload), op.attempts + 1
+            try:
+                crm = crm or crm_for(rt, s, sub)
+            except CrmError as exc:
+                crm, setup_error = None, exc
+            else:
+                setup_error = None
+        try:
+            if setup_error:
+                raise setup_error
+            result = apply(crm, kind, payload, refs)
+        except (CrmError, UnmappedStages, TimeoutError) as exc:
+            return _failed(rt, op_id, exc, attempts, now)
+        with transaction(rt.sessions) as s:
+            s.execute(update(SyncOp).where(SyncOp.id == op_id).values(status="done", result=result, last_error=None,
+                                                                      updated_at=now))
+            if result:
+                rec = s.get(Recovery, recovery_id)
+                rec.crm_refs = dict(rec.crm_refs or {}) | result
+        done += 1
+        now = None
+
+
+def apply(crm, op: str, payload: dict, refs: dict) -> dict:
+    """One CRM write; returns the ids it produced (merged into the recovery's crm_refs)."""
+    if op == "contact":
+        return {"contact_id": crm.upsert_contact(phone=payload["phone"], first_name=payload.get("first_name"))}
+    if op == "deal":
+        return {"deal_id": crm.open_deal(contact_id=refs["contact_id"], name=payload["name"], stage=payload["stage"],
+                                         value=payload.get("value"))}
+    if op == "stage":
+        crm.move_deal(deal_id=refs["deal_id"], stage=payload["stage"], value=payload.get("value"))
+        return {"stage": payload["stage"]}
+    if op == "note":
+        crm.add_note(contact_id=refs["contact_id"], body=payload["body"])
+        return {}
+    if op == "task":
+        crm.create_task(contact_id=refs["contact_id"], title=payload["title"],
+                        due=datetime.fromisoformat(payload["due"]))
+        return {}
+    raise CrmError(f"unknown CRM write {op!r}")
+
+
+def _failed(rt, op_id: int, exc: Exception, attempts: int, now: datetime) -> SyncOutcome:
+    retryable = isinstance(exc, TimeoutError) or (isinstance(exc, CrmError) and exc.retryable)
+    with transaction(rt.sessions) as s:
+        op = s.get(SyncOp, op_id)
+        op.last_error, op.updated_at = str(exc), now
+        if retryable and attempts < MAX_ATTEMPTS:
+            wait = max(getattr(exc, "retry_after", None) or 0, min(2 ** (attempts - 1), 300))
+            op.status, op.next_attempt_at = "pending", now + timedelta(seconds=wait)
+            log.warning("CRM write %s (%s) will be retried in %.1fs: %s", op_id, op.op, wait, exc)
+            return SyncOutcome(f"write {op_id} retried in {wait:.1f}s: {exc}", retry_in=wait)
+        op.status = "failed"
+        log.error("CRM write %s (%s) failed for good after %d attempt(s): %s", op_id, op.op, attempts, exc)
+        return SyncOutcome(f"write {op_id} failed: {exc}")
+
+
+def retry(rt, op_ids: list[int] | None = None, now: datetime | None = None) -> list[int]:
+    """Put failed writes (these, or all) back in line; returns the recoveries to run again."""
+    now = now or utcnow()
+    with transaction(rt.sessions) as s:
+        where = [SyncOp.status == "failed"] + ([SyncOp.id.in_(op_ids)] if op_ids else [])
+        recs = sorted(set(s.scalars(select(SyncOp.recovery_id).where(*where)).all()))
+        s.execute(update(SyncOp).where(*where).values(status="pending", attempts=0, next_attempt_at=now,
+                                                      updated_at=now))
+    return recs
+
+
+def due(rt, now: datetime | None = None, limit: int = 500) -> list[int]:
+    """Recoveries with a write due, or one whose worker died mid-write (lease run out)."""
+    now = now or utcnow()
+    with transaction(rt.sessions) as s:
+        s.execute(update(SyncOp).where(SyncOp.status == "running", SyncOp.next_attempt_at < now)
+                  .values(status="pending"))
+        return sorted(set(s.scalars(select(SyncOp.recovery_id).where(and_(
+            SyncOp.status == "pending", SyncOp.next_attempt_at <= now))).all()))[:limit]
+
+
+def pending_or_failed(rt, failed_only: bool, limit: int = 200):
+    with rt.sessions() as s:
+        where = [SyncOp.status == "failed"] if failed_only else [or_(SyncOp.status != "done")]
+        return s.scalars(select(SyncOp).where(*where).order_by(SyncOp.id).limit(limit)).all()
