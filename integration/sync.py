@@ -82,7 +82,8 @@ def run(rt, recovery_id: int, now: datetime | None = None) -> SyncOutcome:
             claimed = s.execute(update(SyncOp).where(SyncOp.id == op.id, SyncOp.status == "pending",
                                                      SyncOp.next_attempt_at <= now)
                                 .values(status="running", next_attempt_at=now + LEASE, attempts=SyncOp.attempts + 1,
-                                        updated_at=now))
+                                        updated_at=now)
+                                .execution_options(synchronize_session=False))  # ``op`` keeps the values read
             if claimed.rowcount != 1:
                 return SyncOutcome("another worker is applying this recovery's writes")
             rec = s.get(Recovery, recovery_id)

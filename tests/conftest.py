@@ -22,6 +22,7 @@ from integration.db import make_engine
 from integration.models import Base, SubAccount
 from integration.runtime import Runtime
 from tests.fakes.server import LoopbackServer
+from tests.fakes.ghl_api import FakeGhl
 from tests.fakes.twilio_api import FakeTwilio, openapi_for
 
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
@@ -136,15 +137,35 @@ def ghl_signing_keys():
     return ed, rsa_key, pem
 
 
+@pytest.fixture(scope="session")
+def _fake_ghl_server():
+    fake = FakeGhl()
+    with LoopbackServer(fake.app) as server:
+        fake.url = server.url
+        fake.load_specs(server.url)
+        yield fake
+
+
+@pytest.fixture
+def fake_ghl(_fake_ghl_server):
+    """A loopback GoHighLevel API (fresh state per test) that fails the test on any request GoHighLevel would refuse."""
+    fake = _fake_ghl_server
+    fresh = FakeGhl()
+    fake.__dict__.update({k: v for k, v in fresh.__dict__.items() if k not in ("app", "url", "_specs")})
+    yield fake
+    assert not fake.unexpected, f"unexpected requests to GoHighLevel: {fake.unexpected}"
+    assert not fake.invalid, f"requests GoHighLevel would refuse: {fake.invalid}"
+
+
 # ------------------------------------------------------------------ Ringback
 
 @pytest.fixture
-def config(db_url, fake_twilio, tmp_path, ghl_signing_keys) -> Config:
+def config(db_url, fake_twilio, tmp_path, ghl_signing_keys, _fake_ghl_server) -> Config:
     """Ringback's configuration for a test: real Twilio SDK against the fake, jobs run inline."""
     return Config.from_env({}, database_url=db_url, data_dir=tmp_path, public_url=PUBLIC_URL,
                            twilio_account_sid=ACCOUNT_SID, twilio_auth_token=AUTH_TOKEN,
                            twilio_api_url=fake_twilio.url, queue_immediate=True, env="test",
-                           ghl_webhook_public_key=ghl_signing_keys[2])
+                           ghl_webhook_public_key=ghl_signing_keys[2], ghl_api_url=_fake_ghl_server.url)
 
 
 @pytest.fixture

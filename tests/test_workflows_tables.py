@@ -1,6 +1,7 @@
 """workflows/ as tables: inputs, `now`, and the decision a person would expect."""
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -299,3 +300,38 @@ def test_numbers_are_normalised_to_e164(raw, region, e164):
 def test_unusable_numbers_say_why(raw, why):
     with pytest.raises(UnusableNumber, match=why):
         to_e164(raw, "US")
+
+
+# ------------------------------------------------------------------ pipeline stages by name
+
+from workflows.stages import UnmappedStages, best_pipeline, match  # noqa: E402
+
+GHL_STAGES = {"s1": "Missed Call", "s2": "Texted-Back", "s3": "REPLIED", "s4": "Appointment booked", "s5": "Closed lost"}
+
+
+@pytest.mark.parametrize("stages, overrides, expected", [
+    (GHL_STAGES, None, {"missed_call": "s1", "texted_back": "s2", "replied": "s3", "booked": "s4", "lost": "s5"}),
+    ({"a": "missed", "b": "Contacted", "c": "Responded", "d": "Won", "e": "Lost"}, None,
+     {"missed_call": "a", "texted_back": "b", "replied": "c", "booked": "d", "lost": "e"}),
+    (GHL_STAGES | {"s9": "Sold"}, {"booked": "Sold"}, {"booked": "s9"}),     # an explicit mapping wins
+    (GHL_STAGES, {"replied": "s1"}, {"replied": "s1"}),                      # by id too
+])
+def test_stage_matching(stages, overrides, expected):
+    result = match(stages, overrides)
+    assert {k: result[k] for k in expected} == expected
+
+
+@pytest.mark.parametrize("stages, overrides, complaint", [
+    ({"a": "New", "b": "Won"}, None, "no stage for Missed call, Texted back, Replied, Lost"),
+    (GHL_STAGES, {"booked": "Sold"}, "the stage mapped to 'Booked' ('Sold') is not in the pipeline"),
+])
+def test_unmapped_stages_are_named(stages, overrides, complaint):
+    with pytest.raises(UnmappedStages, match=re.escape(complaint)):
+        match(stages, overrides)
+
+
+def test_best_pipeline_skips_pipelines_without_the_stages():
+    pid, stages = best_pipeline({"sales": {"x": "New", "y": "Won"}, "recovery": GHL_STAGES})
+    assert pid == "recovery" and stages["texted_back"] == "s2"
+    with pytest.raises(UnmappedStages, match="there are no pipelines"):
+        best_pipeline({})

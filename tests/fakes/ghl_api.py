@@ -1,0 +1,244 @@
+"""A fake GoHighLevel API v2 on loopback: contacts, opportunities, pipelines, notes, tasks.
+
+Requests are validated against GoHighLevel's own OpenAPI files in
+../shared/contracts/ghl/apps (read in place). Their security schemes do not pass OpenAPI's own
+schema (an `http` scheme with `name`/`in`), so the spec document itself is not validated;
+every request and every answer still is. The fake keeps state, checks the Bearer token per
+location, enforces the published 100 requests per 10 s per location (429 with GoHighLevel's
+X-RateLimit-* headers), can be told to fail, and records anything it does not serve.
+"""
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+import time
+from collections import defaultdict, deque
+from datetime import datetime, timezone
+from pathlib import Path
+
+from flask import Flask, Response, request
+from openapi_core import Config, OpenAPI
+from openapi_core.contrib.werkzeug import WerkzeugOpenAPIRequest, WerkzeugOpenAPIResponse
+
+from tests.fakes.twilio_api import SHARED
+
+APPS = SHARED / "contracts" / "ghl" / "apps"
+# Where GoHighLevel's spec contradicts what its API answers, the fake answers like the API.
+# Pipelines: the spec types `stages` as an array of arrays; the API (and every client of it)
+# gives stage objects {id, name, position}.
+SPEC_ANSWER_ERRATA = {"GET /opportunities/pipelines"}
+SPEC_FOR_PREFIX = {"/contacts": "contacts.json", "/opportunities": "opportunities.json",
+                   "/locations": "locations.json", "/conversations": "conversations.json"}
+
+
+def _id() -> str:
+    return secrets.token_urlsafe(15)[:20]
+
+
+class FakeGhl:
+    def __init__(self, *, limit: int = 100, window: float = 10.0):
+        self.limit, self.window = limit, window
+        self.tokens: dict[str, str] = {}  # locationId -> token
+        self.pipelines: dict[str, list[dict]] = {}
+        self.contacts: dict[str, dict] = {}
+        self.opportunities: dict[str, dict] = {}
+        self.notes: list[dict] = []
+        self.tasks: list[dict] = []
+        self.unexpected: list[str] = []
+        self.invalid: list[str] = []
+        self.requests: list[tuple[float, str, str]] = []  # (time, location, "METHOD path")
+        self.throttled = 0
+        self._failures: list[tuple[int, dict]] = []
+        self._hits: dict[str, deque] = defaultdict(deque)
+        self._lock = threading.RLock()
+        self._specs: dict[str, OpenAPI] = {}
+        self.url = ""
+        self.app = self._make_app()
+
+    # ------------------------------------------------------------- test controls
+
+    def install(self, location_id: str, token: str, stages=("Missed call", "Texted back", "Replied", "Booked", "Lost"),
+                pipeline_name: str = "Missed Call Recovery") -> dict:
+        """A location with a token and one pipeline whose stages have these names."""
+        with self._lock:
+            self.tokens[location_id] = token
+            pipeline = {"id": _id(), "name": pipeline_name, "locationId": location_id,
+                        "stages": [{"id": _id(), "name": n, "position": i} for i, n in enumerate(stages)]}
+            self.pipelines.setdefault(location_id, []).append(pipeline)
+            return pipeline
+
+    def stage_name(self, opportunity: dict) -> str:
+        for p in self.pipelines[opportunity["locationId"]]:
+            for st in p["stages"]:
+                if st["id"] == opportunity["pipelineStageId"]:
+                    return st["name"]
+        raise KeyError(opportunity["pipelineStageId"])
+
+    def fail_next(self, status: int, times: int = 1, headers: dict | None = None) -> None:
+        with self._lock:
+            self._failures.extend([(status, headers or {})] * times)
+
+    def load_specs(self, base_url: str) -> None:
+        for name in set(SPEC_FOR_PREFIX.values()):
+            path = APPS / name
+            spec = json.loads(path.read_text())
+            spec["servers"] = [{"url": base_url}]
+            self._specs[name] = OpenAPI.from_dict(spec, base_uri=path.as_uri(), config=Config(spec_validator_cls=None))
+
+    # ------------------------------------------------------------- the API
+
+    def _spec(self):
+        for prefix, name in SPEC_FOR_PREFIX.items():
+            if request.path.startswith(prefix):
+                return self._specs.get(name)
+        return None
+
+    def _make_app(self) -> Flask:
+        app = Flask("fake-ghl")
+
+        @app.before_request
+        def _gate():
+            if request.url_rule is None:
+                return None
+            spec = self._spec()
+            if spec is not None:
+                try:
+                    spec.validate_request(WerkzeugOpenAPIRequest(request))
+                except Exception as exc:
+                    with self._lock:
+                        self.invalid.append(f"{request.method} {request.full_path}: {exc} {exc.__cause__ or ''}")
+                    return _json({"statusCode": 422, "message": [str(exc)]}, 422)
+            token = (request.headers.get("Authorization") or "").removeprefix("Bearer ")
+            location = self._location_of_request()
+            if location is None or self.tokens.get(location) != token:
+                return _json({"statusCode": 401, "message": "Invalid JWT"}, 401)
+            with self._lock:
+                self.requests.append((time.monotonic(), location, f"{request.method} {request.path}"))
+                hits = self._hits[location]
+                now = time.monotonic()
+                while hits and hits[0] <= now - self.window:
+                    hits.popleft()
+                headers = {"X-RateLimit-Max": str(self.limit), "X-RateLimit-Interval-Milliseconds": str(int(self.window * 1000)),
+                           "X-RateLimit-Limit-Daily": "200000", "X-RateLimit-Daily-Remaining": "199000"}
+                if len(hits) >= self.limit:
+                    self.throttled += 1
+                    wait_ms = int((hits[0] + self.window - now) * 1000) + 1
+                    return _json({"statusCode": 429, "message": "Too Many Requests"}, 429,
+                                 headers | {"X-RateLimit-Remaining": "0", "X-RateLimit-Interval-Milliseconds": str(wait_ms)})
+                hits.append(now)
+                if self._failures:
+                    status, extra = self._failures.pop(0)
+                    return _json({"statusCode": status, "message": "Injected failure"}, status, headers | extra)
+            return None
+
+        @app.after_request
+        def _check(response):
+            spec = self._spec() if request.url_rule is not None else None
+            if f"{request.method} {request.path}" in SPEC_ANSWER_ERRATA:
+                spec = None
+            if spec is not None and response.status_code < 300:
+                try:
+                    spec.validate_response(WerkzeugOpenAPIRequest(request), WerkzeugOpenAPIResponse(response))
+                except Exception as exc:
+                    with self._lock:
+                        self.invalid.append(f"fake answered off-spec {request.path}: {exc}")
+            return response
+
+        @app.get("/contacts/search/duplicate")
+        def duplicate():
+            loc, number = request.args["locationId"], request.args.get("number")
+            with self._lock:
+                found = next((c for c in self.contacts.values() if c["locationId"] == loc and number
+                              and c.get("phone") == number), None)
+            return _json({"contact": found} if found else {"contact": None})
+
+        @app.post("/contacts/upsert")
+        def upsert():
+            body = request.get_json()
+            with self._lock:
+                found = next((c for c in self.contacts.values()
+                              if c["locationId"] == body["locationId"] and c.get("phone") == body.get("phone")), None)
+                new = found is None
+                contact = found or {"id": _id(), "locationId": body["locationId"], "dateAdded": _now()}
+                contact.update({k: v for k, v in body.items() if k in ("phone", "firstName", "lastName", "email",
+                                                                      "source", "tags", "customFields")})
+                self.contacts[contact["id"]] = contact
+            return _json({"new": new, "contact": contact, "traceId": _id()})
+
+        @app.post("/contacts/<contact_id>/notes")
+        def add_note(contact_id):
+            if contact_id not in self.contacts:
+                return _json({"statusCode": 400, "message": "Contact not found"}, 400)
+            note = {"id": _id(), "body": request.get_json()["body"], "contactId": contact_id, "dateAdded": _now()}
+            with self._lock:
+                self.notes.append(note)
+            return _json({"note": note}, 201)
+
+        @app.post("/contacts/<contact_id>/tasks")
+        def add_task(contact_id):
+            if contact_id not in self.contacts:
+                return _json({"statusCode": 400, "message": "Contact not found"}, 400)
+            body = request.get_json()
+            task = {"id": _id(), "title": body["title"], "dueDate": body["dueDate"], "completed": body["completed"],
+                    "contactId": contact_id}
+            with self._lock:
+                self.tasks.append(task)
+            return _json({"task": task}, 201)
+
+        @app.get("/opportunities/pipelines")
+        def pipelines():
+            return _json({"pipelines": self.pipelines.get(request.args["locationId"], [])})
+
+        @app.post("/opportunities/")
+        def create_opportunity():
+            body = request.get_json()
+            if body["contactId"] not in self.contacts:
+                return _json({"statusCode": 400, "message": "Contact not found"}, 400)
+            opp = {"id": _id(), "name": body["name"], "monetaryValue": body.get("monetaryValue", 0),
+                   "pipelineId": body["pipelineId"], "pipelineStageId": body.get("pipelineStageId"),
+                   "status": body["status"], "contactId": body["contactId"], "locationId": body["locationId"],
+                   "createdAt": _now(), "updatedAt": _now()}
+            with self._lock:
+                self.opportunities[opp["id"]] = opp
+            return _json({"opportunity": opp}, 201)
+
+        @app.put("/opportunities/<opp_id>")
+        def update_opportunity(opp_id):
+            with self._lock:
+                opp = self.opportunities.get(opp_id)
+                if opp is None:
+                    return _json({"statusCode": 400, "message": "Opportunity not found"}, 400)
+                opp.update({k: v for k, v in request.get_json().items()
+                            if k in ("pipelineStageId", "monetaryValue", "status", "name")}, updatedAt=_now())
+            return _json({"opportunity": opp})
+
+        @app.errorhandler(404)
+        @app.errorhandler(405)
+        def _unexpected(_exc):
+            with self._lock:
+                self.unexpected.append(f"{request.method} {request.full_path}")
+            return _json({"statusCode": 404, "message": "Not found"}, 404)
+
+        return app
+
+    def _location_of_request(self) -> str | None:
+        if "locationId" in request.args:
+            return request.args["locationId"]
+        body = request.get_json(silent=True) or {}
+        if body.get("locationId"):
+            return body["locationId"]
+        with self._lock:
+            for kind, store in (("contacts", self.contacts), ("opportunities", self.opportunities)):
+                parts = request.path.strip("/").split("/")
+                if parts[0] == kind and len(parts) > 1 and parts[1] in store:
+                    return store[parts[1]]["locationId"]
+        return None
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _json(body, status: int = 200, headers: dict | None = None) -> Response:
+    return Response(json.dumps(body), status, headers=headers or {}, mimetype="application/json")

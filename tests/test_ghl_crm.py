@@ -1,0 +1,165 @@
+"""Every step of a GoHighLevel sub-account's recovery lands in GoHighLevel (a stateful fake)."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import select
+
+from integration import sync
+from integration.cli import main
+from integration.models import Installation, Recovery, SubAccount, SyncOp, utcnow
+from tests.conftest import BUSINESS_NUMBER, CALLER
+from tests.test_ghl_webhooks import LOCATION, raw, send, signed
+from tests.twilio_helpers import fixture as twilio_fixture
+from tests.twilio_helpers import post as twilio_post
+
+TOKEN = "pit-8f2b6c1e-4d3a-4b5c-9e7f-0a1b2c3d4e5f"
+
+
+@pytest.fixture
+def ghl_crm_sub(rt, fake_ghl):
+    """A GoHighLevel sub-account with a Private Integration Token, and its location at the fake."""
+    fake_ghl.install(LOCATION, TOKEN)
+    with rt.sessions.begin() as s:
+        sub = SubAccount(name="Acme Plumbing", provider="ghl", external_id=LOCATION, phone_number=BUSINESS_NUMBER,
+                         timezone="America/Chicago", business_hours="24/7", booking_url="https://acme.example/book")
+        s.add(sub)
+        s.flush()
+        s.add(Installation(sub_account_id=sub.id, provider="ghl", kind="private_token",
+                           access_token=rt.vault.seal(TOKEN)))
+    return sub
+
+
+def missed_call(client, keys):
+    body = raw("inbound_message__call_voicemail")
+    assert send(client, body, signed(body, keys)).status_code == 200
+
+
+def _ops(rt):
+    with rt.sessions() as s:
+        return s.scalars(select(SyncOp).order_by(SyncOp.id)).all()
+
+
+def test_missed_call_text_and_reply_move_the_opportunity(client, rt, ghl_crm_sub, fake_twilio, fake_ghl,
+                                                         ghl_signing_keys):
+    missed_call(client, ghl_signing_keys)
+    [text] = fake_twilio.messages
+    [contact] = fake_ghl.contacts.values()
+    assert contact["phone"] == CALLER and contact["source"] == "Ringback missed call"
+    [opp] = fake_ghl.opportunities.values()
+    assert opp["contactId"] == contact["id"] and opp["status"] == "open"
+    assert fake_ghl.stage_name(opp) == "Texted back"
+    assert [n["body"] for n in fake_ghl.notes] == [f"Ringback texted {CALLER} back after a missed call: {text['body']}"]
+
+    twilio_post(client, "/webhooks/twilio/sms", twilio_fixture("inbound_sms__reply"))
+    assert fake_ghl.stage_name(opp) == "Replied"
+    assert fake_ghl.notes[-1]["body"].endswith("my water heater is leaking. Can someone come today?")
+    assert all(op.status == "done" for op in _ops(rt))
+    with rt.sessions() as s:
+        refs = s.scalar(select(Recovery.crm_refs))
+    assert refs == {"contact_id": contact["id"], "deal_id": opp["id"], "stage": "replied"}
+    # In order: contact, then the opportunity, then its moves and notes.
+    calls = [r[2] for r in fake_ghl.requests]
+    assert calls[:4] == ["GET /contacts/search/duplicate", "POST /contacts/upsert", "GET /opportunities/pipelines",
+                         "POST /opportunities/"]
+
+
+def test_an_existing_contact_is_reused_never_duplicated(client, rt, ghl_crm_sub, fake_twilio, fake_ghl,
+                                                        ghl_signing_keys):
+    fake_ghl.contacts["known1"] = {"id": "known1", "locationId": LOCATION, "phone": CALLER, "firstName": "Dana"}
+    missed_call(client, ghl_signing_keys)
+    assert list(fake_ghl.contacts) == ["known1"]
+    assert next(iter(fake_ghl.opportunities.values()))["contactId"] == "known1"
+
+
+def test_rate_limited_write_waits_for_the_vendor_and_keeps_order(client, rt, ghl_crm_sub, fake_twilio, fake_ghl,
+                                                                 ghl_signing_keys):
+    fake_ghl.fail_next(429, headers={"X-RateLimit-Interval-Milliseconds": "2500"})
+    missed_call(client, ghl_signing_keys)
+    assert len(fake_twilio.messages) == 1  # the caller is texted whatever the CRM says
+    ops = _ops(rt)
+    assert [(o.op, o.status) for o in ops] == [("contact", "pending"), ("deal", "pending"), ("stage", "pending"),
+                                               ("note", "pending")]
+    assert "429" in ops[0].last_error
+    wait = (ops[0].next_attempt_at - utcnow()).total_seconds()
+    assert 1.5 < wait <= 2.5  # GoHighLevel's own interval, not our backoff
+    assert fake_ghl.contacts == {}
+    # Too early: nothing happens.
+    assert sync.run(rt, ops[0].recovery_id).retry_in > 0
+    outcome = sync.run(rt, ops[0].recovery_id, now=utcnow() + timedelta(seconds=3))
+    assert outcome.summary == "4 write(s) applied; in sync"
+    [opp] = fake_ghl.opportunities.values()
+    assert fake_ghl.stage_name(opp) == "Texted back" and len(fake_ghl.notes) == 1
+
+
+def test_failed_write_is_kept_listed_and_retried(client, rt, ghl_crm_sub, fake_twilio, fake_ghl, ghl_signing_keys,
+                                                 config, monkeypatch):
+    fake_ghl.fail_next(500, times=sync.MAX_ATTEMPTS)
+    missed_call(client, ghl_signing_keys)
+    rid = _ops(rt)[0].recovery_id
+    later = utcnow()
+    while _ops(rt)[0].status != "failed" and later < utcnow() + timedelta(hours=2):
+        later += timedelta(seconds=301)
+        sync.run(rt, rid, now=later)
+    first = _ops(rt)[0]
+    assert first.attempts == sync.MAX_ATTEMPTS
+    assert first.last_error == "GoHighLevel GET /contacts/search/duplicate: 500 Injected failure"
+    assert [o.status for o in _ops(rt)] == ["failed", "pending", "pending", "pending"]
+    assert "held back by failed write 1" in sync.run(rt, rid, now=later).summary
+
+    for name in ("DATABASE_URL", "GHL_API_URL", "RINGBACK_DATA_DIR"):
+        monkeypatch.setenv(name, {"DATABASE_URL": config.database_url, "GHL_API_URL": config.ghl_api_url,
+                                  "RINGBACK_DATA_DIR": str(config.data_dir)}[name])
+    for name in ("RINGBACK_SECRET_KEY", "RINGBACK_ENCRYPTION_KEY", "REDIS_URL", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    cli = CliRunner()
+    listed = cli.invoke(main, ["sync", "list", "--failed"])
+    assert listed.exit_code == 0 and "contact" in listed.output and "failed" in listed.output
+    assert "500 Injected failure" in listed.output
+    retried = cli.invoke(main, ["sync", "retry"])
+    assert retried.exit_code == 0, retried.output
+    assert f"recovery {rid}: 4 write(s) applied; in sync" in retried.output
+    assert cli.invoke(main, ["sync", "list"]).output.strip() == "every CRM write is applied"
+    assert len(fake_ghl.contacts) == 1 and len(fake_ghl.opportunities) == 1
+
+
+def test_pipeline_without_ringback_stages_fails_with_a_clear_error(client, rt, fake_twilio, fake_ghl,
+                                                                   ghl_signing_keys):
+    fake_ghl.install(LOCATION, TOKEN, stages=("New lead", "Contacted", "Won"))
+    with rt.sessions.begin() as s:
+        sub = SubAccount(name="Acme", provider="ghl", external_id=LOCATION, phone_number=BUSINESS_NUMBER,
+                         timezone="America/Chicago", business_hours="24/7")
+        s.add(sub)
+        s.flush()
+        s.add(Installation(sub_account_id=sub.id, provider="ghl", access_token=rt.vault.seal(TOKEN)))
+    missed_call(client, ghl_signing_keys)
+    ops = _ops(rt)
+    assert [o.status for o in ops][:2] == ["done", "failed"]  # the contact exists; the deal cannot
+    assert "no pipeline has stages for Missed call, Texted back, Replied, Booked, Lost" in ops[1].last_error
+    # "Contacted" counts as texted back and "Won" as booked; the others are missing, by name:
+    assert "no stage for Missed call, Replied, Lost (found: New lead, Contacted, Won)" in ops[1].last_error
+    assert fake_ghl.opportunities == {}
+
+
+def test_wrong_token_fails_without_retrying(client, rt, ghl_crm_sub, fake_twilio, fake_ghl, ghl_signing_keys):
+    fake_ghl.tokens[LOCATION] = "rotated-elsewhere"
+    missed_call(client, ghl_signing_keys)
+    first = _ops(rt)[0]
+    assert first.status == "failed" and first.attempts == 1 and "401" in first.last_error
+
+
+def test_tokens_are_stored_sealed(rt, ghl_crm_sub):
+    with rt.sessions() as s:
+        stored = s.scalar(select(Installation.access_token))
+    assert TOKEN not in stored and rt.vault.open(stored) == TOKEN
+
+
+def test_sub_account_without_an_installation_says_so(client, rt, fake_twilio, fake_ghl, ghl_signing_keys):
+    with rt.sessions.begin() as s:
+        s.add(SubAccount(name="Acme", provider="ghl", external_id=LOCATION, phone_number=BUSINESS_NUMBER,
+                         timezone="America/Chicago", business_hours="24/7"))
+    missed_call(client, ghl_signing_keys)
+    assert len(fake_twilio.messages) == 1
+    assert "has no ghl installation" in _ops(rt)[0].last_error
