@@ -61,6 +61,9 @@ class CrmError(Exception):
 class CrmPort(Protocol):
     """What Ringback writes into a CRM. Ids are the CRM's own; stages are Ringback's keys."""
 
+    def contact_phone(self, contact_id: str) -> str | None:
+        """The phone number of a contact (to find the caller of an event that names only the contact)."""
+
     def upsert_contact(self, *, phone: str, first_name: str | None = None) -> str:
         """The contact with this phone, created if there is none (never a duplicate)."""
 

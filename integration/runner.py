@@ -9,14 +9,14 @@ sent by ``deliver`` right after commit. Steps that are retried or fall due later
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, delete, exists, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from connectors.base import SendError
+from connectors.base import CrmError, SendError
 from connectors.twilio.client import OPTED_OUT_CODES
 from workflows import templates
 from workflows.decide import CallerState, classify_call, decide_reply, decide_text_back
@@ -38,6 +38,12 @@ log = logging.getLogger("ringback.runner")
 MAX_SEND_ATTEMPTS = 6
 EVENT_RETRY_WINDOW = timedelta(minutes=10)
 STOPPED_STEP_KINDS = {"text_back"}  # kinds never sent to a number that opted out meanwhile
+
+
+class _LookUpCaller(Exception):
+    def __init__(self, sub_account_id: int, contact_ref: str):
+        super().__init__(contact_ref)
+        self.sub_account_id, self.contact_ref = sub_account_id, contact_ref
 
 
 class NotYet(Exception):
@@ -69,7 +75,8 @@ class Outcome:
 def process_event(rt, event_id: int, now: datetime | None = None) -> Outcome:
     """Apply one stored webhook. Safe to run twice, concurrently or after a crash."""
     now = now or utcnow()
-    for attempt in range(3):
+    caller_found: str | None = None
+    for attempt in range(4):
         try:
             with transaction(rt.sessions) as s:
                 conn = s.connection()
@@ -77,14 +84,28 @@ def process_event(rt, event_id: int, now: datetime | None = None) -> Outcome:
                 if ev is None or ev.status != "pending":
                     return Outcome("already processed")
                 event = parse_stored(ev.provider, ev.kind, ev.payload)
+                if isinstance(event, CallEvent) and not event.caller and event.contact_ref:
+                    if caller_found is None:
+                        raise _LookUpCaller(ev.sub_account_id, event.contact_ref)
+                    event = replace(event, caller=caller_found)
                 outcome = _dispatch(s, rt, ev, event, now)
                 conn.execute(FINISH_EVENT, {"_id": event_id, "status": "done", "result": outcome.summary,
                                             "processed_at": now})
             return outcome
+        except _LookUpCaller as need:
+            # The older GoHighLevel call shape names only the contact: ask the CRM for the
+            # number outside any transaction, then decide with it.
+            try:
+                caller_found = sync.contact_phone(rt, need.sub_account_id, need.contact_ref) or ""
+            except CrmError as exc:
+                if exc.retryable:
+                    return Outcome(f"looking up contact {need.contact_ref}: {exc}", retry_in=exc.retry_after or 5.0)
+                log.warning("event %s: contact %s could not be looked up: %s", event_id, need.contact_ref, exc)
+                caller_found = ""
         except IntegrityError:
             # A concurrent job inserted the same call, recovery or opt-out first: run again and
             # see its row (PostgreSQL raised only after the other transaction committed).
-            if attempt == 2:
+            if attempt == 3:
                 raise
             log.info("event %s raced another job; retrying", event_id)
         except NotYet as exc:

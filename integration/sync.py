@@ -63,6 +63,19 @@ def crm_for(rt, s: Session, sub: SubAccount):
     raise CrmError(f"no CRM connector for {sub.provider}")
 
 
+def contact_phone(rt, sub_account_id: int, contact_ref: str) -> str | None:
+    """The phone number of a CRM contact (None when the sub-account has no CRM access)."""
+    with rt.sessions() as s:
+        sub = s.get(SubAccount, sub_account_id)
+        if sub is None or sub.provider not in CRM_PROVIDERS:
+            return None
+        try:
+            crm = crm_for(rt, s, sub)
+        except CrmError:
+            return None
+    return crm.contact_phone(contact_ref)
+
+
 def run(rt, recovery_id: int, now: datetime | None = None) -> SyncOutcome:
     """Apply the recovery's pending CRM writes in order, until one has to wait or fail."""
     done = 0

@@ -163,3 +163,16 @@ def test_sub_account_without_an_installation_says_so(client, rt, fake_twilio, fa
     missed_call(client, ghl_signing_keys)
     assert len(fake_twilio.messages) == 1
     assert "has no ghl installation" in _ops(rt)[0].last_error
+
+
+def test_caller_of_the_older_call_shape_is_found_through_the_contact(client, rt, ghl_crm_sub, fake_twilio, fake_ghl,
+                                                                     ghl_signing_keys):
+    fake_ghl.contacts["gb7laj5aYQC4glDtP1r5"] = {"id": "gb7laj5aYQC4glDtP1r5", "locationId": LOCATION,
+                                                 "phone": CALLER, "firstName": "Dana"}
+    body = raw("inbound_message__call_voicemail_without_numbers")
+    assert send(client, body, signed(body, ghl_signing_keys)).status_code == 200
+    [text] = fake_twilio.messages
+    assert text["to"] == CALLER
+    assert ("GET", "/contacts/gb7laj5aYQC4glDtP1r5") == tuple(fake_ghl.requests[0][2].split(" "))
+    assert list(fake_ghl.contacts) == ["gb7laj5aYQC4glDtP1r5"]  # and the opportunity went on that contact
+    assert next(iter(fake_ghl.opportunities.values()))["contactId"] == "gb7laj5aYQC4glDtP1r5"

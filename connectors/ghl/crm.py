@@ -35,6 +35,9 @@ class GhlCrm:
             self._pipeline = best_pipeline(pipelines, self.stage_overrides.get("stages"))
         return self._pipeline
 
+    def contact_phone(self, contact_id: str) -> str | None:
+        return (self.client.request("GET", f"/contacts/{contact_id}").get("contact") or {}).get("phone")
+
     def upsert_contact(self, *, phone: str, first_name: str | None = None) -> str:
         found = self.client.request("GET", "/contacts/search/duplicate",
                                     params={"locationId": self.location_id, "number": phone})

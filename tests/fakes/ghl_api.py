@@ -153,6 +153,15 @@ class FakeGhl:
                               and c.get("phone") == number), None)
             return _json({"contact": found} if found else {"contact": None})
 
+        @app.get("/contacts/<contact_id>")
+        def get_contact(contact_id):
+            if contact_id == "search":  # /contacts/search is another endpoint
+                return _json({"statusCode": 404, "message": "Not found"}, 404)
+            contact = self.contacts.get(contact_id)
+            if contact is None:
+                return _json({"statusCode": 400, "message": "Contact not found"}, 400)
+            return _json({"contact": contact})
+
         @app.post("/contacts/upsert")
         def upsert():
             body = request.get_json()
