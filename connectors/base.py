@@ -50,12 +50,14 @@ class CrmError(Exception):
     """A CRM refused or failed a write. ``retryable``: the same write may succeed later."""
 
     def __init__(self, message: str, *, status: int | None = None, retryable: bool = False,
-                 retry_after: float | None = None, token_expired: bool = False):
+                 retry_after: float | None = None, token_expired: bool = False, throttled: bool = False):
         super().__init__(message)
         self.status = status
-        self.retryable = retryable
+        self.retryable = retryable or throttled
         self.retry_after = retry_after
         self.token_expired = token_expired
+        # Held back by Ringback's own rate limiting: nothing was sent, no attempt is spent.
+        self.throttled = throttled
 
 
 class CrmPort(Protocol):

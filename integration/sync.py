@@ -113,7 +113,7 @@ def run(rt, recovery_id: int, now: datetime | None = None) -> SyncOutcome:
             if setup_error:
                 raise setup_error
             result = apply(crm, kind, payload, refs)
-        except (CrmError, UnmappedStages, TimeoutError) as exc:
+        except (CrmError, UnmappedStages) as exc:
             return _failed(rt, op_id, exc, attempts, now)
         with transaction(rt.sessions) as s:
             s.execute(update(SyncOp).where(SyncOp.id == op_id).values(status="done", result=result, last_error=None,
@@ -146,9 +146,14 @@ def apply(crm, op: str, payload: dict, refs: dict) -> dict:
 
 
 def _failed(rt, op_id: int, exc: Exception, attempts: int, now: datetime) -> SyncOutcome:
-    retryable = isinstance(exc, TimeoutError) or (isinstance(exc, CrmError) and exc.retryable)
+    retryable = isinstance(exc, CrmError) and exc.retryable
     with transaction(rt.sessions) as s:
         op = s.get(SyncOp, op_id)
+        if isinstance(exc, CrmError) and exc.throttled:  # not sent: wait for the slot, spend no attempt
+            op.status, op.attempts = "pending", op.attempts - 1
+            op.next_attempt_at, op.updated_at = now + timedelta(seconds=exc.retry_after), now
+            return SyncOutcome(f"write {op_id} waits {exc.retry_after:.1f}s for a request slot",
+                               retry_in=exc.retry_after)
         op.last_error, op.updated_at = str(exc), now
         if retryable and attempts < MAX_ATTEMPTS:
             wait = max(getattr(exc, "retry_after", None) or 0, min(2 ** (attempts - 1), 300))

@@ -22,6 +22,7 @@ from integration.db import make_engine
 from integration.models import Base, SubAccount
 from integration.runtime import Runtime
 from tests.fakes.server import LoopbackServer
+from connectors.ghl.crm import forget_pipelines
 from tests.fakes.ghl_api import FakeGhl
 from tests.fakes.twilio_api import FakeTwilio, openapi_for
 
@@ -150,6 +151,7 @@ def _fake_ghl_server():
 def fake_ghl(_fake_ghl_server):
     """A loopback GoHighLevel API (fresh state per test) that fails the test on any request GoHighLevel would refuse."""
     fake = _fake_ghl_server
+    forget_pipelines()  # a new fake GoHighLevel: what Ringback cached about the last one is stale
     fresh = FakeGhl()
     fake.__dict__.update({k: v for k, v in fresh.__dict__.items() if k not in ("app", "url", "_specs")})
     yield fake

@@ -176,3 +176,16 @@ def test_caller_of_the_older_call_shape_is_found_through_the_contact(client, rt,
     assert ("GET", "/contacts/gb7laj5aYQC4glDtP1r5") == tuple(fake_ghl.requests[0][2].split(" "))
     assert list(fake_ghl.contacts) == ["gb7laj5aYQC4glDtP1r5"]  # and the opportunity went on that contact
     assert next(iter(fake_ghl.opportunities.values()))["contactId"] == "gb7laj5aYQC4glDtP1r5"
+
+
+def test_a_pipeline_edited_in_gohighlevel_is_looked_up_again(client, rt, ghl_crm_sub, fake_twilio, fake_ghl,
+                                                             ghl_signing_keys):
+    missed_call(client, ghl_signing_keys)  # the mapping is now cached
+    # Someone deletes and re-creates the later stages in GoHighLevel: same names, new ids.
+    [pipeline] = fake_ghl.pipelines[LOCATION]
+    for stage in pipeline["stages"][2:]:
+        stage["id"] = "new-" + stage["id"]
+    twilio_post(client, "/webhooks/twilio/sms", twilio_fixture("inbound_sms__reply"))
+    assert all(op.status == "done" for op in _ops(rt)), [(o.op, o.last_error) for o in _ops(rt)]
+    [opp] = fake_ghl.opportunities.values()
+    assert fake_ghl.stage_name(opp) == "Replied"

@@ -30,7 +30,10 @@ class GhlClient:
         self._token = token
 
     def request(self, method: str, path: str, *, version: str = VERSION, params=None, json=None) -> dict:
-        self.limiter.acquire(f"ghl:{self.location_id}", BURST, WINDOW_SECONDS)
+        wait = self.limiter.try_acquire(f"ghl:{self.location_id}", BURST, WINDOW_SECONDS)
+        if wait:
+            raise CrmError(f"GoHighLevel's limit for location {self.location_id} is reached; next slot in {wait:.1f}s",
+                           throttled=True, retry_after=wait)
         headers = {"Authorization": f"Bearer {self._token}", "Version": version, "Accept": "application/json"}
         try:
             resp = self.session.request(method, self.base_url + path, headers=headers, params=params, json=json,

@@ -5,11 +5,24 @@ stages are found by name (workflows.stages) or mapped explicitly.
 """
 from __future__ import annotations
 
+import threading
+import time
 from datetime import datetime
 
 from workflows.stages import best_pipeline
 
+from ..base import CrmError
 from .client import GhlClient
+
+PIPELINE_TTL = 300.0  # seconds a location's pipeline mapping is reused before asking again
+_pipelines: dict[tuple[str, str], tuple[float, tuple[str, dict[str, str]]]] = {}
+_pipelines_lock = threading.Lock()
+
+
+def forget_pipelines() -> None:
+    """Drop every cached pipeline mapping (the next write asks GoHighLevel again)."""
+    with _pipelines_lock:
+        _pipelines.clear()
 
 
 class GhlCrm:
@@ -19,10 +32,17 @@ class GhlCrm:
         self.client = client
         self.location_id = client.location_id
         self.stage_overrides = stage_overrides or {}
-        self._pipeline: tuple[str, dict[str, str]] | None = None
+        key = (self.location_id, repr(sorted(self.stage_overrides.items())))
+        with _pipelines_lock:
+            cached = _pipelines.get(key)
+        self._cache_key = key
+        self._pipeline = cached[1] if cached and time.monotonic() - cached[0] < PIPELINE_TTL else None
 
     def pipeline(self) -> tuple[str, dict[str, str]]:
-        """(pipeline id, {Ringback stage: GoHighLevel stage id}); raises UnmappedStages."""
+        """(pipeline id, {Ringback stage: GoHighLevel stage id}); raises UnmappedStages.
+
+        Every write of every recovery needs it, and each request counts against the location's
+        limit: the mapping is kept for PIPELINE_TTL seconds per location."""
         if self._pipeline is None:
             data = self.client.request("GET", "/opportunities/pipelines", params={"locationId": self.location_id})
             pipelines = {p["id"]: {st["id"]: st["name"] for st in p.get("stages", [])}
@@ -33,6 +53,8 @@ class GhlCrm:
                              if pid == wanted or any(p.get("name") == wanted for p in data.get("pipelines", [])
                                                      if p["id"] == pid)}
             self._pipeline = best_pipeline(pipelines, self.stage_overrides.get("stages"))
+            with _pipelines_lock:
+                _pipelines[self._cache_key] = (time.monotonic(), self._pipeline)
         return self._pipeline
 
     def contact_phone(self, contact_id: str) -> str | None:
@@ -49,22 +71,37 @@ class GhlCrm:
         # Upsert (not create): GoHighLevel matches on the phone, so a race cannot make two.
         return self.client.request("POST", "/contacts/upsert", json=body)["contact"]["id"]
 
+    def _with_pipeline(self, write):
+        """Run ``write(pipeline_id, stages)``; if GoHighLevel refuses it, the pipeline may have
+        been edited since it was cached: look again once."""
+        try:
+            return write(*self.pipeline())
+        except CrmError as exc:
+            if exc.status not in (400, 404, 422):
+                raise
+            self._pipeline = None
+            with _pipelines_lock:
+                _pipelines.pop(self._cache_key, None)
+            return write(*self.pipeline())
+
     def open_deal(self, *, contact_id: str, name: str, stage: str, value: float | None = None) -> str:
-        pipeline_id, stages = self.pipeline()
-        body = {"pipelineId": pipeline_id, "locationId": self.location_id, "name": name, "status": "open",
-                "contactId": contact_id, "pipelineStageId": stages[stage]}
-        if value is not None:
-            body["monetaryValue"] = value
-        return self.client.request("POST", "/opportunities/", json=body)["opportunity"]["id"]
+        def write(pipeline_id, stages):
+            body = {"pipelineId": pipeline_id, "locationId": self.location_id, "name": name, "status": "open",
+                    "contactId": contact_id, "pipelineStageId": stages[stage]}
+            if value is not None:
+                body["monetaryValue"] = value
+            return self.client.request("POST", "/opportunities/", json=body)["opportunity"]["id"]
+        return self._with_pipeline(write)
 
     def move_deal(self, *, deal_id: str, stage: str, value: float | None = None) -> None:
-        _, stages = self.pipeline()
-        body = {"pipelineStageId": stages[stage]}
-        if value is not None:
-            body["monetaryValue"] = value
-        if stage in ("booked", "lost"):
-            body["status"] = "won" if stage == "booked" else "lost"
-        self.client.request("PUT", f"/opportunities/{deal_id}", json=body)
+        def write(_pipeline_id, stages):
+            body = {"pipelineStageId": stages[stage]}
+            if value is not None:
+                body["monetaryValue"] = value
+            if stage in ("booked", "lost"):
+                body["status"] = "won" if stage == "booked" else "lost"
+            self.client.request("PUT", f"/opportunities/{deal_id}", json=body)
+        self._with_pipeline(write)
 
     def add_note(self, *, contact_id: str, body: str) -> str:
         return self.client.request("POST", f"/contacts/{contact_id}/notes", json={"body": body})["note"]["id"]

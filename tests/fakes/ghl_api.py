@@ -204,6 +204,8 @@ class FakeGhl:
             body = request.get_json()
             if body["contactId"] not in self.contacts:
                 return _json({"statusCode": 400, "message": "Contact not found"}, 400)
+            if not self._stage_exists(body["locationId"], body["pipelineId"], body.get("pipelineStageId")):
+                return _json({"statusCode": 422, "message": ["pipelineStageId must belong to the pipeline"]}, 422)
             opp = {"id": _id(), "name": body["name"], "monetaryValue": body.get("monetaryValue", 0),
                    "pipelineId": body["pipelineId"], "pipelineStageId": body.get("pipelineStageId"),
                    "status": body["status"], "contactId": body["contactId"], "locationId": body["locationId"],
@@ -218,6 +220,9 @@ class FakeGhl:
                 opp = self.opportunities.get(opp_id)
                 if opp is None:
                     return _json({"statusCode": 400, "message": "Opportunity not found"}, 400)
+                stage = request.get_json().get("pipelineStageId")
+                if stage and not self._stage_exists(opp["locationId"], opp["pipelineId"], stage):
+                    return _json({"statusCode": 422, "message": ["pipelineStageId must belong to the pipeline"]}, 422)
                 opp.update({k: v for k, v in request.get_json().items()
                             if k in ("pipelineStageId", "monetaryValue", "status", "name")}, updatedAt=_now())
             return _json({"opportunity": opp})
@@ -230,6 +235,10 @@ class FakeGhl:
             return _json({"statusCode": 404, "message": "Not found"}, 404)
 
         return app
+
+    def _stage_exists(self, location: str, pipeline_id: str, stage_id: str | None) -> bool:
+        return any(p["id"] == pipeline_id and any(st["id"] == stage_id for st in p["stages"])
+                   for p in self.pipelines.get(location, []))
 
     def _location_of_request(self) -> str | None:
         if "locationId" in request.args:
