@@ -70,7 +70,7 @@ def main() -> int:
             ghl.install(loc, token)
             subprocess.run([BIN / "ringback", "subaccount", "add", "--name", f"Bench Co {i}", "--phone", phone,
                             "--timezone", "America/Chicago", "--hours", "24/7", "--ghl-location", loc,
-                            "--ghl-token", token], env=env, check=True, capture_output=True)
+                            "--crm-token", token], env=env, check=True, capture_output=True)
             locations.append((loc, phone))
         log = open(tmp / "procs.log", "w")
         web = subprocess.Popen([BIN / "gunicorn", "--workers", "2", "--bind", f"127.0.0.1:{port}",

@@ -171,20 +171,25 @@ def _url(_ctx, _param, value):
 @click.option("--hours", default=DEFAULT_HOURS, show_default=True, callback=_hours,
               help=f"Weekly opening hours, e.g. 'mon-fri 08:00-18:00; sat 09:00-13:00' (days: {', '.join(DAYS)}).")
 @click.option("--ghl-location", default=None,
-              help="A GoHighLevel sub-account: its locationId. Its call events arrive at /webhooks/ghl; "
-                   "texts go from --phone.")
-@click.option("--ghl-token", default=None, envvar="GHL_PRIVATE_TOKEN",
-              help="The location's Private Integration Token, so Ringback can write contacts, opportunities and "
-                   "notes (until the app is installed through the marketplace). Stored encrypted.")
-def subaccount_add(name, phone, tz, booking_url, hours, ghl_location, ghl_token) -> None:
+              help="A GoHighLevel sub-account: its locationId. Its events arrive at /webhooks/ghl.")
+@click.option("--hubspot-portal", default=None,
+              help="A HubSpot account: its portal (hub) id. Its call webhooks arrive at /webhooks/hubspot.")
+@click.option("--crm-token", default=None, envvar="RINGBACK_CRM_TOKEN",
+              help="The CRM access token (a GoHighLevel Private Integration Token, a HubSpot private app token) "
+                   "until the app is installed through the marketplace. Stored encrypted.")
+def subaccount_add(name, phone, tz, booking_url, hours, ghl_location, hubspot_portal, crm_token) -> None:
     from marketplace.vault import Vault
 
     from .models import Installation
 
     config = _config()
-    if ghl_token and not ghl_location:
-        raise click.BadParameter("--ghl-token needs --ghl-location", param_hint="--ghl-token")
-    provider, external = ("ghl", ghl_location.strip()) if ghl_location else ("twilio", phone)
+    if ghl_location and hubspot_portal:
+        raise click.BadParameter("a sub-account has one CRM: give --ghl-location or --hubspot-portal",
+                                 param_hint="--hubspot-portal")
+    crm = ("ghl", ghl_location.strip()) if ghl_location else ("hubspot", hubspot_portal.strip()) if hubspot_portal else None
+    if crm_token and not crm:
+        raise click.BadParameter("--crm-token needs --ghl-location or --hubspot-portal", param_hint="--crm-token")
+    provider, external = crm or ("twilio", phone)
     try:
         with transaction(_sessions(config)) as s:
             sub = SubAccount(name=name.strip(), provider=provider, external_id=external, phone_number=phone,
@@ -192,12 +197,12 @@ def subaccount_add(name, phone, tz, booking_url, hours, ghl_location, ghl_token)
             s.add(sub)
             s.flush()
             sub_id = sub.id
-            if ghl_token:
+            if crm_token:
                 vault = Vault(config.encryption_key, secret_key=config.secret_key)
-                s.add(Installation(sub_account_id=sub.id, provider="ghl", kind="private_token",
-                                   access_token=vault.seal(ghl_token.strip())))
+                s.add(Installation(sub_account_id=sub.id, provider=provider, kind="private_token",
+                                   access_token=vault.seal(crm_token.strip())))
     except IntegrityError:
-        what = f"{phone} or GoHighLevel location {external}" if ghl_location else phone
+        what = f"{phone} or {provider} account {external}" if crm else phone
         raise click.ClickException(f"{what} already belongs to a sub-account (see `ringback subaccount list`)") from None
     click.echo(sub_id)
 

@@ -9,7 +9,7 @@ sent by ``deliver`` right after commit. Steps that are retried or fall due later
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, delete, exists, or_, select, update
@@ -24,7 +24,7 @@ from workflows.events import CallEvent, DeliveryUpdate, InboundSms
 from workflows.phones import UnusableNumber, to_e164
 from workflows.statuses import call_rank, message_advances, recovery_advances
 
-from . import sync
+from . import crm_reads, sync
 from .db import transaction
 from .models import Call, InboxEvent, Message, OptOut, Recovery, Step, SubAccount, utcnow
 from .providers import parse_stored
@@ -40,10 +40,10 @@ EVENT_RETRY_WINDOW = timedelta(minutes=10)
 STOPPED_STEP_KINDS = {"text_back"}  # kinds never sent to a number that opted out meanwhile
 
 
-class _LookUpCaller(Exception):
-    def __init__(self, sub_account_id: int, contact_ref: str):
-        super().__init__(contact_ref)
-        self.sub_account_id, self.contact_ref = sub_account_id, contact_ref
+class _Incomplete(Exception):
+    def __init__(self, sub_account_id: int, event):
+        super().__init__(type(event).__name__)
+        self.sub_account_id, self.event = sub_account_id, event
 
 
 class NotYet(Exception):
@@ -75,7 +75,7 @@ class Outcome:
 def process_event(rt, event_id: int, now: datetime | None = None) -> Outcome:
     """Apply one stored webhook. Safe to run twice, concurrently or after a crash."""
     now = now or utcnow()
-    caller_found: str | None = None
+    completed = None  # the event, once the vendor's API filled in what the webhook left out
     for attempt in range(4):
         try:
             with transaction(rt.sessions) as s:
@@ -83,25 +83,23 @@ def process_event(rt, event_id: int, now: datetime | None = None) -> Outcome:
                 ev = conn.execute(SELECT_EVENT, {"_id": event_id}).one_or_none()
                 if ev is None or ev.status != "pending":
                     return Outcome("already processed")
-                event = parse_stored(ev.provider, ev.kind, ev.payload)
-                if isinstance(event, CallEvent) and not event.caller and event.contact_ref:
-                    if caller_found is None:
-                        raise _LookUpCaller(ev.sub_account_id, event.contact_ref)
-                    event = replace(event, caller=caller_found)
+                event = completed or parse_stored(ev.provider, ev.kind, ev.payload)
+                if completed is None and crm_reads.incomplete(event):
+                    raise _Incomplete(ev.sub_account_id, event)
                 outcome = _dispatch(s, rt, ev, event, now)
                 conn.execute(FINISH_EVENT, {"_id": event_id, "status": "done", "result": outcome.summary,
                                             "processed_at": now})
             return outcome
-        except _LookUpCaller as need:
-            # The older GoHighLevel call shape names only the contact: ask the CRM for the
-            # number outside any transaction, then decide with it.
+        except _Incomplete as need:
+            # Ask the vendor outside any transaction (a call's details, a contact's number),
+            # then decide with the answer.
             try:
-                caller_found = sync.contact_phone(rt, need.sub_account_id, need.contact_ref) or ""
+                completed = crm_reads.complete(rt, need.sub_account_id, need.event)
             except CrmError as exc:
                 if exc.retryable:
-                    return Outcome(f"looking up contact {need.contact_ref}: {exc}", retry_in=exc.retry_after or 5.0)
-                log.warning("event %s: contact %s could not be looked up: %s", event_id, need.contact_ref, exc)
-                caller_found = ""
+                    return Outcome(f"asking {need.event.provider} first: {exc}", retry_in=exc.retry_after or 5.0)
+                log.warning("event %s: could not be completed from %s: %s", event_id, need.event.provider, exc)
+                completed = crm_reads.unresolved(need.event, exc)
         except IntegrityError:
             # A concurrent job inserted the same call, recovery or opt-out first: run again and
             # see its row (PostgreSQL raised only after the other transaction committed).
@@ -126,6 +124,8 @@ def _dispatch(s: Session, rt, ev, event, now: datetime) -> Outcome:
         return handle_sms(s, rt, ev, event, now)
     if isinstance(event, DeliveryUpdate):
         return handle_delivery(s, event, now)
+    if isinstance(event, crm_reads.Unresolved):
+        return Outcome(event.reason)
     return Outcome(f"stored; {type(event).__name__} is not acted on")
 
 

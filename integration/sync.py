@@ -19,6 +19,8 @@ from sqlalchemy.orm import Session
 from connectors.base import CrmError
 from connectors.ghl.client import GHL_API, GhlClient
 from connectors.ghl.crm import GhlCrm
+from connectors.hubspot.crm import HubSpotCrm
+from connectors.hubspot.crm import make_client as make_hubspot_client
 from workflows.stages import UnmappedStages
 
 from .db import transaction
@@ -26,7 +28,8 @@ from .models import Installation, Recovery, SubAccount, SyncOp, WorkflowSetting,
 
 log = logging.getLogger("ringback.sync")
 
-CRM_PROVIDERS = {"ghl"}
+CRM_PROVIDERS = {"ghl"}  # whose records Ringback writes (HubSpot and Salesforce writes: next)
+READ_PROVIDERS = {"ghl", "hubspot"}  # whose API Ringback reads to complete events
 MAX_ATTEMPTS = 8
 LEASE = timedelta(seconds=60)
 CRM_SETTINGS = "crm"
@@ -60,20 +63,9 @@ def crm_for(rt, s: Session, sub: SubAccount):
     if sub.provider == "ghl":
         client = GhlClient(token, sub.external_id, base_url=rt.config.ghl_api_url or GHL_API, limiter=rt.rate_limiter)
         return GhlCrm(client, overrides)
+    if sub.provider == "hubspot":
+        return HubSpotCrm(make_hubspot_client(token, rt.config.hubspot_api_url))
     raise CrmError(f"no CRM connector for {sub.provider}")
-
-
-def contact_phone(rt, sub_account_id: int, contact_ref: str) -> str | None:
-    """The phone number of a CRM contact (None when the sub-account has no CRM access)."""
-    with rt.sessions() as s:
-        sub = s.get(SubAccount, sub_account_id)
-        if sub is None or sub.provider not in CRM_PROVIDERS:
-            return None
-        try:
-            crm = crm_for(rt, s, sub)
-        except CrmError:
-            return None
-    return crm.contact_phone(contact_ref)
 
 
 def run(rt, recovery_id: int, now: datetime | None = None) -> SyncOutcome:

@@ -24,6 +24,7 @@ from integration.runtime import Runtime
 from tests.fakes.server import LoopbackServer
 from connectors.ghl.crm import forget_pipelines
 from tests.fakes.ghl_api import FakeGhl
+from tests.fakes.hubspot_api import FakeHubSpot
 from tests.fakes.twilio_api import FakeTwilio, openapi_for
 
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
@@ -159,15 +160,36 @@ def fake_ghl(_fake_ghl_server):
     assert not fake.invalid, f"requests GoHighLevel would refuse: {fake.invalid}"
 
 
+@pytest.fixture(scope="session")
+def _fake_hubspot_server():
+    fake = FakeHubSpot()
+    with LoopbackServer(fake.app) as server:
+        fake.url = server.url
+        yield fake
+
+
+@pytest.fixture
+def fake_hubspot(_fake_hubspot_server):
+    """A loopback HubSpot CRM API (fresh state per test), strict about what it serves."""
+    fake = _fake_hubspot_server
+    fake.__dict__.update({k: v for k, v in FakeHubSpot().__dict__.items() if k not in ("app", "url")})
+    yield fake
+    assert not fake.unexpected, f"unexpected requests to HubSpot: {fake.unexpected}"
+
+
+HUBSPOT_SECRET = "yyyyyyyy-yyyy-yyyy-yyyy-yyyyyyyyyyyy"
+
+
 # ------------------------------------------------------------------ Ringback
 
 @pytest.fixture
-def config(db_url, fake_twilio, tmp_path, ghl_signing_keys, _fake_ghl_server) -> Config:
+def config(db_url, fake_twilio, tmp_path, ghl_signing_keys, _fake_ghl_server, _fake_hubspot_server) -> Config:
     """Ringback's configuration for a test: real Twilio SDK against the fake, jobs run inline."""
     return Config.from_env({}, database_url=db_url, data_dir=tmp_path, public_url=PUBLIC_URL,
                            twilio_account_sid=ACCOUNT_SID, twilio_auth_token=AUTH_TOKEN,
                            twilio_api_url=fake_twilio.url, queue_immediate=True, env="test",
-                           ghl_webhook_public_key=ghl_signing_keys[2], ghl_api_url=_fake_ghl_server.url)
+                           ghl_webhook_public_key=ghl_signing_keys[2], ghl_api_url=_fake_ghl_server.url,
+                           hubspot_client_secret=HUBSPOT_SECRET, hubspot_api_url=_fake_hubspot_server.url)
 
 
 @pytest.fixture

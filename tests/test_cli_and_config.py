@@ -139,3 +139,18 @@ def test_subaccount_settings_refuse_bad_values(cli, args, complaint):
     result = cli("subaccount", "settings", "1", *args)
     assert result.exit_code != 0 and complaint in result.output
     assert "no sub-account 7" in cli("subaccount", "settings", "7").output
+
+
+def test_crm_sub_accounts_keep_their_token_encrypted(cli, tmp_path):
+    result = cli("subaccount", "add", "--name", "Acme", "--phone", "+15125550100", "--timezone", "America/Chicago",
+                 "--hubspot-portal", "62515", "--crm-token", "pat-na1-secret-value")
+    assert result.exit_code == 0, result.output
+    assert "hubspot 62515" in cli("subaccount", "list").output
+    raw = (tmp_path / "var" / "ringback.db").read_bytes()
+    assert b"pat-na1-secret-value" not in raw
+    both = cli("subaccount", "add", "--name", "X", "--phone", "+15125550101", "--timezone", "America/Chicago",
+               "--ghl-location", "L1", "--hubspot-portal", "2")
+    assert both.exit_code == 2 and "one CRM" in both.output
+    alone = cli("subaccount", "add", "--name", "X", "--phone", "+15125550101", "--timezone", "America/Chicago",
+                "--crm-token", "t")
+    assert alone.exit_code == 2 and "--crm-token needs" in alone.output

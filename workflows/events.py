@@ -29,6 +29,15 @@ class CallEvent:
 
 
 @dataclass(frozen=True)
+class CallRef:
+    """A CRM says a call was logged or changed, without its details (HubSpot's webhooks):
+    the call must be fetched before anything can be decided."""
+
+    provider: str
+    call_id: str
+
+
+@dataclass(frozen=True)
 class InboundSms:
     provider: str
     message_id: str

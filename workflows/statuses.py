@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 # Twilio call statuses: https://www.twilio.com/docs/voice/api/call-resource#call-status-values
-CALL_FINAL = {"completed", "busy", "failed", "no-answer", "canceled", "voicemail"}
+# "wrong-number": a CRM's disposition for a call a person answered; final, never missed.
+CALL_FINAL = {"completed", "busy", "failed", "no-answer", "canceled", "voicemail", "wrong-number"}
 _CALL_RANK = {"queued": 0, "initiated": 1, "ringing": 2, "in-progress": 3, "answered": 3}
 
 

@@ -1,0 +1,46 @@
+"""What a webhook leaves out and the vendor's API must fill in, before anything is decided.
+
+GoHighLevel's older call shape names the contact but not the caller's number; HubSpot's
+webhooks say only that a call object changed. These reads happen outside any database
+transaction, in the worker, just before the event is decided.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from connectors.base import CrmError
+from workflows.events import CallEvent, CallRef
+
+from .models import SubAccount
+from .sync import READ_PROVIDERS, crm_for
+
+
+@dataclass(frozen=True)
+class Unresolved:
+    """An event that could not be completed; ``reason`` is recorded as its result."""
+
+    provider: str
+    reason: str
+
+
+def incomplete(event) -> bool:
+    return isinstance(event, CallRef) or (isinstance(event, CallEvent) and not event.caller and bool(event.contact_ref))
+
+
+def complete(rt, sub_account_id: int, event):
+    """The event with the missing facts filled in; raises CrmError (retryable or not)."""
+    with rt.sessions() as s:
+        sub = s.get(SubAccount, sub_account_id)
+        crm = crm_for(rt, s, sub) if sub is not None and sub.provider in READ_PROVIDERS else None
+    if isinstance(event, CallRef):
+        if crm is None:
+            raise CrmError(f"sub-account {sub_account_id} has no {event.provider} installation to fetch call {event.call_id}")
+        return crm.get_call(event.call_id)
+    phone = crm.contact_phone(event.contact_ref) if crm is not None else None
+    return replace(event, caller=phone or "")
+
+
+def unresolved(event, exc: Exception):
+    if isinstance(event, CallRef):
+        return Unresolved(event.provider, f"call {event.call_id} could not be fetched: {exc}")
+    return event  # decided without a caller: recorded as not textable, with the reason
