@@ -28,7 +28,7 @@ from .models import Installation, Recovery, SubAccount, SyncOp, WorkflowSetting,
 
 log = logging.getLogger("ringback.sync")
 
-CRM_PROVIDERS = {"ghl"}  # whose records Ringback writes (HubSpot and Salesforce writes: next)
+CRM_PROVIDERS = {"ghl", "hubspot"}  # whose records Ringback writes (Salesforce: next)
 READ_PROVIDERS = {"ghl", "hubspot"}  # whose API Ringback reads to complete events
 MAX_ATTEMPTS = 8
 LEASE = timedelta(seconds=60)
@@ -64,7 +64,7 @@ def crm_for(rt, s: Session, sub: SubAccount):
         client = GhlClient(token, sub.external_id, base_url=rt.config.ghl_api_url or GHL_API, limiter=rt.rate_limiter)
         return GhlCrm(client, overrides)
     if sub.provider == "hubspot":
-        return HubSpotCrm(make_hubspot_client(token, rt.config.hubspot_api_url))
+        return HubSpotCrm(make_hubspot_client(token, rt.config.hubspot_api_url), overrides)
     raise CrmError(f"no CRM connector for {sub.provider}")
 
 

@@ -175,6 +175,7 @@ def fake_hubspot(_fake_hubspot_server):
     fake.__dict__.update({k: v for k, v in FakeHubSpot().__dict__.items() if k not in ("app", "url")})
     yield fake
     assert not fake.unexpected, f"unexpected requests to HubSpot: {fake.unexpected}"
+    assert not fake.invalid, f"requests HubSpot would refuse: {fake.invalid}"
 
 
 HUBSPOT_SECRET = "yyyyyyyy-yyyy-yyyy-yyyy-yyyyyyyyyyyy"

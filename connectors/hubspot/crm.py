@@ -1,14 +1,31 @@
-"""The CRM port for HubSpot, through hubspot-api-client (reads for now: calls and contacts)."""
+"""The CRM port for HubSpot, through hubspot-api-client.
+
+Unlike GoHighLevel, HubSpot lets an app create deal pipelines: a "Missed Call Recovery"
+pipeline with Ringback's stages is made when no pipeline has them. Associations use HubSpot's
+defined types (deal->contact 3, note->contact 202, task->contact 204).
+https://developers.hubspot.com/docs/api/crm/associations
+"""
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
+import urllib3
 from hubspot import Client
-from hubspot.crm.objects.calls.exceptions import ApiException as CallsApiException
-from hubspot.crm.contacts.exceptions import ApiException as ContactsApiException
+from hubspot.crm import contacts as hs_contacts
+from hubspot.crm import deals as hs_deals
+from hubspot.crm import pipelines as hs_pipelines
+from hubspot.crm.objects import notes as hs_notes
+from hubspot.crm.objects import tasks as hs_tasks
 
 from workflows.events import CallEvent
+from workflows.stages import LABELS, STAGES, UnmappedStages, best_pipeline
 
 from ..base import CrmError
 from . import calls
+
+PIPELINE_LABEL = "Missed Call Recovery"
+PROBABILITY = {"missed_call": "0.1", "texted_back": "0.2", "replied": "0.5", "booked": "1.0", "lost": "0.0"}
+DEAL_TO_CONTACT, NOTE_TO_CONTACT, TASK_TO_CONTACT = 3, 202, 204
 
 HUBSPOT_API = "https://api.hubapi.com"
 
@@ -21,23 +38,110 @@ def make_client(token: str, api_url: str = HUBSPOT_API) -> Client:
 class HubSpotCrm:
     provider = "hubspot"
 
-    def __init__(self, client: Client):
+    def __init__(self, client: Client, stage_overrides: dict | None = None):
         self.client = client
+        self.stage_overrides = stage_overrides or {}
+        self._pipeline: tuple[str, dict[str, str]] | None = None
+
+    def _call(self, what: str, fn, *args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except urllib3.exceptions.HTTPError as exc:
+            raise CrmError(f"HubSpot unreachable ({what}): {exc}", retryable=True) from None
+        except Exception as exc:  # every SDK module has its own ApiException; all carry .status
+            if getattr(exc, "status", None) is None:
+                raise
+            raise _error(exc, what) from None
 
     def get_call(self, call_id: str) -> CallEvent:
-        try:
-            call = self.client.crm.objects.calls.basic_api.get_by_id(call_id, properties=calls.PROPERTIES)
-        except CallsApiException as exc:
-            raise _error(exc, f"GET call {call_id}") from None
+        call = self._call(f"GET call {call_id}", self.client.crm.objects.calls.basic_api.get_by_id, call_id,
+                          properties=calls.PROPERTIES)
         return calls.to_call_event(call.id, call.properties or {})
 
     def contact_phone(self, contact_id: str) -> str | None:
-        try:
-            contact = self.client.crm.contacts.basic_api.get_by_id(contact_id, properties=["phone", "mobilephone"])
-        except ContactsApiException as exc:
-            raise _error(exc, f"GET contact {contact_id}") from None
+        contact = self._call(f"GET contact {contact_id}", self.client.crm.contacts.basic_api.get_by_id, contact_id,
+                             properties=["phone", "mobilephone"])
         props = contact.properties or {}
         return props.get("mobilephone") or props.get("phone")
+
+    def upsert_contact(self, *, phone: str, first_name: str | None = None) -> str:
+        # HubSpot's search matches a phone on area code and local number, whatever its format.
+        search = hs_contacts.PublicObjectSearchRequest(
+            filter_groups=[hs_contacts.FilterGroup(filters=[hs_contacts.Filter(property_name="phone", operator="EQ",
+                                                                               value=phone)])],
+            properties=["phone"], limit=1)
+        found = self._call("search contacts", self.client.crm.contacts.search_api.do_search,
+                           public_object_search_request=search)
+        if found.results:
+            return found.results[0].id
+        props = {"phone": phone, "lifecyclestage": "lead"}
+        if first_name:
+            props["firstname"] = first_name
+        created = self._call("create contact", self.client.crm.contacts.basic_api.create,
+                             simple_public_object_input_for_create=hs_contacts.SimplePublicObjectInputForCreate(
+                                 properties=props))
+        return created.id
+
+    def pipeline(self) -> tuple[str, dict[str, str]]:
+        """(pipeline id, {Ringback stage: HubSpot stage id}), creating the pipeline when none has the stages."""
+        if self._pipeline is None:
+            existing = self._call("list deal pipelines", self.client.crm.pipelines.pipelines_api.get_all, "deals")
+            pipelines = {p.id: {st.id: st.label for st in (p.stages or [])} for p in existing.results or []}
+            try:
+                self._pipeline = best_pipeline(pipelines, self.stage_overrides.get("stages"))
+            except UnmappedStages:
+                made = self._call("create the Missed Call Recovery pipeline",
+                                  self.client.crm.pipelines.pipelines_api.create, "deals",
+                                  pipeline_input=hs_pipelines.PipelineInput(
+                                      label=PIPELINE_LABEL, display_order=99,
+                                      stages=[hs_pipelines.PipelineStageInput(
+                                          label=LABELS[key], display_order=i, metadata={"probability": PROBABILITY[key]})
+                                          for i, key in enumerate(STAGES)]))
+                self._pipeline = best_pipeline({made.id: {st.id: st.label for st in made.stages}})
+        return self._pipeline
+
+    def open_deal(self, *, contact_id: str, name: str, stage: str, value: float | None = None) -> str:
+        pipeline_id, stages = self.pipeline()
+        props = {"dealname": name, "pipeline": pipeline_id, "dealstage": stages[stage]}
+        if value is not None:
+            props["amount"] = str(value)
+        deal = self._call("create deal", self.client.crm.deals.basic_api.create,
+                          simple_public_object_input_for_create=hs_deals.SimplePublicObjectInputForCreate(
+                              properties=props, associations=[_association(hs_deals, contact_id, DEAL_TO_CONTACT)]))
+        return deal.id
+
+    def move_deal(self, *, deal_id: str, stage: str, value: float | None = None) -> None:
+        _, stages = self.pipeline()
+        props = {"dealstage": stages[stage]}
+        if value is not None:
+            props["amount"] = str(value)
+        self._call(f"update deal {deal_id}", self.client.crm.deals.basic_api.update, deal_id,
+                   simple_public_object_input=hs_deals.SimplePublicObjectInput(properties=props))
+
+    def add_note(self, *, contact_id: str, body: str) -> str:
+        note = self._call("create note", self.client.crm.objects.notes.basic_api.create,
+                          simple_public_object_input_for_create=hs_notes.SimplePublicObjectInputForCreate(
+                              properties={"hs_note_body": body, "hs_timestamp": _now()},
+                              associations=[_association(hs_notes, contact_id, NOTE_TO_CONTACT)]))
+        return note.id
+
+    def create_task(self, *, contact_id: str, title: str, due: datetime) -> str:
+        task = self._call("create task", self.client.crm.objects.tasks.basic_api.create,
+                          simple_public_object_input_for_create=hs_tasks.SimplePublicObjectInputForCreate(
+                              properties={"hs_task_subject": title, "hs_task_status": "NOT_STARTED",
+                                          "hs_task_type": "CALL", "hs_timestamp": due.isoformat()},
+                              associations=[_association(hs_tasks, contact_id, TASK_TO_CONTACT)]))
+        return task.id
+
+
+def _association(module, contact_id: str, type_id: int):
+    return module.PublicAssociationsForObject(
+        to=module.PublicObjectId(id=contact_id),
+        types=[module.AssociationSpec(association_category="HUBSPOT_DEFINED", association_type_id=type_id)])
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat()
 
 
 def _error(exc, what: str) -> CrmError:

@@ -27,6 +27,9 @@ class FakeHubSpot:
         self.unexpected: list[str] = []
         self.invalid: list[str] = []
         self._failures: list[int] = []
+        self.pipelines: dict[str, list[dict]] = {}
+        self.associations: list[tuple] = []
+        self._seq = 100000
         self._hits: dict[str, deque] = defaultdict(deque)
         self._lock = threading.RLock()
         self.url = ""
@@ -39,8 +42,43 @@ class FakeHubSpot:
         self.objects[(str(portal_id), object_type, str(object_id))] = {k: None if v is None else str(v)
                                                                      for k, v in properties.items()}
 
-    def fail_next(self, status: int, times: int = 1) -> None:
-        self._failures.extend([status] * times)
+    def deals(self, portal_id: str) -> list[dict]:
+        return [p | {"id": oid} for (pid, typ, oid), p in self.objects.items() if pid == str(portal_id) and typ == "deals"]
+
+    def stage_label(self, portal_id: str, stage_id: str) -> str:
+        return next(st["label"] for p in self.pipelines.get(str(portal_id), []) for st in p["stages"] if st["id"] == stage_id)
+
+    def _next_id(self) -> int:
+        with self._lock:
+            self._seq += 1
+            return self._seq
+
+    def _stage_ids(self, portal: str, pipeline_id: str | None) -> set[str]:
+        return {st["id"] for p in self.pipelines.get(portal, []) if p["id"] == pipeline_id for st in p["stages"]}
+
+    def _check_create(self, portal: str, object_type: str, props: dict, associations: list) -> str | None:
+        """HubSpot's rules for what Ringback creates (its docs; no published spec to validate against)."""
+        required = {"deals": ["dealname", "pipeline", "dealstage"], "notes": ["hs_timestamp", "hs_note_body"],
+                    "tasks": ["hs_timestamp", "hs_task_subject"], "contacts": []}.get(object_type)
+        if required is None:
+            return f"the fake does not create {object_type}"
+        missing = [k for k in required if not props.get(k)]
+        if missing:
+            return f"missing properties {missing}"
+        if object_type == "deals" and props["dealstage"] not in self._stage_ids(portal, props["pipeline"]):
+            return f"dealstage {props['dealstage']} is not in pipeline {props['pipeline']}"
+        wanted = {"deals": 3, "notes": 202, "tasks": 204}.get(object_type)
+        for assoc in associations:
+            spec = assoc["types"][0]
+            if spec["associationCategory"] != "HUBSPOT_DEFINED" or spec["associationTypeId"] != wanted:
+                return f"association {spec} is not {object_type}->contact ({wanted})"
+            if (portal, "contacts", str(assoc["to"]["id"])) not in self.objects:
+                return f"no contact {assoc['to']['id']} to associate"
+        return None
+
+    def fail_next(self, status: int, times: int = 1, path: str | None = None) -> None:
+        """Answer the next ``times`` requests (to paths starting with ``path``, if given) with ``status``."""
+        self._failures.extend([(status, path)] * times)
 
     def _make_app(self) -> Flask:
         app = Flask("fake-hubspot")
@@ -62,7 +100,11 @@ class FakeHubSpot:
                 headers = {"X-HubSpot-RateLimit-Interval-Milliseconds": str(int(self.window * 1000)),
                            "X-HubSpot-RateLimit-Max": str(self.limit),
                            "X-HubSpot-RateLimit-Remaining": str(max(self.limit - len(hits) - 1, 0))}
-                failure = self._failures.pop(0) if self._failures else None
+                failure = None
+                for i, (status, prefix) in enumerate(self._failures):
+                    if prefix is None or request.path.startswith(prefix):
+                        failure = self._failures.pop(i)[0]
+                        break
                 if len(hits) >= self.limit or failure == 429:
                     return _json({"status": "error", "message": "You have reached your secondly limit.",
                                   "errorType": "RATE_LIMIT", "correlationId": str(uuid.uuid4()),
@@ -84,9 +126,68 @@ class FakeHubSpot:
             # ?properties=a,b and ?properties=a&properties=b (the SDK's form) are both accepted.
             wanted = {name for value in request.args.getlist("properties") for name in value.split(",")}
             shown = {k: v for k, v in props.items() if not wanted or k in wanted}
-            stamp = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
-            return _json({"id": object_id, "properties": shown, "createdAt": stamp, "updatedAt": stamp,
-                          "archived": False})
+            return _json(_object(object_id, shown))
+
+        @app.post("/crm/v3/objects/contacts/search")
+        def search_contacts():
+            portal, body = request.environ["hubspot.portal"], request.get_json()
+            [group] = body["filterGroups"]
+            [flt] = group["filters"]
+            if (flt["propertyName"], flt["operator"]) != ("phone", "EQ"):
+                self.invalid.append(f"search filter not served by the fake: {flt}")
+            digits = _national(flt["value"])
+            found = [(oid, p) for (pid, typ, oid), p in self.objects.items()
+                     if pid == portal and typ == "contacts" and _national(p.get("phone") or "") == digits]
+            return _json({"total": len(found), "results": [_object(oid, p) for oid, p in found[: body.get("limit", 10)]]})
+
+        @app.post("/crm/v3/objects/<object_type>")
+        def create_object(object_type):
+            portal, body = request.environ["hubspot.portal"], request.get_json()
+            props = body.get("properties") or {}
+            problem = self._check_create(portal, object_type, props, body.get("associations") or [])
+            if problem:
+                self.invalid.append(f"POST {object_type}: {problem}")
+                return _json({"status": "error", "message": problem, "category": "VALIDATION_ERROR"}, 400)
+            oid = str(self._next_id())
+            self.put(portal, object_type, oid, props)
+            for assoc in body.get("associations") or []:
+                self.associations.append((object_type, oid, assoc["to"]["id"], assoc["types"][0]["associationTypeId"]))
+            return _json(_object(oid, self.objects[(portal, object_type, oid)]), 201)
+
+        @app.patch("/crm/v3/objects/<object_type>/<object_id>")
+        def update_object(object_type, object_id):
+            portal = request.environ["hubspot.portal"]
+            current = self.objects.get((portal, object_type, object_id))
+            if current is None:
+                return _json({"status": "error", "message": "resource not found", "category": "OBJECT_NOT_FOUND"}, 404)
+            props = request.get_json().get("properties") or {}
+            if object_type == "deals" and "dealstage" in props and \
+                    props["dealstage"] not in self._stage_ids(portal, current.get("pipeline")):
+                self.invalid.append(f"deal {object_id}: stage {props['dealstage']} is not in its pipeline")
+                return _json({"status": "error", "message": "invalid dealstage", "category": "VALIDATION_ERROR"}, 400)
+            current.update({k: str(v) for k, v in props.items()})
+            return _json(_object(object_id, current))
+
+        @app.get("/crm/v3/pipelines/deals")
+        def list_pipelines():
+            return _json({"results": self.pipelines.get(request.environ["hubspot.portal"], [])})
+
+        @app.post("/crm/v3/pipelines/deals")
+        def create_pipeline():
+            portal, body = request.environ["hubspot.portal"], request.get_json()
+            stamp = _stamp()
+            if any(st.get("metadata", {}).get("probability") is None for st in body["stages"]):
+                self.invalid.append("deal stages need metadata.probability")
+                return _json({"status": "error", "message": "probability is required", "category": "VALIDATION_ERROR"},
+                             400)
+            pipeline = {"id": str(self._next_id()), "label": body["label"], "displayOrder": body["displayOrder"],
+                        "createdAt": stamp, "updatedAt": stamp, "archived": False,
+                        "stages": [{"id": str(self._next_id()), "label": st["label"], "displayOrder": st["displayOrder"],
+                                    "metadata": st["metadata"], "createdAt": stamp, "updatedAt": stamp,
+                                    "archived": False, "writePermissions": "CRM_PERMISSIONS_ENFORCEMENT"}
+                                   for st in body["stages"]]}
+            self.pipelines.setdefault(portal, []).append(pipeline)
+            return _json(pipeline, 201)
 
         @app.errorhandler(404)
         @app.errorhandler(405)
@@ -96,6 +197,19 @@ class FakeHubSpot:
             return _json({"status": "error", "message": "Not found"}, 404)
 
         return app
+
+
+def _stamp() -> str:
+    return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def _object(object_id: str, props: dict) -> dict:
+    return {"id": str(object_id), "properties": props, "createdAt": _stamp(), "updatedAt": _stamp(), "archived": False}
+
+
+def _national(phone: str) -> str:
+    """HubSpot matches phones on area code and local number: the last ten digits."""
+    return "".join(ch for ch in phone if ch.isdigit())[-10:]
 
 
 def _json(body, status: int = 200, headers: dict | None = None) -> Response:

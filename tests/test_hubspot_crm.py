@@ -1,0 +1,65 @@
+"""A HubSpot account's recovery lands in HubSpot: contact, a deal in Ringback's pipeline, notes."""
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from integration.models import Recovery, SyncOp
+from tests.conftest import BUSINESS_NUMBER, CALLER
+from tests.test_hubspot_webhooks import FIXTURES, MISSED, PORTAL, headers, hubspot_sub, post  # noqa: F401
+from tests.twilio_helpers import fixture as twilio_fixture
+from tests.twilio_helpers import post as twilio_post
+
+
+def missed_call(client, fake_hubspot):
+    fake_hubspot.put(PORTAL, "calls", "52000001", MISSED)
+    body = (FIXTURES / "call_creation__logged_by_calling_app.json").read_bytes()
+    assert post(client, body, headers(body)).json["accepted"] == 1
+
+
+def test_first_missed_call_creates_the_pipeline_contact_and_deal(client, rt, hubspot_sub, fake_hubspot, fake_twilio):
+    missed_call(client, fake_hubspot)
+    [text] = fake_twilio.messages
+    [pipeline] = fake_hubspot.pipelines[PORTAL]
+    assert pipeline["label"] == "Missed Call Recovery"
+    assert [st["label"] for st in pipeline["stages"]] == ["Missed call", "Texted back", "Replied", "Booked", "Lost"]
+    [deal] = fake_hubspot.deals(PORTAL)
+    assert deal["pipeline"] == pipeline["id"] and fake_hubspot.stage_label(PORTAL, deal["dealstage"]) == "Texted back"
+    contacts = [p for (pid, typ, _), p in fake_hubspot.objects.items() if typ == "contacts"]
+    assert [c["phone"] for c in contacts] == [CALLER]
+    notes = [p["hs_note_body"] for (pid, typ, _), p in fake_hubspot.objects.items() if typ == "notes"]
+    assert notes == [f"Ringback texted {CALLER} back after a missed call: {text['body']}"]
+    assert {(a[0], a[3]) for a in fake_hubspot.associations} == {("deals", 3), ("notes", 202)}
+
+    twilio_post(client, "/webhooks/twilio/sms", twilio_fixture("inbound_sms__reply"))
+    [deal] = fake_hubspot.deals(PORTAL)
+    assert fake_hubspot.stage_label(PORTAL, deal["dealstage"]) == "Replied"
+    with rt.sessions() as s:
+        assert all(op.status == "done" for op in s.scalars(select(SyncOp)))
+        assert s.scalar(select(Recovery.crm_refs))["deal_id"] == deal["id"]
+
+
+def test_an_existing_pipeline_and_contact_are_used(client, rt, hubspot_sub, fake_hubspot, fake_twilio):
+    stamp = "2026-01-01T00:00:00Z"
+    fake_hubspot.pipelines[PORTAL] = [{
+        "id": "default", "label": "Sales Pipeline", "displayOrder": 0, "createdAt": stamp, "updatedAt": stamp,
+        "archived": False,
+        "stages": [{"id": f"s{i}", "label": label, "displayOrder": i, "metadata": {"probability": "0.5"},
+                    "createdAt": stamp, "updatedAt": stamp, "archived": False}
+                   for i, label in enumerate(["Missed calls", "Contacted", "Responded", "Closed won", "Closed lost"])]}]
+    fake_hubspot.put(PORTAL, "contacts", "901", {"phone": "(512) 555-0123", "firstname": "Dana"})
+    missed_call(client, fake_hubspot)
+    [deal] = fake_hubspot.deals(PORTAL)
+    assert deal["pipeline"] == "default" and deal["dealstage"] == "s1"  # "Contacted" = texted back
+    assert len(fake_hubspot.pipelines[PORTAL]) == 1
+    assert [a[2] for a in fake_hubspot.associations if a[0] == "deals"] == ["901"]
+
+
+def test_hubspot_rate_limit_is_waited_out(client, rt, hubspot_sub, fake_hubspot, fake_twilio):
+    fake_hubspot.put(PORTAL, "calls", "52000001", MISSED)
+    fake_hubspot.fail_next(429, path="/crm/v3/objects/contacts/search")  # HubSpot's search allows 5/s
+    body = (FIXTURES / "call_creation__logged_by_calling_app.json").read_bytes()
+    post(client, body, headers(body))
+    assert len(fake_twilio.messages) == 1
+    with rt.sessions() as s:
+        first = s.scalars(select(SyncOp).order_by(SyncOp.id)).first()
+    assert first.status == "pending" and "429" in first.last_error
