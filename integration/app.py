@@ -25,10 +25,11 @@ def create_app(config: Config | None = None, *, rt: Runtime | None = None) -> Fl
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
-    from .routes import ghl, health, hubspot, pages, twilio
+    from .routes import ghl, health, hubspot, pages, salesforce, twilio
     app.register_blueprint(twilio.bp)
     app.register_blueprint(ghl.bp)
     app.register_blueprint(hubspot.bp)
+    app.register_blueprint(salesforce.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(pages.bp)
     return app

@@ -174,21 +174,31 @@ def _url(_ctx, _param, value):
               help="A GoHighLevel sub-account: its locationId. Its events arrive at /webhooks/ghl.")
 @click.option("--hubspot-portal", default=None,
               help="A HubSpot account: its portal (hub) id. Its call webhooks arrive at /webhooks/hubspot.")
+@click.option("--salesforce-org", default=None,
+              help="A Salesforce org: its Organization id. Its call Tasks arrive as Outbound Messages at the URL printed.")
+@click.option("--salesforce-instance", default=None, callback=_url, help="The org's instance URL (https://...my.salesforce.com).")
 @click.option("--crm-token", default=None, envvar="RINGBACK_CRM_TOKEN",
               help="The CRM access token (a GoHighLevel Private Integration Token, a HubSpot private app token) "
                    "until the app is installed through the marketplace. Stored encrypted.")
-def subaccount_add(name, phone, tz, booking_url, hours, ghl_location, hubspot_portal, crm_token) -> None:
+def subaccount_add(name, phone, tz, booking_url, hours, ghl_location, hubspot_portal, salesforce_org,
+                   salesforce_instance, crm_token) -> None:
     from marketplace.vault import Vault
 
     from .models import Installation
 
     config = _config()
-    if ghl_location and hubspot_portal:
-        raise click.BadParameter("a sub-account has one CRM: give --ghl-location or --hubspot-portal",
-                                 param_hint="--hubspot-portal")
-    crm = ("ghl", ghl_location.strip()) if ghl_location else ("hubspot", hubspot_portal.strip()) if hubspot_portal else None
+    crms = [(p, v.strip()) for p, v in (("ghl", ghl_location), ("hubspot", hubspot_portal),
+                                         ("salesforce", salesforce_org)) if v]
+    if len(crms) > 1:
+        raise click.BadParameter("a sub-account has one CRM: give one of --ghl-location, --hubspot-portal, "
+                                 "--salesforce-org", param_hint="--hubspot-portal")
+    crm = crms[0] if crms else None
     if crm_token and not crm:
-        raise click.BadParameter("--crm-token needs --ghl-location or --hubspot-portal", param_hint="--crm-token")
+        raise click.BadParameter("--crm-token needs --ghl-location, --hubspot-portal or --salesforce-org",
+                                 param_hint="--crm-token")
+    if salesforce_org and not (salesforce_instance and crm_token):
+        raise click.BadParameter("a Salesforce org needs --salesforce-instance and --crm-token", param_hint="--salesforce-org")
+    outbound_url = None
     provider, external = crm or ("twilio", phone)
     try:
         with transaction(_sessions(config)) as s:
@@ -199,12 +209,20 @@ def subaccount_add(name, phone, tz, booking_url, hours, ghl_location, hubspot_po
             sub_id = sub.id
             if crm_token:
                 vault = Vault(config.encryption_key, secret_key=config.secret_key)
-                s.add(Installation(sub_account_id=sub.id, provider=provider, kind="private_token",
-                                   access_token=vault.seal(crm_token.strip())))
+                inst = Installation(sub_account_id=sub.id, provider=provider, kind="private_token",
+                                    access_token=vault.seal(crm_token.strip()), instance_url=salesforce_instance)
+                if provider == "salesforce":
+                    from .routes.salesforce import secret_hash
+                    webhook_secret = secrets.token_urlsafe(24)
+                    inst.webhook_secret, inst.webhook_secret_hash = vault.seal(webhook_secret), secret_hash(webhook_secret)
+                    outbound_url = f"{config.public_url}/webhooks/salesforce/{webhook_secret}"
+                s.add(inst)
     except IntegrityError:
         what = f"{phone} or {provider} account {external}" if crm else phone
         raise click.ClickException(f"{what} already belongs to a sub-account (see `ringback subaccount list`)") from None
     click.echo(sub_id)
+    if outbound_url:
+        click.echo(f"Outbound Message endpoint URL for the org's call-Task Flow: {outbound_url}", err=True)
 
 
 @subaccount.command("list", help="List sub-accounts.")

@@ -201,7 +201,8 @@ class Installation(Base):
     """Access to a sub-account's CRM: tokens sealed by the vault, never stored in plain text."""
 
     __tablename__ = "installations"
-    __table_args__ = (UniqueConstraint("sub_account_id", "provider", name="uq_installations_sub_provider"),)
+    __table_args__ = (UniqueConstraint("sub_account_id", "provider", name="uq_installations_sub_provider"),
+                      UniqueConstraint("webhook_secret_hash", name="uq_installations_webhook_secret_hash"))
     id: Mapped[int] = mapped_column(primary_key=True)
     sub_account_id: Mapped[int] = mapped_column(ForeignKey("sub_accounts.id", ondelete="CASCADE"))
     provider: Mapped[str] = mapped_column(String(20))
@@ -210,6 +211,11 @@ class Installation(Base):
     refresh_token: Mapped[str | None] = mapped_column(Text, nullable=True)  # sealed
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     scopes: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Salesforce: where the org's API lives, and the secret in its Outbound Message URL
+    # (sealed, and hashed so a request can be matched to it without decrypting every row).
+    instance_url: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    webhook_secret: Mapped[str | None] = mapped_column(Text, nullable=True)
+    webhook_secret_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

@@ -3,12 +3,15 @@ from __future__ import annotations
 
 from connectors.ghl import webhook as ghl_webhook
 from connectors.hubspot import webhook as hubspot_webhook
+from connectors.salesforce import webhook as salesforce_webhook
 from connectors.twilio import webhook as twilio_webhook
 
 PARSERS = {
     "twilio": twilio_webhook.parse,
     "ghl": lambda _kind, payload: ghl_webhook.parse(payload),
     "hubspot": lambda _kind, payload: hubspot_webhook.parse(payload),
+    "salesforce": lambda _kind, payload: salesforce_webhook.to_event(salesforce_webhook.Notification(
+        payload["id"], payload["type"], payload["fields"])),
 }
 
 

@@ -21,6 +21,8 @@ from connectors.ghl.client import GHL_API, GhlClient
 from connectors.ghl.crm import GhlCrm
 from connectors.hubspot.crm import HubSpotCrm
 from connectors.hubspot.crm import make_client as make_hubspot_client
+from connectors.salesforce.crm import SalesforceCrm
+from connectors.salesforce.crm import make_client as make_salesforce_client
 from workflows.stages import UnmappedStages
 
 from .db import transaction
@@ -29,7 +31,7 @@ from .models import Installation, Recovery, SubAccount, SyncOp, WorkflowSetting,
 log = logging.getLogger("ringback.sync")
 
 CRM_PROVIDERS = {"ghl", "hubspot"}  # whose records Ringback writes (Salesforce: next)
-READ_PROVIDERS = {"ghl", "hubspot"}  # whose API Ringback reads to complete events
+READ_PROVIDERS = {"ghl", "hubspot", "salesforce"}  # whose API Ringback reads to complete events
 MAX_ATTEMPTS = 8
 LEASE = timedelta(seconds=60)
 CRM_SETTINGS = "crm"
@@ -65,6 +67,10 @@ def crm_for(rt, s: Session, sub: SubAccount):
         return GhlCrm(client, overrides)
     if sub.provider == "hubspot":
         return HubSpotCrm(make_hubspot_client(token, rt.config.hubspot_api_url), overrides)
+    if sub.provider == "salesforce":
+        if not inst.instance_url:
+            raise CrmError(f"sub-account {sub.id}'s Salesforce installation has no instance URL")
+        return SalesforceCrm(make_salesforce_client(inst.instance_url, token))
     raise CrmError(f"no CRM connector for {sub.provider}")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import ssl
 from pathlib import Path
 
 import psycopg
@@ -12,6 +13,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 import redis as redis_lib
+import trustme
 from sqlalchemy import text
 from twilio.request_validator import RequestValidator
 
@@ -25,6 +27,7 @@ from tests.fakes.server import LoopbackServer
 from connectors.ghl.crm import forget_pipelines
 from tests.fakes.ghl_api import FakeGhl
 from tests.fakes.hubspot_api import FakeHubSpot
+from tests.fakes.salesforce_api import FakeSalesforce
 from tests.fakes.twilio_api import FakeTwilio, openapi_for
 
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
@@ -179,6 +182,30 @@ def fake_hubspot(_fake_hubspot_server):
 
 
 HUBSPOT_SECRET = "yyyyyyyy-yyyy-yyyy-yyyy-yyyyyyyyyyyy"
+
+
+@pytest.fixture(scope="session")
+def _fake_salesforce_server(tmp_path_factory):
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    cert.configure_cert(context)
+    bundle = tmp_path_factory.mktemp("tls") / "ca.pem"
+    ca.cert_pem.write_to_path(str(bundle))
+    fake = FakeSalesforce()
+    with LoopbackServer(fake.app, ssl_context=context) as server:
+        fake.url, fake.ca_bundle = server.url, str(bundle)
+        yield fake
+
+
+@pytest.fixture
+def fake_salesforce(_fake_salesforce_server, monkeypatch):
+    """A loopback Salesforce org over HTTPS (a test CA that requests is told to trust), fresh per test."""
+    fake = _fake_salesforce_server
+    fake.__dict__.update({k: v for k, v in FakeSalesforce().__dict__.items() if k not in ("app", "url")})
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", fake.ca_bundle)
+    yield fake
+    assert not fake.unexpected, f"unexpected requests to Salesforce: {fake.unexpected}"
 
 
 # ------------------------------------------------------------------ Ringback

@@ -154,3 +154,15 @@ def test_crm_sub_accounts_keep_their_token_encrypted(cli, tmp_path):
     alone = cli("subaccount", "add", "--name", "X", "--phone", "+15125550101", "--timezone", "America/Chicago",
                 "--crm-token", "t")
     assert alone.exit_code == 2 and "--crm-token needs" in alone.output
+
+
+def test_salesforce_sub_account_gets_its_own_outbound_message_url(cli, monkeypatch):
+    monkeypatch.setenv("RINGBACK_PUBLIC_URL", "https://rb.example.com")
+    result = cli("subaccount", "add", "--name", "Acme", "--phone", "+15125550100", "--timezone", "America/Chicago",
+                 "--salesforce-org", "00D5e000000Ab1cEAC", "--salesforce-instance", "https://acme.my.salesforce.com",
+                 "--crm-token", "00D5e000000Ab1c!session")
+    assert result.exit_code == 0, result.output
+    assert "https://rb.example.com/webhooks/salesforce/" in result.output
+    missing = cli("subaccount", "add", "--name", "B", "--phone", "+15125550101", "--timezone", "America/Chicago",
+                  "--salesforce-org", "00D5e000000Zz9z")
+    assert missing.exit_code == 2 and "needs --salesforce-instance and --crm-token" in missing.output

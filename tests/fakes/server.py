@@ -7,9 +7,9 @@ from werkzeug.serving import make_server
 
 
 class LoopbackServer:
-    def __init__(self, app, host: str = "127.0.0.1", port: int = 0):
-        self._server = make_server(host, port, app, threaded=True)
-        self.url = f"http://{host}:{self._server.port}"
+    def __init__(self, app, host: str = "127.0.0.1", port: int = 0, ssl_context=None):
+        self._server = make_server(host, port, app, threaded=True, ssl_context=ssl_context)
+        self.url = f"{'https' if ssl_context else 'http'}://{host}:{self._server.port}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     def __enter__(self):

@@ -1,0 +1,1 @@
+"""Salesforce: Outbound Messages in (call Tasks), the org's REST API through simple-salesforce."""
