@@ -66,7 +66,8 @@ def crm_for(rt, s: Session, sub: SubAccount):
         client = GhlClient(token, sub.external_id, base_url=rt.config.ghl_api_url or GHL_API, limiter=rt.rate_limiter)
         return GhlCrm(client, overrides)
     if sub.provider == "hubspot":
-        return HubSpotCrm(make_hubspot_client(token, rt.config.hubspot_api_url), overrides)
+        return HubSpotCrm(make_hubspot_client(token, rt.config.hubspot_api_url), overrides,
+                          limiter=rt.rate_limiter, portal_id=sub.external_id)
     if sub.provider == "salesforce":
         if not inst.instance_url:
             raise CrmError(f"sub-account {sub.id}'s Salesforce installation has no instance URL")

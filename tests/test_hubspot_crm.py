@@ -63,3 +63,15 @@ def test_hubspot_rate_limit_is_waited_out(client, rt, hubspot_sub, fake_hubspot,
     with rt.sessions() as s:
         first = s.scalars(select(SyncOp).order_by(SyncOp.id)).first()
     assert first.status == "pending" and "429" in first.last_error
+
+
+def test_ringback_stays_inside_hubspots_limit_on_its_own(client, rt, hubspot_sub, fake_hubspot, fake_twilio):
+    for _ in range(110):  # another job used this portal's whole window
+        assert rt.rate_limiter.try_acquire(f"hubspot:{PORTAL}", 110, 10) == 0.0
+    fake_hubspot.put(PORTAL, "calls", "52000001", MISSED)
+    body = (FIXTURES / "call_creation__logged_by_calling_app.json").read_bytes()
+    post(client, body, headers(body))
+    assert fake_hubspot.requests == []  # not even the call fetch went out
+    with rt.sessions() as s:
+        from integration.models import InboxEvent
+        assert s.scalar(select(InboxEvent.status)) == "pending"

@@ -38,12 +38,18 @@ def make_client(token: str, api_url: str = HUBSPOT_API) -> Client:
 class HubSpotCrm:
     provider = "hubspot"
 
-    def __init__(self, client: Client, stage_overrides: dict | None = None):
+    def __init__(self, client: Client, stage_overrides: dict | None = None, *, limiter=None, portal_id: str = ""):
         self.client = client
         self.stage_overrides = stage_overrides or {}
+        self.limiter, self.portal_id = limiter, portal_id
         self._pipeline: tuple[str, dict[str, str]] | None = None
 
     def _call(self, what: str, fn, *args, **kwargs):
+        # A public app may make 110 requests per 10 s per installed account.
+        wait = self.limiter.try_acquire(f"hubspot:{self.portal_id}", 110, 10) if self.limiter else 0.0
+        if wait:
+            raise CrmError(f"HubSpot's limit for portal {self.portal_id} is reached; next slot in {wait:.1f}s",
+                           throttled=True, retry_after=wait)
         try:
             return fn(*args, **kwargs)
         except urllib3.exceptions.HTTPError as exc:
