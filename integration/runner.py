@@ -37,7 +37,8 @@ log = logging.getLogger("ringback.runner")
 
 MAX_SEND_ATTEMPTS = 6
 EVENT_RETRY_WINDOW = timedelta(minutes=10)
-STOPPED_STEP_KINDS = {"text_back"}  # kinds never sent to a number that opted out meanwhile
+STOPPED_STEP_KINDS = {"text_back"}
+CRM_TEXT_STATUSES = {"delivered", "undelivered", "failed", "read"}  # written to the CRM's field  # kinds never sent to a number that opted out meanwhile
 
 
 class _Incomplete(Exception):
@@ -287,7 +288,15 @@ def handle_delivery(s: Session, upd: DeliveryUpdate, now: datetime) -> Outcome:
     msg.status = upd.status
     if upd.error_code:
         msg.error_code = upd.error_code
-    return Outcome(f"message {msg.id} {upd.status}")
+    syncs = []
+    if upd.status in CRM_TEXT_STATUSES and msg.recovery_id and (msg.idempotency_key or "").startswith("recovery:"):
+        sub = s.get(SubAccount, msg.sub_account_id)
+        if sub.provider in sync.CRM_PROVIDERS:
+            status = upd.status + (f" ({upd.error_code})" if upd.error_code else "")
+            sync.add(s, sub_account_id=sub.id, recovery_id=msg.recovery_id, provider=sub.provider, now=now,
+                     ops=[("text_status", {"status": status})])
+            syncs = [msg.recovery_id]
+    return Outcome(f"message {msg.id} {upd.status}", syncs=syncs)
 
 
 # ---------------------------------------------------------------- steps

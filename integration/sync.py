@@ -137,6 +137,9 @@ def apply(crm, op: str, payload: dict, refs: dict) -> dict:
     if op == "note":
         crm.add_note(contact_id=refs["contact_id"], body=payload["body"])
         return {}
+    if op == "text_status":
+        crm.set_text_status(deal_id=refs["deal_id"], status=payload["status"])
+        return {"text_status": payload["status"]}
     if op == "task":
         crm.create_task(contact_id=refs["contact_id"], title=payload["title"],
                         due=datetime.fromisoformat(payload["due"]))

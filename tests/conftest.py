@@ -25,6 +25,7 @@ from integration.models import Base, SubAccount
 from integration.runtime import Runtime
 from tests.fakes.server import LoopbackServer
 from connectors.ghl.crm import forget_pipelines
+from connectors.hubspot.crm import forget_properties
 from tests.fakes.ghl_api import FakeGhl
 from tests.fakes.hubspot_api import FakeHubSpot
 from tests.fakes.salesforce_api import FakeSalesforce
@@ -175,6 +176,7 @@ def _fake_hubspot_server():
 def fake_hubspot(_fake_hubspot_server):
     """A loopback HubSpot CRM API (fresh state per test), strict about what it serves."""
     fake = _fake_hubspot_server
+    forget_properties()  # a new fake HubSpot: what Ringback knew of the last one is stale
     fake.__dict__.update({k: v for k, v in FakeHubSpot().__dict__.items() if k not in ("app", "url")})
     yield fake
     assert not fake.unexpected, f"unexpected requests to HubSpot: {fake.unexpected}"

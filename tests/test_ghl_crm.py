@@ -32,6 +32,15 @@ def ghl_crm_sub(rt, fake_ghl):
     return sub
 
 
+def report(client, sid: str, status: str, error_code: int | None = None):
+    """Twilio's status callback for one of our texts (as the fake Twilio would post it)."""
+    params = twilio_fixture("message_status__delivered") | {"MessageSid": sid, "SmsSid": sid, "MessageStatus": status,
+                                                            "SmsStatus": status}
+    if error_code:
+        params["ErrorCode"] = str(error_code)
+    assert twilio_post(client, "/webhooks/twilio/message-status", params).status_code == 200
+
+
 def missed_call(client, keys):
     body = raw("inbound_message__call_voicemail")
     assert send(client, body, signed(body, keys)).status_code == 200
@@ -189,3 +198,15 @@ def test_a_pipeline_edited_in_gohighlevel_is_looked_up_again(client, rt, ghl_crm
     assert all(op.status == "done" for op in _ops(rt)), [(o.op, o.last_error) for o in _ops(rt)]
     [opp] = fake_ghl.opportunities.values()
     assert fake_ghl.stage_name(opp) == "Replied"
+
+
+def test_delivery_report_is_written_to_the_opportunity(client, rt, ghl_crm_sub, fake_twilio, fake_ghl,
+                                                       ghl_signing_keys):
+    missed_call(client, ghl_signing_keys)
+    [text] = fake_twilio.messages
+    report(client, text["sid"], "sent")
+    report(client, text["sid"], "undelivered", 30003)
+    [field] = fake_ghl.fields[LOCATION]
+    assert (field["name"], field["model"]) == ("Ringback text status", "opportunity")
+    [opp] = fake_ghl.opportunities.values()
+    assert opp["customFields"] == [{"id": field["id"], "fieldValue": "undelivered (30003)"}]

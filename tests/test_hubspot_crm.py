@@ -6,6 +6,7 @@ from sqlalchemy import select
 from integration.models import Recovery, SyncOp
 from tests.conftest import BUSINESS_NUMBER, CALLER
 from tests.test_hubspot_webhooks import FIXTURES, MISSED, PORTAL, headers, hubspot_sub, post  # noqa: F401
+from tests.test_ghl_crm import report
 from tests.twilio_helpers import fixture as twilio_fixture
 from tests.twilio_helpers import post as twilio_post
 
@@ -75,3 +76,13 @@ def test_ringback_stays_inside_hubspots_limit_on_its_own(client, rt, hubspot_sub
     with rt.sessions() as s:
         from integration.models import InboxEvent
         assert s.scalar(select(InboxEvent.status)) == "pending"
+
+
+def test_delivery_report_is_written_to_the_deal(client, rt, hubspot_sub, fake_hubspot, fake_twilio):
+    missed_call(client, fake_hubspot)
+    [text] = fake_twilio.messages
+    report(client, text["sid"], "sent")
+    report(client, text["sid"], "delivered")
+    assert (PORTAL, "ringback_text_status") in fake_hubspot.properties
+    [deal] = fake_hubspot.deals(PORTAL)
+    assert deal["ringback_text_status"] == "delivered"

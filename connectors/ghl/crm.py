@@ -17,12 +17,15 @@ from .client import GhlClient
 PIPELINE_TTL = 300.0  # seconds a location's pipeline mapping is reused before asking again
 _pipelines: dict[tuple[str, str], tuple[float, tuple[str, dict[str, str]]]] = {}
 _pipelines_lock = threading.Lock()
+TEXT_STATUS_FIELD = "Ringback text status"  # an opportunity custom field, made if missing
+_fields: dict[str, str] = {}  # locationId -> that field's id
 
 
 def forget_pipelines() -> None:
-    """Drop every cached pipeline mapping (the next write asks GoHighLevel again)."""
+    """Drop every cached pipeline mapping and field id (the next write asks GoHighLevel again)."""
     with _pipelines_lock:
         _pipelines.clear()
+        _fields.clear()
 
 
 class GhlCrm:
@@ -102,6 +105,28 @@ class GhlCrm:
                 body["status"] = "won" if stage == "booked" else "lost"
             self.client.request("PUT", f"/opportunities/{deal_id}", json=body)
         self._with_pipeline(write)
+
+    def set_text_status(self, *, deal_id: str, status: str) -> None:
+        """Write the text-back's delivery status to the opportunity's "Ringback text status" field."""
+        field_id = self._text_status_field()
+        self.client.request("PUT", f"/opportunities/{deal_id}",
+                            json={"customFields": [{"id": field_id, "field_value": status}]})
+
+    def _text_status_field(self) -> str:
+        with _pipelines_lock:
+            known = _fields.get(self.location_id)
+        if known:
+            return known
+        fields = self.client.request("GET", f"/locations/{self.location_id}/customFields",
+                                     params={"model": "opportunity"}).get("customFields", [])
+        found = next((f["id"] for f in fields if f.get("name") == TEXT_STATUS_FIELD), None)
+        if found is None:
+            found = self.client.request("POST", f"/locations/{self.location_id}/customFields",
+                                        json={"name": TEXT_STATUS_FIELD, "dataType": "TEXT",
+                                              "model": "opportunity"})["customField"]["id"]
+        with _pipelines_lock:
+            _fields[self.location_id] = found
+        return found
 
     def add_note(self, *, contact_id: str, body: str) -> str:
         return self.client.request("POST", f"/contacts/{contact_id}/notes", json={"body": body})["note"]["id"]

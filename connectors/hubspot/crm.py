@@ -14,6 +14,7 @@ from hubspot import Client
 from hubspot.crm import contacts as hs_contacts
 from hubspot.crm import deals as hs_deals
 from hubspot.crm import pipelines as hs_pipelines
+from hubspot.crm import properties as hs_properties
 from hubspot.crm.objects import notes as hs_notes
 from hubspot.crm.objects import tasks as hs_tasks
 
@@ -26,6 +27,12 @@ from . import calls
 PIPELINE_LABEL = "Missed Call Recovery"
 PROBABILITY = {"missed_call": "0.1", "texted_back": "0.2", "replied": "0.5", "booked": "1.0", "lost": "0.0"}
 DEAL_TO_CONTACT, NOTE_TO_CONTACT, TASK_TO_CONTACT = 3, 202, 204
+TEXT_STATUS_PROPERTY = "ringback_text_status"  # a deal property, made if missing
+_properties_made: set[str] = set()  # portals known to have it
+
+
+def forget_properties() -> None:
+    _properties_made.clear()
 
 HUBSPOT_API = "https://api.hubapi.com"
 
@@ -123,6 +130,28 @@ class HubSpotCrm:
             props["amount"] = str(value)
         self._call(f"update deal {deal_id}", self.client.crm.deals.basic_api.update, deal_id,
                    simple_public_object_input=hs_deals.SimplePublicObjectInput(properties=props))
+
+    def set_text_status(self, *, deal_id: str, status: str) -> None:
+        """Write the text-back's delivery status to the deal's ringback_text_status property."""
+        self._ensure_text_status_property()
+        self._call(f"update deal {deal_id}", self.client.crm.deals.basic_api.update, deal_id,
+                   simple_public_object_input=hs_deals.SimplePublicObjectInput(
+                       properties={TEXT_STATUS_PROPERTY: status}))
+
+    def _ensure_text_status_property(self) -> None:
+        if self.portal_id in _properties_made:
+            return
+        try:
+            self._call("read deal property", self.client.crm.properties.core_api.get_by_name, "deals",
+                       TEXT_STATUS_PROPERTY)
+        except CrmError as exc:
+            if exc.status != 404:
+                raise
+            self._call("create deal property", self.client.crm.properties.core_api.create, "deals",
+                       property_create=hs_properties.PropertyCreate(
+                           name=TEXT_STATUS_PROPERTY, label="Ringback text status", type="string", field_type="text",
+                           group_name="dealinformation", description="Delivery status of Ringback's missed-call text"))
+        _properties_made.add(self.portal_id)
 
     def add_note(self, *, contact_id: str, body: str) -> str:
         note = self._call("create note", self.client.crm.objects.notes.basic_api.create,

@@ -45,6 +45,7 @@ class FakeGhl:
         self.opportunities: dict[str, dict] = {}
         self.notes: list[dict] = []
         self.tasks: list[dict] = []
+        self.fields: dict[str, list[dict]] = {}
         self.unexpected: list[str] = []
         self.invalid: list[str] = []
         self.requests: list[tuple[float, str, str]] = []  # (time, location, "METHOD path")
@@ -195,6 +196,22 @@ class FakeGhl:
                 self.tasks.append(task)
             return _json({"task": task}, 201)
 
+        @app.get("/locations/<location_id>/customFields")
+        def list_fields(location_id):
+            model = request.args.get("model")
+            return _json({"customFields": [f for f in self.fields.get(location_id, [])
+                                           if not model or f["model"] == model]})
+
+        @app.post("/locations/<location_id>/customFields")
+        def create_field(location_id):
+            body = request.get_json()
+            field = {"id": _id(), "name": body["name"], "dataType": body["dataType"], "position": 0,
+                     "model": body.get("model", "contact"), "locationId": location_id,
+                     "fieldKey": f"{body.get('model', 'contact')}.{body['name'].lower().replace(' ', '_')}"}
+            with self._lock:
+                self.fields.setdefault(location_id, []).append(field)
+            return _json({"customField": field}, 201)
+
         @app.get("/opportunities/pipelines")
         def pipelines():
             return _json({"pipelines": self.pipelines.get(request.args["locationId"], [])})
@@ -223,7 +240,15 @@ class FakeGhl:
                 stage = request.get_json().get("pipelineStageId")
                 if stage and not self._stage_exists(opp["locationId"], opp["pipelineId"], stage):
                     return _json({"statusCode": 422, "message": ["pipelineStageId must belong to the pipeline"]}, 422)
-                opp.update({k: v for k, v in request.get_json().items()
+                body = request.get_json()
+                known = {f["id"] for f in self.fields.get(opp["locationId"], [])}
+                for cf in body.get("customFields") or []:
+                    if cf.get("id") not in known:
+                        self.invalid.append(f"opportunity custom field {cf.get('id')} does not exist")
+                        return _json({"statusCode": 422, "message": ["custom field not found"]}, 422)
+                    fields = [f for f in opp.setdefault("customFields", []) if f["id"] != cf["id"]]
+                    opp["customFields"] = fields + [{"id": cf["id"], "fieldValue": cf["field_value"]}]
+                opp.update({k: v for k, v in body.items()
                             if k in ("pipelineStageId", "monetaryValue", "status", "name")}, updatedAt=_now())
             return _json({"opportunity": opp})
 
@@ -243,6 +268,9 @@ class FakeGhl:
     def _location_of_request(self) -> str | None:
         if "locationId" in request.args:
             return request.args["locationId"]
+        parts = request.path.strip("/").split("/")
+        if parts[0] == "locations" and len(parts) > 1:
+            return parts[1]
         body = request.get_json(silent=True) or {}
         if body.get("locationId"):
             return body["locationId"]

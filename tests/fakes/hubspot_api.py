@@ -18,6 +18,9 @@ from datetime import datetime, timezone
 from flask import Flask, Response, request
 
 
+STANDARD_DEAL_PROPERTIES = {"dealname", "pipeline", "dealstage", "amount", "closedate", "hubspot_owner_id"}
+
+
 class FakeHubSpot:
     def __init__(self, *, limit: int = 110, window: float = 10.0):
         self.limit, self.window = limit, window
@@ -28,6 +31,7 @@ class FakeHubSpot:
         self.invalid: list[str] = []
         self._failures: list[int] = []
         self.pipelines: dict[str, list[dict]] = {}
+        self.properties: dict[tuple[str, str], dict] = {}
         self.associations: list[tuple] = []
         self._seq = 100000
         self._hits: dict[str, deque] = defaultdict(deque)
@@ -161,12 +165,38 @@ class FakeHubSpot:
             if current is None:
                 return _json({"status": "error", "message": "resource not found", "category": "OBJECT_NOT_FOUND"}, 404)
             props = request.get_json().get("properties") or {}
+            unknown = [k for k in props if object_type == "deals" and k not in STANDARD_DEAL_PROPERTIES
+                       and (portal, k) not in self.properties]
+            if unknown:
+                self.invalid.append(f"deal property {unknown} does not exist")
+                return _json({"status": "error", "message": f"Property values were not valid: {unknown}",
+                              "category": "VALIDATION_ERROR", "errors": [{"code": "PROPERTY_DOESNT_EXIST"}]}, 400)
             if object_type == "deals" and "dealstage" in props and \
                     props["dealstage"] not in self._stage_ids(portal, current.get("pipeline")):
                 self.invalid.append(f"deal {object_id}: stage {props['dealstage']} is not in its pipeline")
                 return _json({"status": "error", "message": "invalid dealstage", "category": "VALIDATION_ERROR"}, 400)
             current.update({k: str(v) for k, v in props.items()})
             return _json(_object(object_id, current))
+
+        @app.get("/crm/v3/properties/deals/<name>")
+        def get_property(name):
+            prop = self.properties.get((request.environ["hubspot.portal"], name))
+            if prop is None:
+                return _json({"status": "error", "message": f"Unable to find property {name}",
+                              "category": "OBJECT_NOT_FOUND"}, 404)
+            return _json(prop)
+
+        @app.post("/crm/v3/properties/deals")
+        def create_property():
+            body, stamp = request.get_json(), _stamp()
+            prop = {"name": body["name"], "label": body["label"], "type": body["type"], "fieldType": body["fieldType"],
+                    "description": body.get("description", ""), "groupName": body["groupName"], "options": [],
+                    "displayOrder": -1, "calculated": False, "externalOptions": False, "hasUniqueValue": False,
+                    "hidden": False, "hubspotDefined": False, "formField": False, "createdAt": stamp,
+                    "updatedAt": stamp, "archived": False,
+                    "modificationMetadata": {"archivable": True, "readOnlyDefinition": False, "readOnlyValue": False}}
+            self.properties[(request.environ["hubspot.portal"], body["name"])] = prop
+            return _json(prop, 201)
 
         @app.get("/crm/v3/pipelines/deals")
         def list_pipelines():
