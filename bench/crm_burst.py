@@ -17,11 +17,8 @@ import base64
 import json
 import logging
 import math
-import os
 import secrets
-import signal
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,12 +33,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.textback_latency import cpu_seconds, free_port  # noqa: E402
+from bench.procfile import clean_env, cpu_seconds, free_port, procfile, ringback  # noqa: E402
 from tests.fakes.ghl_api import FakeGhl  # noqa: E402
 from tests.fakes.server import LoopbackServer  # noqa: E402
 from tests.fakes.twilio_api import FakeTwilio  # noqa: E402
 
-BIN = Path(sys.executable).parent
 ACCOUNT_SID, AUTH_TOKEN = "AC" + "cd" * 16, "bench-auth-token-" + "1" * 15
 
 
@@ -60,29 +56,17 @@ def main() -> int:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with LoopbackServer(twilio.app) as tw, LoopbackServer(ghl.app) as gh:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("RINGBACK_", "TWILIO_", "REDIS_", "DATABASE_", "GHL_"))}
-        env.update(RINGBACK_DATA_DIR=str(tmp), TWILIO_ACCOUNT_SID=ACCOUNT_SID, TWILIO_AUTH_TOKEN=AUTH_TOKEN,
-                   TWILIO_API_URL=tw.url, RINGBACK_PUBLIC_URL=url, GHL_API_URL=gh.url,
-                   GHL_WEBHOOK_PUBLIC_KEY=pem.decode())
+        env = clean_env(RINGBACK_DATA_DIR=tmp, TWILIO_ACCOUNT_SID=ACCOUNT_SID, TWILIO_AUTH_TOKEN=AUTH_TOKEN,
+                        TWILIO_API_URL=tw.url, RINGBACK_PUBLIC_URL=url, GHL_API_URL=gh.url,
+                        GHL_WEBHOOK_PUBLIC_KEY=pem.decode())
         locations = []
         for i in range(args.locations):
             loc, token, phone = f"benchLoc{i:02d}{secrets.token_hex(4)}", f"pit-{secrets.token_hex(8)}", f"+1512555{100 + i:04d}"
             ghl.install(loc, token)
-            subprocess.run([BIN / "ringback", "subaccount", "add", "--name", f"Bench Co {i}", "--phone", phone,
-                            "--timezone", "America/Chicago", "--hours", "24/7", "--ghl-location", loc,
-                            "--crm-token", token], env=env, check=True, capture_output=True)
+            ringback(env, "subaccount", "add", "--name", f"Bench Co {i}", "--phone", phone, "--timezone",
+                     "America/Chicago", "--hours", "24/7", "--ghl-location", loc, "--crm-token", token)
             locations.append((loc, phone))
-        log = open(tmp / "procs.log", "w")
-        web = subprocess.Popen([BIN / "gunicorn", "--workers", "2", "--bind", f"127.0.0.1:{port}",
-                                "integration.app:create_app()"], env=env, stdout=log, stderr=log, cwd=ROOT)
-        worker = subprocess.Popen([BIN / "ringback", "worker"], env=env, stdout=log, stderr=log)
-        try:
-            for _ in range(100):
-                try:
-                    if requests.get(url + "/healthz", timeout=5).ok:
-                        break
-                except requests.RequestException:
-                    time.sleep(0.1)
+        with procfile(env, port, tmp / "procs.log") as (web, worker):
             session = requests.Session()
 
             def fire(i: int) -> int:
@@ -133,14 +117,6 @@ def main() -> int:
                   f"writes lost: {expected_ops - total + (args.calls - texted)} "
                   f"(opportunities in 'Texted back': {texted}/{args.calls}, contacts: {len(ghl.contacts)})")
             print(f"CPU of Ringback's processes: {cpu:.1f}s ({cpu * 1000 / args.calls:.1f} ms per call)")
-        finally:
-            for proc in (web, worker):
-                proc.send_signal(signal.SIGTERM)
-            for proc in (web, worker):
-                try:
-                    proc.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
     return 0
 
 

@@ -16,10 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -34,41 +31,12 @@ from twilio.request_validator import RequestValidator
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench.procfile import clean_env, cpu_seconds, free_port, procfile, ringback  # noqa: E402
 from tests.fakes.server import LoopbackServer  # noqa: E402
 from tests.fakes.twilio_api import FakeTwilio  # noqa: E402
 
-BIN = Path(sys.executable).parent
 ACCOUNT_SID, AUTH_TOKEN = "AC" + "ab" * 16, "bench-auth-token-" + "0" * 15
 BUSINESS = "+15125550100"
-CLK = os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def cpu_seconds(root_pids: list[int]) -> float:
-    """utime+stime of the given processes and all their descendants, from /proc."""
-    children: dict[int, list[int]] = {}
-    stats: dict[int, float] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        pid, ppid = int(entry.name), int(fields[1])
-        children.setdefault(ppid, []).append(pid)
-        stats[pid] = (int(fields[11]) + int(fields[12])) / CLK
-    total, todo = 0.0, list(root_pids)
-    while todo:
-        pid = todo.pop()
-        total += stats.get(pid, 0.0)
-        todo.extend(children.get(pid, []))
-    return total
 
 
 def caller_number(i: int) -> str:
@@ -148,26 +116,14 @@ def main() -> int:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with LoopbackServer(fake.app) as twilio:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("RINGBACK_", "TWILIO_", "REDIS_", "DATABASE_"))}
-        env.update(RINGBACK_DATA_DIR=str(tmp), TWILIO_ACCOUNT_SID=ACCOUNT_SID, TWILIO_AUTH_TOKEN=AUTH_TOKEN,
-                   TWILIO_API_URL=twilio.url, RINGBACK_PUBLIC_URL=url)
-        subprocess.run([BIN / "ringback", "db", "upgrade"], env=env, check=True, capture_output=True)
-        subprocess.run([BIN / "ringback", "subaccount", "add", "--name", "Bench Plumbing", "--phone", BUSINESS,
-                        "--timezone", "America/Chicago", "--hours", "24/7"], env=env, check=True, capture_output=True)
-        log = open(tmp / "procs.log", "w")
-        web = subprocess.Popen([BIN / "gunicorn", "--workers", str(args.web_workers), "--bind", f"127.0.0.1:{port}",
-                                *args.web_args.split(), "integration.app:create_app()"],
-                               env=env, stdout=log, stderr=log, cwd=ROOT)
-        worker = subprocess.Popen([BIN / "ringback", "worker", "--workers", str(args.worker_threads)]
-                                  + (["--processes"] if args.worker_processes else []),
-                                  env=env, stdout=log, stderr=log)
-        try:
-            for _ in range(100):
-                try:
-                    if requests.get(url + "/healthz", timeout=5).ok:
-                        break
-                except requests.RequestException:
-                    time.sleep(0.1)
+        env = clean_env(RINGBACK_DATA_DIR=tmp, TWILIO_ACCOUNT_SID=ACCOUNT_SID, TWILIO_AUTH_TOKEN=AUTH_TOKEN,
+                        TWILIO_API_URL=twilio.url, RINGBACK_PUBLIC_URL=url)
+        ringback(env, "db", "upgrade")
+        ringback(env, "subaccount", "add", "--name", "Bench Plumbing", "--phone", BUSINESS,
+                 "--timezone", "America/Chicago", "--hours", "24/7")
+        worker_args = ["--workers", str(args.worker_threads)] + (["--processes"] if args.worker_processes else [])
+        with procfile(env, port, tmp / "procs.log", web_workers=args.web_workers, web_args=args.web_args.split(),
+                      worker_args=worker_args) as (web, worker):
             # warm up both processes (imports, connections) before measuring
             run_rate(url, url, fake, 20, 1, offset=900_000)
             kind = "processes" if args.worker_processes else "threads"
@@ -197,14 +153,6 @@ def main() -> int:
                     and r["p99"] <= max(3 * base["p99"], 100)]
             print(f"highest rate with flat latency (none lost or duplicated, p99 <= max(3x the {base['rate']:g}/s p99, 100 ms)): "
                   f"{max(r['rate'] for r in flat) if flat else 'none'} calls/s")
-        finally:
-            for proc in (web, worker):
-                proc.send_signal(signal.SIGTERM)
-            for proc in (web, worker):
-                try:
-                    proc.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
     return 0
 
 

@@ -1,7 +1,6 @@
 """The `ringback` command."""
 from __future__ import annotations
 
-import logging
 import secrets
 import signal
 import sys

@@ -26,7 +26,7 @@ from workflows.statuses import call_rank, message_advances, recovery_advances
 
 from . import crm_reads, sync
 from .db import transaction
-from .models import Call, InboxEvent, Message, OptOut, Recovery, Step, SubAccount, utcnow
+from .models import InboxEvent, Message, OptOut, Recovery, Step, SubAccount, utcnow
 from .providers import parse_stored
 from .statements import (CALLER_STATE, DONE_STEP, FINISH_EVENT, JOIN_RECOVERY, SELECT_CALL, SELECT_EVENT,
                          SELECT_OPEN_RECOVERY, SELECT_SUB, SENT_MESSAGE, TEXTED_RECOVERY, UPDATE_CALL,
@@ -175,10 +175,10 @@ def _missed_call(s: Session, sub, settings, call: CallEvent, why: str, values: d
     try:
         caller = to_e164(call.caller, settings.default_region)
     except UnusableNumber as exc:
-        if not call.caller and call.contact_ref:
-            exc = UnusableNumber(f"the event names only contact {call.contact_ref}, not the caller's number")
-        values.update(outcome="unusable_number", reason=f"{why}; {exc}")
-        return f"missed, not texted: {exc}", None
+        problem = (f"the event names only contact {call.contact_ref}, not the caller's number"
+                   if not call.caller and call.contact_ref else str(exc))
+        values.update(outcome="unusable_number", reason=f"{why}; {problem}")
+        return f"missed, not texted: {problem}", None
     values["caller"] = caller
     # A Twilio call texts back from the number that was called; a CRM's call from the
     # sub-account's own sending number.

@@ -21,7 +21,7 @@ from integration import migrate
 from integration.app import create_app
 from integration.config import Config
 from integration.db import make_engine
-from integration.models import Base, SubAccount
+from integration.models import Base, Installation, SubAccount
 from integration.runtime import Runtime
 from tests.fakes.server import LoopbackServer
 from connectors.ghl.crm import forget_pipelines
@@ -184,6 +184,7 @@ def fake_hubspot(_fake_hubspot_server):
 
 
 HUBSPOT_SECRET = "yyyyyyyy-yyyy-yyyy-yyyy-yyyyyyyyyyyy"
+HUBSPOT_PORTAL, HUBSPOT_TOKEN = "62515", "pat-na1-7d1c2b3a-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
 
 
 @pytest.fixture(scope="session")
@@ -251,6 +252,20 @@ def sub(rt) -> SubAccount:
                          booking_url="https://acme.example/book")
         s.add(row)
     return row
+
+
+@pytest.fixture
+def hubspot_sub(rt, fake_hubspot):
+    """A HubSpot portal's sub-account with a private-app token; its texts go from BUSINESS_NUMBER."""
+    fake_hubspot.install(HUBSPOT_PORTAL, HUBSPOT_TOKEN)
+    with rt.sessions.begin() as s:
+        sub = SubAccount(name="Acme Plumbing", provider="hubspot", external_id=HUBSPOT_PORTAL, phone_number=BUSINESS_NUMBER,
+                         timezone="America/Chicago", business_hours="24/7")
+        s.add(sub)
+        s.flush()
+        s.add(Installation(sub_account_id=sub.id, provider="hubspot", kind="private_token",
+                           access_token=rt.vault.seal(HUBSPOT_TOKEN)))
+    return sub
 
 
 def sign(url: str, params: dict, token: str = AUTH_TOKEN) -> str:

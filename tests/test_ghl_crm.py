@@ -14,6 +14,7 @@ from tests.conftest import BUSINESS_NUMBER, CALLER
 from tests.test_ghl_webhooks import LOCATION, raw, send, signed
 from tests.twilio_helpers import fixture as twilio_fixture
 from tests.twilio_helpers import post as twilio_post
+from tests.twilio_helpers import report
 
 TOKEN = "pit-8f2b6c1e-4d3a-4b5c-9e7f-0a1b2c3d4e5f"
 
@@ -30,15 +31,6 @@ def ghl_crm_sub(rt, fake_ghl):
         s.add(Installation(sub_account_id=sub.id, provider="ghl", kind="private_token",
                            access_token=rt.vault.seal(TOKEN)))
     return sub
-
-
-def report(client, sid: str, status: str, error_code: int | None = None):
-    """Twilio's status callback for one of our texts (as the fake Twilio would post it)."""
-    params = twilio_fixture("message_status__delivered") | {"MessageSid": sid, "SmsSid": sid, "MessageStatus": status,
-                                                            "SmsStatus": status}
-    if error_code:
-        params["ErrorCode"] = str(error_code)
-    assert twilio_post(client, "/webhooks/twilio/message-status", params).status_code == 200
 
 
 def missed_call(client, keys):

@@ -4,9 +4,9 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from integration.models import Recovery, SyncOp
-from tests.conftest import BUSINESS_NUMBER, CALLER
-from tests.test_hubspot_webhooks import FIXTURES, MISSED, PORTAL, headers, hubspot_sub, post  # noqa: F401
-from tests.test_ghl_crm import report
+from tests.conftest import CALLER
+from tests.test_hubspot_webhooks import FIXTURES, MISSED, PORTAL, headers, post
+from tests.twilio_helpers import report
 from tests.twilio_helpers import fixture as twilio_fixture
 from tests.twilio_helpers import post as twilio_post
 

@@ -11,11 +11,11 @@ from sqlalchemy import select
 
 from connectors.hubspot import webhook
 from integration import runner
-from integration.models import Call, InboxEvent, Installation, SubAccount
-from tests.conftest import BUSINESS_NUMBER, CALLER, HUBSPOT_SECRET, PUBLIC_URL
+from integration.models import Call, InboxEvent
+from tests.conftest import BUSINESS_NUMBER, CALLER, HUBSPOT_PORTAL, HUBSPOT_SECRET, PUBLIC_URL
 
 FIXTURES = Path(__file__).with_name("fixtures") / "hubspot"
-PORTAL, TOKEN = "62515", "pat-na1-7d1c2b3a-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+PORTAL = HUBSPOT_PORTAL
 PATH = "/webhooks/hubspot"
 MISSED = {"hs_call_direction": "INBOUND", "hs_call_status": "MISSED", "hs_call_duration": "0",
           "hs_call_from_number": CALLER, "hs_call_to_number": BUSINESS_NUMBER}
@@ -40,20 +40,6 @@ def headers(body: bytes, url: str = PUBLIC_URL + PATH, secret: str = HUBSPOT_SEC
 
 def post(client, body: bytes, hdrs: dict, path: str = PATH):
     return client.post(path, data=body, headers=hdrs)
-
-
-@pytest.fixture
-def hubspot_sub(rt, fake_hubspot):
-    """A HubSpot portal's sub-account with a private-app token; its texts go from BUSINESS_NUMBER."""
-    fake_hubspot.install(PORTAL, TOKEN)
-    with rt.sessions.begin() as s:
-        sub = SubAccount(name="Acme Plumbing", provider="hubspot", external_id=PORTAL, phone_number=BUSINESS_NUMBER,
-                         timezone="America/Chicago", business_hours="24/7")
-        s.add(sub)
-        s.flush()
-        s.add(Installation(sub_account_id=sub.id, provider="hubspot", kind="private_token",
-                           access_token=rt.vault.seal(TOKEN)))
-    return sub
 
 
 def test_every_fixture_has_an_expectation():

@@ -29,3 +29,12 @@ def post(client, path: str, params: dict, *, signature: str | None = "auto", hea
     if signature is not None:
         hdrs["X-Twilio-Signature"] = signature
     return client.post(path, data=params, headers=hdrs)
+
+
+def report(client, sid: str, status: str, error_code: int | None = None):
+    """Twilio's status callback for one of our texts (as the fake Twilio would post it)."""
+    params = fixture("message_status__delivered") | {"MessageSid": sid, "SmsSid": sid, "MessageStatus": status,
+                                                     "SmsStatus": status}
+    if error_code:
+        params["ErrorCode"] = str(error_code)
+    assert post(client, "/webhooks/twilio/message-status", params).status_code == 200

@@ -1,6 +1,5 @@
 """Alembic environment: the URL comes from Ringback's configuration, never from alembic.ini."""
 from alembic import context
-from sqlalchemy import pool
 
 from integration.db import make_engine
 from integration.models import Base

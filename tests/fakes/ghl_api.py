@@ -15,7 +15,6 @@ import threading
 import time
 from collections import defaultdict, deque
 from datetime import datetime, timezone
-from pathlib import Path
 
 from flask import Flask, Response, request
 from openapi_core import Config, OpenAPI
