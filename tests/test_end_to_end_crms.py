@@ -1,0 +1,100 @@
+"""Each CRM end to end: `ringback serve` on a real port, the vendor fakes on theirs.
+
+A signed missed-call event goes in; the text is seen at the fake Twilio; the contact and the
+deal/opportunity appear at the fake CRM in the right stage; a reply moves it to Replied.
+"""
+from __future__ import annotations
+
+import base64
+import time
+
+import pytest
+import requests
+
+from tests.conftest import CALLER, HUBSPOT_PORTAL, HUBSPOT_SECRET, HUBSPOT_TOKEN, sign
+from tests.test_end_to_end import start_server, wait_until
+from tests.test_ghl_webhooks import LOCATION, raw
+from tests.test_hubspot_webhooks import FIXTURES as HUBSPOT_FIXTURES
+from tests.test_hubspot_webhooks import MISSED
+from tests.test_salesforce_webhooks import CONTACT, FIXTURES as SF_FIXTURES, LEAD, ORG
+from tests.twilio_helpers import fixture as twilio_fixture
+
+pytestmark = pytest.mark.e2e
+
+
+def _reply(server):
+    params = twilio_fixture("inbound_sms__reply")
+    path = "/webhooks/twilio/sms"
+    resp = requests.post(server["url"] + path, data=params, timeout=5,
+                         headers={"X-Twilio-Signature": sign(server["url"] + path, params)})
+    assert resp.status_code == 200
+
+
+def test_gohighlevel(request, db_url, fake_twilio, fake_ghl, ghl_signing_keys, tmp_path):
+    token = "pit-e2e-0001"
+    fake_ghl.install(LOCATION, token)
+    server = start_server(request, db_url, fake_twilio, tmp_path,
+                          env_extra={"GHL_API_URL": fake_ghl.url, "GHL_WEBHOOK_PUBLIC_KEY": ghl_signing_keys[2]},
+                          add_args=["--ghl-location", LOCATION, "--crm-token", token])
+    try:
+        body = raw("inbound_message__call_voicemail")
+        sig = base64.b64encode(ghl_signing_keys[0].sign(body)).decode()
+        resp = requests.post(server["url"] + "/webhooks/ghl", data=body, timeout=5,
+                             headers={"X-GHL-Signature": sig, "Content-Type": "application/json"})
+        assert resp.json() == {"status": "accepted"}
+        [text] = fake_twilio.wait_for(1)
+        assert text["to"] == CALLER
+        stage = lambda: [fake_ghl.stage_name(o) for o in fake_ghl.opportunities.values()]  # noqa: E731
+        wait_until(lambda: stage() == ["Texted back"] and len(fake_ghl.notes) == 1, what="the opportunity in Texted back")
+        _reply(server)
+        wait_until(lambda: stage() == ["Replied"] and len(fake_ghl.notes) == 2, what="the opportunity in Replied")
+        assert [c["phone"] for c in fake_ghl.contacts.values()] == [CALLER]
+    finally:
+        server["stop"]()
+
+
+def test_hubspot(request, db_url, fake_twilio, fake_hubspot, tmp_path):
+    fake_hubspot.install(HUBSPOT_PORTAL, HUBSPOT_TOKEN)
+    fake_hubspot.put(HUBSPOT_PORTAL, "calls", "52000001", MISSED)
+    server = start_server(request, db_url, fake_twilio, tmp_path,
+                          env_extra={"HUBSPOT_API_URL": fake_hubspot.url, "HUBSPOT_CLIENT_SECRET": HUBSPOT_SECRET},
+                          add_args=["--hubspot-portal", HUBSPOT_PORTAL, "--crm-token", HUBSPOT_TOKEN])
+    try:
+        from hubspot.utils.signature import Signature
+        body = (HUBSPOT_FIXTURES / "call_creation__logged_by_calling_app.json").read_bytes()
+        ts = str(int(time.time() * 1000))
+        url = server["url"] + "/webhooks/hubspot"
+        headers = {"X-HubSpot-Signature-v3": Signature.get_signature(HUBSPOT_SECRET, body.decode(), "v3", http_uri=url,
+                                                                     timestamp=ts),
+                   "X-HubSpot-Request-Timestamp": ts, "Content-Type": "application/json"}
+        assert requests.post(url, data=body, headers=headers, timeout=5).json()["accepted"] == 1
+        [text] = fake_twilio.wait_for(1)
+        assert text["to"] == CALLER
+        label = lambda: [fake_hubspot.stage_label(HUBSPOT_PORTAL, d["dealstage"])  # noqa: E731
+                         for d in fake_hubspot.deals(HUBSPOT_PORTAL)]
+        wait_until(lambda: label() == ["Texted back"], what="the deal in Texted back")
+        _reply(server)
+        wait_until(lambda: label() == ["Replied"], what="the deal in Replied")
+    finally:
+        server["stop"]()
+
+
+def test_salesforce(request, db_url, fake_twilio, fake_salesforce, tmp_path):
+    fake_salesforce.put("Lead", LEAD, {"Phone": CALLER, "MobilePhone": None, "LastName": "Reyes"})
+    fake_salesforce.put("Contact", CONTACT, {"Phone": "+15125550177", "MobilePhone": None, "LastName": "Okafor"})
+    server = start_server(request, db_url, fake_twilio, tmp_path,
+                          env_extra={"REQUESTS_CA_BUNDLE": fake_salesforce.ca_bundle},
+                          add_args=["--salesforce-org", ORG, "--salesforce-instance", fake_salesforce.url,
+                                    "--crm-token", fake_salesforce.session_id])
+    try:
+        outbound = server["added"].stderr.strip().rsplit(" ", 1)[-1]
+        assert outbound.startswith(server["url"] + "/webhooks/salesforce/")
+        resp = requests.post(outbound, data=(SF_FIXTURES / "outbound_message__task_no_answer.xml").read_bytes(),
+                             headers={"Content-Type": "text/xml"}, timeout=5)
+        assert b"<Ack>true</Ack>" in resp.content
+        [text] = fake_twilio.wait_for(1)
+        assert text["to"] == CALLER
+        assert fake_salesforce.requests == [f"GET /services/data/v59.0/sobjects/Lead/{LEAD}"]
+    finally:
+        server["stop"]()
+
