@@ -29,6 +29,8 @@ class Config:
     twilio_api_url: str = "https://api.twilio.com"
     ghl_webhook_public_key: str | None = None
     ghl_api_url: str = "https://services.leadconnectorhq.com"
+    ghl_client_id: str | None = None
+    ghl_client_secret: str | None = None
     hubspot_client_secret: str | None = None
     hubspot_api_url: str = "https://api.hubapi.com"
     queue_immediate: bool = False
@@ -69,6 +71,8 @@ class Config:
             twilio_api_url=(env.get("TWILIO_API_URL") or "https://api.twilio.com").rstrip("/"),
             ghl_webhook_public_key=env.get("GHL_WEBHOOK_PUBLIC_KEY") or None,
             ghl_api_url=(env.get("GHL_API_URL") or "https://services.leadconnectorhq.com").rstrip("/"),
+            ghl_client_id=env.get("GHL_CLIENT_ID") or None,
+            ghl_client_secret=env.get("GHL_CLIENT_SECRET") or None,
             hubspot_client_secret=env.get("HUBSPOT_CLIENT_SECRET") or None,
             hubspot_api_url=(env.get("HUBSPOT_API_URL") or "https://api.hubapi.com").rstrip("/"),
         )

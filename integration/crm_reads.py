@@ -12,7 +12,7 @@ from connectors.base import CrmError
 from workflows.events import CallEvent, CallRef
 
 from .models import SubAccount
-from .sync import READ_PROVIDERS, crm_for
+from .sync import READ_PROVIDERS, crm_for, with_fresh_token
 
 
 @dataclass(frozen=True)
@@ -35,8 +35,8 @@ def complete(rt, sub_account_id: int, event):
     if isinstance(event, CallRef):
         if crm is None:
             raise CrmError(f"sub-account {sub_account_id} has no {event.provider} installation to fetch call {event.call_id}")
-        return crm.get_call(event.call_id)
-    phone = crm.contact_phone(event.contact_ref) if crm is not None else None
+        return with_fresh_token(rt, crm, lambda c: c.get_call(event.call_id))[0]
+    phone = with_fresh_token(rt, crm, lambda c: c.contact_phone(event.contact_ref))[0] if crm is not None else None
     return replace(event, caller=phone or "")
 
 

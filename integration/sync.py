@@ -25,6 +25,7 @@ from connectors.salesforce.crm import SalesforceCrm
 from connectors.salesforce.crm import make_client as make_salesforce_client
 from workflows.stages import UnmappedStages
 
+from . import tokens
 from .db import transaction
 from .models import Installation, Recovery, SubAccount, SyncOp, WorkflowSetting, utcnow
 
@@ -64,15 +65,36 @@ def crm_for(rt, s: Session, sub: SubAccount):
         WorkflowSetting.sub_account_id == sub.id, WorkflowSetting.workflow == CRM_SETTINGS)) or {}
     if sub.provider == "ghl":
         client = GhlClient(token, sub.external_id, base_url=rt.config.ghl_api_url or GHL_API, limiter=rt.rate_limiter)
-        return GhlCrm(client, overrides)
-    if sub.provider == "hubspot":
-        return HubSpotCrm(make_hubspot_client(token, rt.config.hubspot_api_url), overrides,
-                          limiter=rt.rate_limiter, portal_id=sub.external_id)
-    if sub.provider == "salesforce":
+        crm = GhlCrm(client, overrides)
+    elif sub.provider == "hubspot":
+        crm = HubSpotCrm(make_hubspot_client(token, rt.config.hubspot_api_url), overrides,
+                         limiter=rt.rate_limiter, portal_id=sub.external_id)
+    elif sub.provider == "salesforce":
         if not inst.instance_url:
             raise CrmError(f"sub-account {sub.id}'s Salesforce installation has no instance URL")
-        return SalesforceCrm(make_salesforce_client(inst.instance_url, token))
-    raise CrmError(f"no CRM connector for {sub.provider}")
+        crm = SalesforceCrm(make_salesforce_client(inst.instance_url, token))
+    else:
+        raise CrmError(f"no CRM connector for {sub.provider}")
+    crm.installation_id, crm.token, crm.sub_account_id = inst.id, token, sub.id
+    return crm
+
+
+def with_fresh_token(rt, crm, action):
+    """Run ``action(crm)``; when the CRM says the token expired, refresh it once and run it again."""
+    try:
+        return action(crm), crm
+    except CrmError as exc:
+        if not exc.token_expired:
+            raise
+        refused = exc
+    try:
+        tokens.refresh(rt, crm.installation_id, crm.token)
+    except CrmError as exc:
+        raise CrmError(f"{refused}; {exc}", status=exc.status, retryable=exc.retryable,
+                       retry_after=exc.retry_after) from None
+    with rt.sessions() as s:
+        crm = crm_for(rt, s, s.get(SubAccount, crm.sub_account_id))
+    return action(crm), crm
 
 
 def run(rt, recovery_id: int, now: datetime | None = None) -> SyncOutcome:
@@ -111,7 +133,7 @@ def run(rt, recovery_id: int, now: datetime | None = None) -> SyncOutcome:
         try:
             if setup_error:
                 raise setup_error
-            result = apply(crm, kind, payload, refs)
+            result, crm = with_fresh_token(rt, crm, lambda c: apply(c, kind, payload, refs))
         except (CrmError, UnmappedStages) as exc:
             return _failed(rt, op_id, exc, attempts, now)
         with transaction(rt.sessions) as s:

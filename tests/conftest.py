@@ -26,6 +26,8 @@ from integration.runtime import Runtime
 from tests.fakes.server import LoopbackServer
 from connectors.ghl.crm import forget_pipelines
 from connectors.hubspot.crm import forget_properties
+from tests.fakes.ghl_api import CLIENT_ID as GHL_CLIENT_ID
+from tests.fakes.ghl_api import CLIENT_SECRET as GHL_CLIENT_SECRET
 from tests.fakes.ghl_api import FakeGhl
 from tests.fakes.hubspot_api import FakeHubSpot
 from tests.fakes.salesforce_api import FakeSalesforce
@@ -220,7 +222,8 @@ def config(db_url, fake_twilio, tmp_path, ghl_signing_keys, _fake_ghl_server, _f
                            twilio_account_sid=ACCOUNT_SID, twilio_auth_token=AUTH_TOKEN,
                            twilio_api_url=fake_twilio.url, queue_immediate=True, env="test",
                            ghl_webhook_public_key=ghl_signing_keys[2], ghl_api_url=_fake_ghl_server.url,
-                           hubspot_client_secret=HUBSPOT_SECRET, hubspot_api_url=_fake_hubspot_server.url)
+                           hubspot_client_secret=HUBSPOT_SECRET, hubspot_api_url=_fake_hubspot_server.url,
+                           ghl_client_id=GHL_CLIENT_ID, ghl_client_secret=GHL_CLIENT_SECRET)
 
 
 @pytest.fixture

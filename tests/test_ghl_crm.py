@@ -202,3 +202,63 @@ def test_delivery_report_is_written_to_the_opportunity(client, rt, ghl_crm_sub, 
     assert (field["name"], field["model"]) == ("Ringback text status", "opportunity")
     [opp] = fake_ghl.opportunities.values()
     assert opp["customFields"] == [{"id": field["id"], "fieldValue": "undelivered (30003)"}]
+
+
+@pytest.fixture
+def ghl_oauth_sub(rt, fake_ghl):
+    """A GoHighLevel sub-account installed through OAuth (access + single-use refresh token)."""
+    fake_ghl.pipelines.pop(LOCATION, None)
+    fake_ghl.install(LOCATION, "placeholder")
+    access, refresh = fake_ghl.install_oauth(LOCATION)
+    with rt.sessions.begin() as s:
+        sub = SubAccount(name="Acme Plumbing", provider="ghl", external_id=LOCATION, phone_number=BUSINESS_NUMBER,
+                         timezone="America/Chicago", business_hours="24/7")
+        s.add(sub)
+        s.flush()
+        s.add(Installation(sub_account_id=sub.id, provider="ghl", kind="oauth", access_token=rt.vault.seal(access),
+                           refresh_token=rt.vault.seal(refresh)))
+    return sub
+
+
+def test_expired_token_is_refreshed_once_and_the_write_repeated(client, rt, ghl_oauth_sub, fake_twilio, fake_ghl,
+                                                                ghl_signing_keys):
+    fake_ghl.expire(LOCATION)
+    missed_call(client, ghl_signing_keys)
+    assert all(op.status == "done" for op in _ops(rt)), [(o.op, o.last_error) for o in _ops(rt)]
+    assert fake_ghl.refreshes == 1 and len(fake_ghl.opportunities) == 1
+    with rt.sessions() as s:
+        inst = s.scalar(select(Installation))
+    # The new pair is what is stored (sealed), and it is the one GoHighLevel now accepts.
+    assert rt.vault.open(inst.access_token) == fake_ghl.tokens[LOCATION]
+    assert rt.vault.open(inst.refresh_token) in fake_ghl.refresh_tokens
+
+
+def test_concurrent_refreshes_spend_the_single_use_token_once(rt, ghl_oauth_sub, fake_ghl):
+    import threading
+
+    from integration import tokens
+    with rt.sessions() as s:
+        inst = s.scalar(select(Installation))
+    stale = rt.vault.open(inst.access_token)
+    fake_ghl.expire(LOCATION)
+    results, barrier = [], threading.Barrier(4)
+
+    def worker():
+        barrier.wait()
+        results.append(tokens.refresh(rt, inst.id, stale))
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert fake_ghl.refreshes == 1 and fake_ghl.refused_refreshes == 0
+    assert len(set(results)) == 1 and results[0] == fake_ghl.tokens[LOCATION]
+
+
+def test_a_private_integration_token_that_stops_working_fails_clearly(client, rt, ghl_crm_sub, fake_twilio, fake_ghl,
+                                                                      ghl_signing_keys):
+    fake_ghl.expire(LOCATION)
+    missed_call(client, ghl_signing_keys)
+    first = _ops(rt)[0]
+    assert first.status == "failed" and "cannot be refreshed (private_token)" in first.last_error

@@ -28,7 +28,8 @@ APPS = SHARED / "contracts" / "ghl" / "apps"
 # gives stage objects {id, name, position}.
 SPEC_ANSWER_ERRATA = {"GET /opportunities/pipelines"}
 SPEC_FOR_PREFIX = {"/contacts": "contacts.json", "/opportunities": "opportunities.json",
-                   "/locations": "locations.json", "/conversations": "conversations.json"}
+                   "/locations": "locations.json", "/conversations": "conversations.json", "/oauth": "oauth.json"}
+CLIENT_ID, CLIENT_SECRET = "66a0419a0dffa47fb5f8b22f-m1abcde2", "5b1e7c1a-2f3d-4e5f-8a9b-0c1d2e3f4a5b"
 
 
 def _id() -> str:
@@ -45,6 +46,9 @@ class FakeGhl:
         self.notes: list[dict] = []
         self.tasks: list[dict] = []
         self.fields: dict[str, list[dict]] = {}
+        self.refresh_tokens: dict[str, str] = {}  # refresh token -> location
+        self.recently_used: dict[str, tuple[float, dict]] = {}
+        self.refreshes = self.refused_refreshes = 0
         self.unexpected: list[str] = []
         self.invalid: list[str] = []
         self.requests: list[tuple[float, str, str]] = []  # (time, location, "METHOD path")
@@ -67,6 +71,19 @@ class FakeGhl:
                         "stages": [{"id": _id(), "name": n, "position": i} for i, n in enumerate(stages)]}
             self.pipelines.setdefault(location_id, []).append(pipeline)
             return pipeline
+
+    def install_oauth(self, location_id: str) -> tuple[str, str]:
+        """An OAuth install: (access token, refresh token) as the token endpoint would issue them."""
+        access, refresh = f"at-{_id()}", f"rt-{_id()}"
+        with self._lock:
+            self.tokens[location_id] = access
+            self.refresh_tokens[refresh] = location_id
+        return access, refresh
+
+    def expire(self, location_id: str) -> None:
+        """The location's access token stops working (it is 24 hours old)."""
+        with self._lock:
+            self.tokens[location_id] = f"expired-{_id()}-never-sent"
 
     def stage_name(self, opportunity: dict) -> str:
         for p in self.pipelines[opportunity["locationId"]]:
@@ -109,6 +126,8 @@ class FakeGhl:
                     with self._lock:
                         self.invalid.append(f"{request.method} {request.full_path}: {exc} {exc.__cause__ or ''}")
                     return _json({"statusCode": 422, "message": [str(exc)]}, 422)
+            if request.path == "/oauth/token":
+                return None  # client credentials, checked by the endpoint
             token = (request.headers.get("Authorization") or "").removeprefix("Bearer ")
             location = self._location_of_request()
             if location is None or self.tokens.get(location) != token:
@@ -144,6 +163,33 @@ class FakeGhl:
                     with self._lock:
                         self.invalid.append(f"fake answered off-spec {request.path}: {exc}")
             return response
+
+        @app.post("/oauth/token")
+        def token():
+            form = request.form
+            if (form.get("client_id"), form.get("client_secret")) != (CLIENT_ID, CLIENT_SECRET):
+                return _json({"error": "invalid_client", "error_description": "Client authentication failed"}, 401)
+            if form.get("grant_type") != "refresh_token":
+                return _json({"error": "unsupported_grant_type"}, 400)
+            with self._lock:
+                old = form.get("refresh_token")
+                now = time.monotonic()
+                # Single-use: a repeat within 30 s gets the same new pair; later, or unknown, is refused.
+                if old in self.recently_used and now - self.recently_used[old][0] < 30:
+                    return _json(self.recently_used[old][1])
+                location = self.refresh_tokens.pop(old, None)
+                if location is None:
+                    self.refused_refreshes += 1
+                    return _json({"error": "invalid_grant", "error_description": "Invalid refresh token"}, 401)
+                self.refreshes += 1
+                access, refresh = f"at-{_id()}", f"rt-{_id()}"
+                self.tokens[location] = access
+                self.refresh_tokens[refresh] = location
+                body = {"access_token": access, "token_type": "Bearer", "expires_in": 86399, "refresh_token": refresh,
+                        "scope": "contacts.write opportunities.write", "userType": "Location", "locationId": location,
+                        "companyId": "otg8dTQqGLh3Q6iQI55w", "userId": "YlWd2wuCAZQzh2cH1fVZ"}
+                self.recently_used[old] = (now, body)
+            return _json(body)
 
         @app.get("/contacts/search/duplicate")
         def duplicate():
