@@ -14,7 +14,7 @@ from connectors.sandbox.sender import SandboxSender
 from connectors.twilio.client import TwilioSender, make_client
 
 from . import migrate
-from .config import Config
+from .config import Config, ConfigError
 from .db import make_engine, make_sessionmaker
 from .queue import huey
 
@@ -36,7 +36,12 @@ class Runtime:
     def __init__(self, config: Config, *, sender: SmsSender | None = None, migrate_db: bool = True):
         self.config = config
         self.engine = make_engine(config.database_url)
-        if migrate_db:
+        if migrate_db and config.env == "production":
+            # In production the release phase migrates (Procfile `release:`); web and worker
+            # processes only check, so several starting at once never race to migrate.
+            if not migrate.is_current(self.engine):
+                raise ConfigError("the database schema is not current: run `ringback db upgrade` (the release step)")
+        elif migrate_db:
             migrate.ensure_current(config.database_url, self.engine)
         self.sessions = make_sessionmaker(self.engine)
         self.sender = sender or make_sender(config)

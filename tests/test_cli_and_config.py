@@ -166,3 +166,15 @@ def test_salesforce_sub_account_gets_its_own_outbound_message_url(cli, monkeypat
     missing = cli("subaccount", "add", "--name", "B", "--phone", "+15125550101", "--timezone", "America/Chicago",
                   "--salesforce-org", "00D5e000000Zz9z")
     assert missing.exit_code == 2 and "needs --salesforce-instance and --crm-token" in missing.output
+
+
+def test_production_processes_refuse_an_unmigrated_database_instead_of_migrating(tmp_path):
+    from integration.runtime import Runtime
+    env = {"RINGBACK_ENV": "production", "DATABASE_URL": f"sqlite:///{tmp_path / 'prod.db'}",
+           "RINGBACK_PUBLIC_URL": "https://rb.example", "RINGBACK_SECRET_KEY": "s3cret",
+           "RINGBACK_ENCRYPTION_KEY": "uGjLdp9cXrqkKjgXJ1Yw2xZ3c4V5b6N7m8Q9r0S1t2U=", "RINGBACK_DATA_DIR": str(tmp_path)}
+    with pytest.raises(ConfigError, match="run `ringback db upgrade`"):
+        Runtime(Config.from_env(env))
+    result = CliRunner(env=env).invoke(main, ["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    Runtime(Config.from_env(env)).close()  # now it starts
