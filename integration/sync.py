@@ -31,7 +31,7 @@ from .models import Installation, Recovery, SubAccount, SyncOp, WorkflowSetting,
 
 log = logging.getLogger("ringback.sync")
 
-CRM_PROVIDERS = {"ghl", "hubspot"}  # whose records Ringback writes (Salesforce: next)
+CRM_PROVIDERS = {"ghl", "hubspot", "salesforce"}  # whose records Ringback writes
 READ_PROVIDERS = {"ghl", "hubspot", "salesforce"}  # whose API Ringback reads to complete events
 MAX_ATTEMPTS = 8
 LEASE = timedelta(seconds=60)
@@ -72,7 +72,7 @@ def crm_for(rt, s: Session, sub: SubAccount):
     elif sub.provider == "salesforce":
         if not inst.instance_url:
             raise CrmError(f"sub-account {sub.id}'s Salesforce installation has no instance URL")
-        crm = SalesforceCrm(make_salesforce_client(inst.instance_url, token))
+        crm = SalesforceCrm(make_salesforce_client(inst.instance_url, token), overrides)
     else:
         raise CrmError(f"no CRM connector for {sub.provider}")
     crm.installation_id, crm.token, crm.sub_account_id = inst.id, token, sub.id

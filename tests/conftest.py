@@ -23,6 +23,7 @@ from integration.config import Config
 from integration.db import make_engine
 from integration.models import Base, Installation, SubAccount
 from integration.runtime import Runtime
+from integration.routes.salesforce import secret_hash
 from tests.fakes.server import LoopbackServer
 from connectors.ghl.crm import forget_pipelines
 from connectors.hubspot.crm import forget_properties
@@ -211,6 +212,7 @@ def fake_salesforce(_fake_salesforce_server, monkeypatch):
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", fake.ca_bundle)
     yield fake
     assert not fake.unexpected, f"unexpected requests to Salesforce: {fake.unexpected}"
+    assert not fake.invalid, f"requests Salesforce would refuse: {fake.invalid}"
 
 
 # ------------------------------------------------------------------ Ringback
@@ -268,6 +270,26 @@ def hubspot_sub(rt, fake_hubspot):
         s.flush()
         s.add(Installation(sub_account_id=sub.id, provider="hubspot", kind="private_token",
                            access_token=rt.vault.seal(HUBSPOT_TOKEN)))
+    return sub
+
+
+SF_ORG, SF_SECRET = "00D5e000000Ab1cEAC", "kq3Vb8f2Lw9Xc4Tz7Nd1Rh6Ym0Pe5Ga2"
+SF_LEAD, SF_CONTACT, SF_OTHER_CALLER = "00Q5e00000AbCdEEAR", "0035e00000XyZ12AAB", "+15125550177"
+
+
+@pytest.fixture
+def salesforce_sub(rt, fake_salesforce):
+    """An org's sub-account: its Outbound Message URL secret, session, and instance URL at the fake."""
+    fake_salesforce.put("Lead", SF_LEAD, {"Phone": "(512) 555-0123", "MobilePhone": None, "LastName": "Reyes"})
+    fake_salesforce.put("Contact", SF_CONTACT, {"Phone": SF_OTHER_CALLER, "MobilePhone": None, "LastName": "Okafor"})
+    with rt.sessions.begin() as s:
+        sub = SubAccount(name="Acme Plumbing", provider="salesforce", external_id=SF_ORG, phone_number=BUSINESS_NUMBER,
+                         timezone="America/Chicago", business_hours="24/7")
+        s.add(sub)
+        s.flush()
+        s.add(Installation(sub_account_id=sub.id, provider="salesforce", instance_url=fake_salesforce.url,
+                           access_token=rt.vault.seal(fake_salesforce.session_id),
+                           webhook_secret=rt.vault.seal(SF_SECRET), webhook_secret_hash=secret_hash(SF_SECRET)))
     return sub
 
 

@@ -6,15 +6,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from integration.models import Call, InboxEvent, Installation, SubAccount
-from integration.routes.salesforce import secret_hash
-from tests.conftest import BUSINESS_NUMBER, CALLER
+from integration.models import Call, InboxEvent
+from tests.conftest import CALLER, SF_CONTACT, SF_LEAD, SF_ORG, SF_OTHER_CALLER, SF_SECRET
 
 FIXTURES = Path(__file__).with_name("fixtures") / "salesforce"
-ORG = "00D5e000000Ab1cEAC"
-SECRET = "kq3Vb8f2Lw9Xc4Tz7Nd1Rh6Ym0Pe5Ga2"
-LEAD, CONTACT = "00Q5e00000AbCdEEAR", "0035e00000XyZ12AAB"
-OTHER_CALLER = "+15125550177"
+ORG, SECRET, LEAD, CONTACT, OTHER_CALLER = SF_ORG, SF_SECRET, SF_LEAD, SF_CONTACT, SF_OTHER_CALLER
 
 # fixture -> (inbox statuses, call outcomes in order)
 EXPECTED = {
@@ -24,22 +20,6 @@ EXPECTED = {
     "outbound_message__two_notifications": (["done", "done"], ["texted", "texted"]),
     "outbound_message__event_created": (["ignored"], []),
 }
-
-
-@pytest.fixture
-def salesforce_sub(rt, fake_salesforce):
-    """An org's sub-account: its Outbound Message URL secret, session, and instance URL at the fake."""
-    fake_salesforce.put("Lead", LEAD, {"Phone": "(512) 555-0123", "MobilePhone": None, "LastName": "Reyes"})
-    fake_salesforce.put("Contact", CONTACT, {"Phone": OTHER_CALLER, "MobilePhone": None, "LastName": "Okafor"})
-    with rt.sessions.begin() as s:
-        sub = SubAccount(name="Acme Plumbing", provider="salesforce", external_id=ORG, phone_number=BUSINESS_NUMBER,
-                         timezone="America/Chicago", business_hours="24/7")
-        s.add(sub)
-        s.flush()
-        s.add(Installation(sub_account_id=sub.id, provider="salesforce", instance_url=fake_salesforce.url,
-                           access_token=rt.vault.seal(fake_salesforce.session_id),
-                           webhook_secret=rt.vault.seal(SECRET), webhook_secret_hash=secret_hash(SECRET)))
-    return sub
 
 
 def send(client, name: str, secret: str = SECRET, body: bytes | None = None):

@@ -12,7 +12,7 @@ SYNONYMS = {
     "texted_back": {"textedback", "texted", "textsent", "contacted"},
     "replied": {"replied", "responded", "callerreplied", "engaged"},
     "booked": {"booked", "appointmentbooked", "booking", "won", "closedwon"},
-    "lost": {"lost", "closedlost", "nobooking"},
+    "lost": {"lost", "closedlost", "nobooking", "closednotconverted"},  # the last: Salesforce's standard Lead Status
 }
 # The state of a recovery -> the stage its deal sits in.
 STATE_STAGE = {"missed": "missed_call", "texted": "texted_back", "replied": "replied", "booked": "booked",

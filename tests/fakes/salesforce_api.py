@@ -7,6 +7,7 @@ the session id, can be told to fail, and records anything it does not serve.
 from __future__ import annotations
 
 import json
+import re
 import threading
 
 from flask import Flask, Response, request
@@ -21,6 +22,12 @@ class FakeSalesforce:
         self.requests: list[str] = []
         self.unexpected: list[str] = []
         self._failures: list[int] = []
+        self.invalid: list[str] = []
+        self.custom_fields: dict[str, list[str]] = {}
+        # An org that added Ringback's values to its picklists (Setup, Lead Status / Stage).
+        self.lead_statuses = ["Open - Not Contacted", "Missed call", "Texted back", "Replied", "Booked",
+                              "Closed - Not Converted"]
+        self.opportunity_stages = ["Prospecting", "Missed Call", "Texted Back", "Replied", "Closed Won", "Closed Lost"]
         self._lock = threading.Lock()
         self.url = ""
         self.app = self._make_app()
@@ -28,6 +35,31 @@ class FakeSalesforce:
     def put(self, sobject: str, record_id: str, fields: dict) -> None:
         self.records[(sobject, record_id)] = {"attributes": {"type": sobject, "url": f"{API}/sobjects/{sobject}/{record_id}"},
                                               "Id": record_id} | fields
+
+    def fields_of(self, sobject: str) -> list[str]:
+        base = {"Lead": ["Id", "LastName", "Company", "Phone", "MobilePhone", "Status", "LeadSource", "IsConverted"],
+                "Opportunity": ["Id", "Name", "StageName", "CloseDate", "Amount", "ContactId", "LeadSource"],
+                "Contact": ["Id", "LastName", "Phone", "MobilePhone"],
+                "Task": ["Id", "WhoId", "Subject", "Description", "Status", "Priority", "TaskSubtype", "ActivityDate"]}
+        return base.get(sobject, []) + self.custom_fields.get(sobject, [])
+
+    def _check(self, sobject: str, body: dict, creating: bool):
+        """Salesforce's answers to what Ringback writes: required fields, restricted picklists, unknown fields."""
+        unknown = [k for k in body if k not in self.fields_of(sobject)]
+        if unknown:
+            return "INVALID_FIELD", f"No such column '{unknown[0]}' on sobject of type {sobject}"
+        required = {"Lead": ["LastName", "Company"], "Opportunity": ["Name", "StageName", "CloseDate"]}.get(sobject, [])
+        missing = [k for k in required if creating and not body.get(k)]
+        if missing:
+            return "REQUIRED_FIELD_MISSING", f"Required fields are missing: {missing}"
+        if "Status" in body and sobject == "Lead" and body["Status"] not in self.lead_statuses:
+            return "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST", f"Status: bad value for restricted picklist field: {body['Status']}"
+        if "StageName" in body and body["StageName"] not in self.opportunity_stages:
+            return "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST", f"Stage: bad value for restricted picklist field: {body['StageName']}"
+        return None
+
+    def tasks(self) -> list[dict]:
+        return [r for (t, _), r in self.records.items() if t == "Task"]
 
     def fail_next(self, status: int) -> None:
         self._failures.append(status)
@@ -55,6 +87,61 @@ class FakeSalesforce:
                 return _json([{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}], 404)
             return _json(record)
 
+        @app.get(f"{API}/search/")
+        def search():
+            q = request.args["q"]
+            m = re.match(r"FIND \{(\d+)\} IN PHONE FIELDS RETURNING Contact\(Id\), Lead\(Id WHERE IsConverted = false\)$", q)
+            if not m:
+                self.invalid.append(f"SOSL the fake does not serve: {q}")
+                return _json([{"errorCode": "MALFORMED_SEARCH", "message": q}], 400)
+            found = [{"attributes": {"type": t, "url": f"{API}/sobjects/{t}/{rid}"}, "Id": rid}
+                     for (t, rid), rec in self.records.items()
+                     if t in ("Contact", "Lead") and not rec.get("IsConverted")
+                     and m.group(1) in {_digits(rec.get("Phone")), _digits(rec.get("MobilePhone"))}]
+            found.sort(key=lambda r: r["attributes"]["type"] != "Contact")  # RETURNING order: Contacts first
+            return _json({"searchRecords": found})
+
+        @app.get(f"{API}/query/")
+        def query():
+            q = request.args["q"]
+            source = {"SELECT ApiName, MasterLabel FROM LeadStatus": self.lead_statuses,
+                      "SELECT ApiName, MasterLabel FROM OpportunityStage WHERE IsActive = true": self.opportunity_stages}
+            if q not in source:
+                self.invalid.append(f"SOQL the fake does not serve: {q}")
+                return _json([{"errorCode": "MALFORMED_QUERY", "message": q}], 400)
+            rows = [{"attributes": {"type": q.split("FROM ")[1].split()[0]}, "ApiName": v, "MasterLabel": v}
+                    for v in source[q]]
+            return _json({"totalSize": len(rows), "done": True, "records": rows})
+
+        @app.get(f"{API}/sobjects/<sobject>/describe")
+        def describe(sobject):
+            return _json({"name": sobject, "fields": [{"name": f} for f in self.fields_of(sobject)]})
+
+        @app.post(f"{API}/sobjects/<sobject>/")
+        def create(sobject):
+            body = request.get_json()
+            problem = self._check(sobject, body, creating=True)
+            if problem:
+                self.invalid.append(f"create {sobject}: {problem[1]}")
+                return _json([{"message": problem[1], "errorCode": problem[0], "fields": []}], 400)
+            prefix = {"Lead": "00Q", "Contact": "003", "Opportunity": "006", "Task": "00T"}[sobject]
+            rid = f"{prefix}5e00000{len(self.records):08d}AAA"[:18]
+            self.put(sobject, rid, body)
+            return _json({"id": rid, "success": True, "errors": []}, 201)
+
+        @app.patch(f"{API}/sobjects/<sobject>/<record_id>")
+        def update(sobject, record_id):
+            record = self.records.get((sobject, record_id))
+            if record is None:
+                return _json([{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}], 404)
+            body = request.get_json()
+            problem = self._check(sobject, body, creating=False)
+            if problem:
+                self.invalid.append(f"update {sobject}: {problem[1]}")
+                return _json([{"message": problem[1], "errorCode": problem[0], "fields": []}], 400)
+            record.update(body)
+            return Response(status=204)
+
         @app.errorhandler(404)
         @app.errorhandler(405)
         def _unexpected(_exc):
@@ -63,6 +150,10 @@ class FakeSalesforce:
             return _json([{"errorCode": "NOT_FOUND", "message": "Not found"}], 404)
 
         return app
+
+
+def _digits(phone: str | None) -> str:
+    return re.sub(r"\D", "", phone or "")[-10:]
 
 
 def _json(body, status: int = 200) -> Response:

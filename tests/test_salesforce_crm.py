@@ -1,0 +1,80 @@
+"""A Salesforce org's recovery lands in Salesforce: the Lead's Status (or a Contact's Opportunity) and Tasks."""
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from integration.models import SyncOp
+from tests.conftest import CALLER
+from tests.test_salesforce_webhooks import CONTACT, FIXTURES, LEAD, send
+from tests.twilio_helpers import fixture as twilio_fixture
+from tests.twilio_helpers import post as twilio_post
+from tests.twilio_helpers import report
+
+
+def _ops(rt):
+    with rt.sessions() as s:
+        return s.scalars(select(SyncOp).order_by(SyncOp.id)).all()
+
+
+def test_a_known_lead_moves_through_its_status_with_tasks_for_the_texts(client, rt, salesforce_sub, fake_salesforce,
+                                                                        fake_twilio):
+    send(client, "outbound_message__task_no_answer")
+    [text] = fake_twilio.messages
+    lead = fake_salesforce.records[("Lead", LEAD)]
+    assert lead["Status"] == "Texted back"
+    [note] = fake_salesforce.tasks()
+    assert (note["WhoId"], note["TaskSubtype"], note["Status"]) == (LEAD, "Task", "Completed")
+    assert text["body"] in note["Description"]
+    twilio_post(client, "/webhooks/twilio/sms", twilio_fixture("inbound_sms__reply"))
+    assert lead["Status"] == "Replied" and len(fake_salesforce.tasks()) == 2
+    assert all(op.status == "done" for op in _ops(rt)), [(o.op, o.last_error) for o in _ops(rt)]
+
+
+def test_a_contact_gets_an_opportunity_in_the_orgs_stages(client, rt, salesforce_sub, fake_salesforce, fake_twilio):
+    del fake_salesforce.records[("Lead", LEAD)]
+    fake_salesforce.put("Contact", CONTACT, {"Phone": "512.555.0123", "MobilePhone": None, "LastName": "Okafor"})
+    # The call Task is about the Contact this time.
+    body = (FIXTURES / "outbound_message__task_no_answer.xml").read_bytes().replace(
+        LEAD.encode(), CONTACT.encode())
+    assert send(client, "", body=body).status_code == 200
+    [opp] = [r for (t, _), r in fake_salesforce.records.items() if t == "Opportunity"]
+    assert (opp["ContactId"], opp["StageName"]) == (CONTACT, "Texted Back")
+
+
+def test_a_new_caller_becomes_a_lead(rt, salesforce_sub, fake_salesforce):
+    from integration.models import SubAccount
+    from integration.sync import crm_for
+    with rt.sessions() as s:
+        crm = crm_for(rt, s, s.get(SubAccount, salesforce_sub.id))
+    lead_id = crm.upsert_contact(phone="+15125550999")
+    record = fake_salesforce.records[("Lead", lead_id)]
+    assert (record["Phone"], record["Company"], record["LeadSource"]) == ("+15125550999", "Unknown (missed call)",
+                                                                        "Phone Inquiry")
+    assert crm.upsert_contact(phone="+15125550999") == lead_id  # found again, never duplicated
+
+
+def test_delivery_status_goes_to_the_field_when_the_org_has_it(client, rt, salesforce_sub, fake_salesforce,
+                                                               fake_twilio):
+    fake_salesforce.custom_fields["Lead"] = ["Ringback_Text_Status__c"]
+    send(client, "outbound_message__task_no_answer")
+    [text] = fake_twilio.messages
+    report(client, text["sid"], "delivered")
+    assert fake_salesforce.records[("Lead", LEAD)]["Ringback_Text_Status__c"] == "delivered"
+
+
+def test_delivery_status_is_skipped_without_the_field(client, rt, salesforce_sub, fake_salesforce, fake_twilio):
+    send(client, "outbound_message__task_no_answer")
+    [text] = fake_twilio.messages
+    report(client, text["sid"], "delivered")
+    assert "Ringback_Text_Status__c" not in fake_salesforce.records[("Lead", LEAD)]
+    assert all(op.status == "done" for op in _ops(rt))
+
+
+def test_an_org_without_ringbacks_lead_statuses_is_told_which_are_missing(client, rt, salesforce_sub,
+                                                                          fake_salesforce, fake_twilio):
+    fake_salesforce.lead_statuses = ["Open - Not Contacted", "Working - Contacted", "Closed - Converted"]
+    send(client, "outbound_message__task_no_answer")
+    failed = [o for o in _ops(rt) if o.status == "failed"]
+    assert failed and ("no stage for Missed call, Texted back, Replied, Booked, Lost (found: Open - Not Contacted, "
+                       "Working - Contacted, Closed - Converted)") in failed[0].last_error
+    assert fake_twilio.messages[0]["to"] == CALLER  # the caller is texted whatever the CRM's set-up
