@@ -263,7 +263,8 @@ def handle_sms(s: Session, rt, ev: InboxEvent, sms: InboundSms, now: datetime) -
         summary = f"reply recorded; recovery {rec.id} replied"
         crm_ops.append(("stage", {"stage": "replied"}))
     if rec is not None and sub.provider in sync.CRM_PROVIDERS:
-        crm_ops.append(("note", {"body": f"{sender} replied to Ringback's text: {sms.body}"}))
+        crm_ops += sync.text_ops(sub.provider, note=f"{sender} replied to Ringback's text: {sms.body}",
+                                 direction="inbound", body=sms.body)
         sync.add(s, sub_account_id=sub.id, recovery_id=rec.id, provider=sub.provider, ops=crm_ops, now=now)
     claims = []
     # Keyword answers go back the way the text came: through Twilio. (A CRM's own inbox
@@ -395,7 +396,8 @@ def deliver(rt, claim: Claim, now: datetime | None = None) -> Outcome:
         moved = conn.execute(TEXTED_RECOVERY, {"_step": claim.step_id, "_now": now}).rowcount
         syncs = []
         if p.get("crm") and p.get("recovery_id"):
-            ops = [("note", {"body": f"Ringback texted {p['to']} back after a missed call: {p['body']}"})]
+            ops = sync.text_ops(p["crm"], note=f"Ringback texted {p['to']} back after a missed call: {p['body']}",
+                                direction="outbound", body=p["body"])
             if moved:
                 ops.insert(0, ("stage", {"stage": "texted_back"}))
             sync.add(conn, sub_account_id=p["sub_account_id"], recovery_id=p["recovery_id"], provider=p["crm"],

@@ -38,6 +38,17 @@ LEASE = timedelta(seconds=60)
 CRM_SETTINGS = "crm"
 
 
+SMS_LOG_PROVIDERS = {"hubspot"}  # CRMs with a conversation record of their own for texts
+
+
+def text_ops(provider: str, *, note: str, direction: str, body: str) -> list[tuple[str, dict]]:
+    """The writes that record one text: a note, and the SMS itself where the CRM shows conversations."""
+    ops = [("note", {"body": note})]
+    if provider in SMS_LOG_PROVIDERS:
+        ops.append(("sms_log", {"direction": direction, "body": body}))
+    return ops
+
+
 def add(s, *, sub_account_id: int, recovery_id: int, provider: str, ops: list[tuple[str, dict]],
         now: datetime) -> None:
     """Queue CRM writes for a recovery, in the caller's transaction (a Session or a Connection)."""
@@ -158,6 +169,9 @@ def apply(crm, op: str, payload: dict, refs: dict) -> dict:
         return {"stage": payload["stage"]}
     if op == "note":
         crm.add_note(contact_id=refs["contact_id"], body=payload["body"])
+        return {}
+    if op == "sms_log":  # where the CRM shows conversations (HubSpot: an SMS communication)
+        crm.log_sms(contact_id=refs["contact_id"], direction=payload["direction"], body=payload["body"])
         return {}
     if op == "text_status":
         crm.set_text_status(deal_id=refs["deal_id"], status=payload["status"])

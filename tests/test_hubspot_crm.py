@@ -29,11 +29,15 @@ def test_first_missed_call_creates_the_pipeline_contact_and_deal(client, rt, hub
     assert [c["phone"] for c in contacts] == [CALLER]
     notes = [p["hs_note_body"] for (pid, typ, _), p in fake_hubspot.objects.items() if typ == "notes"]
     assert notes == [f"Ringback texted {CALLER} back after a missed call: {text['body']}"]
-    assert {(a[0], a[3]) for a in fake_hubspot.associations} == {("deals", 3), ("notes", 202)}
+    assert {(a[0], a[3]) for a in fake_hubspot.associations} == {("deals", 3), ("notes", 202), ("communications", 81)}
+    sms = [p for (pid, typ, _), p in fake_hubspot.objects.items() if typ == "communications"]
+    assert [(m["hs_communication_channel_type"], m["hs_communication_body"]) for m in sms] == [
+        ("SMS", f"Ringback to caller: {text['body']}")]
 
     twilio_post(client, "/webhooks/twilio/sms", twilio_fixture("inbound_sms__reply"))
     [deal] = fake_hubspot.deals(PORTAL)
     assert fake_hubspot.stage_label(PORTAL, deal["dealstage"]) == "Replied"
+    assert sum(1 for (_, typ, _), _p in fake_hubspot.objects.items() if typ == "communications") == 2
     with rt.sessions() as s:
         assert all(op.status == "done" for op in s.scalars(select(SyncOp)))
         assert s.scalar(select(Recovery.crm_refs))["deal_id"] == deal["id"]

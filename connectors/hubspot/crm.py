@@ -15,6 +15,7 @@ from hubspot.crm import contacts as hs_contacts
 from hubspot.crm import deals as hs_deals
 from hubspot.crm import pipelines as hs_pipelines
 from hubspot.crm import properties as hs_properties
+from hubspot.crm.objects import communications as hs_communications
 from hubspot.crm.objects import notes as hs_notes
 from hubspot.crm.objects import tasks as hs_tasks
 
@@ -26,7 +27,7 @@ from . import calls
 
 PIPELINE_LABEL = "Missed Call Recovery"
 PROBABILITY = {"missed_call": "0.1", "texted_back": "0.2", "replied": "0.5", "booked": "1.0", "lost": "0.0"}
-DEAL_TO_CONTACT, NOTE_TO_CONTACT, TASK_TO_CONTACT = 3, 202, 204
+DEAL_TO_CONTACT, NOTE_TO_CONTACT, TASK_TO_CONTACT, COMMUNICATION_TO_CONTACT = 3, 202, 204, 81
 TEXT_STATUS_PROPERTY = "ringback_text_status"  # a deal property, made if missing
 _properties_made: set[str] = set()  # portals known to have it
 
@@ -159,6 +160,16 @@ class HubSpotCrm:
                               properties={"hs_note_body": body, "hs_timestamp": _now()},
                               associations=[_association(hs_notes, contact_id, NOTE_TO_CONTACT)]))
         return note.id
+
+    def log_sms(self, *, contact_id: str, direction: str, body: str) -> str:
+        """The text as an SMS communication on the contact's timeline (HubSpot's conversation record)."""
+        prefix = "Ringback to caller" if direction == "outbound" else "Caller to Ringback"
+        made = self._call("log SMS", self.client.crm.objects.communications.basic_api.create,
+                          simple_public_object_input_for_create=hs_communications.SimplePublicObjectInputForCreate(
+                              properties={"hs_communication_channel_type": "SMS", "hs_communication_logged_from": "CRM",
+                                          "hs_communication_body": f"{prefix}: {body}", "hs_timestamp": _now()},
+                              associations=[_association(hs_communications, contact_id, COMMUNICATION_TO_CONTACT)]))
+        return made.id
 
     def create_task(self, *, contact_id: str, title: str, due: datetime) -> str:
         task = self._call("create task", self.client.crm.objects.tasks.basic_api.create,

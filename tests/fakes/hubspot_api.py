@@ -63,7 +63,9 @@ class FakeHubSpot:
     def _check_create(self, portal: str, object_type: str, props: dict, associations: list) -> str | None:
         """HubSpot's rules for what Ringback creates (its docs; no published spec to validate against)."""
         required = {"deals": ["dealname", "pipeline", "dealstage"], "notes": ["hs_timestamp", "hs_note_body"],
-                    "tasks": ["hs_timestamp", "hs_task_subject"], "contacts": []}.get(object_type)
+                    "tasks": ["hs_timestamp", "hs_task_subject"], "contacts": [],
+                    "communications": ["hs_timestamp", "hs_communication_channel_type", "hs_communication_body"],
+                    }.get(object_type)
         if required is None:
             return f"the fake does not create {object_type}"
         missing = [k for k in required if not props.get(k)]
@@ -71,7 +73,10 @@ class FakeHubSpot:
             return f"missing properties {missing}"
         if object_type == "deals" and props["dealstage"] not in self._stage_ids(portal, props["pipeline"]):
             return f"dealstage {props['dealstage']} is not in pipeline {props['pipeline']}"
-        wanted = {"deals": 3, "notes": 202, "tasks": 204}.get(object_type)
+        if object_type == "communications" and props["hs_communication_channel_type"] not in ("SMS", "WHATS_APP",
+                                                                                             "LINKEDIN_MESSAGE"):
+            return f"hs_communication_channel_type {props['hs_communication_channel_type']} is not a channel"
+        wanted = {"deals": 3, "notes": 202, "tasks": 204, "communications": 81}.get(object_type)
         for assoc in associations:
             spec = assoc["types"][0]
             if spec["associationCategory"] != "HUBSPOT_DEFINED" or spec["associationTypeId"] != wanted:
