@@ -252,8 +252,13 @@ def subaccount_list() -> None:
               help="Never text this number (repeatable).")
 @click.option("--unblock", "unblock", multiple=True, callback=lambda c, p, v: [_phone(c, p, x) for x in v],
               help="Take a number off the block list (repeatable).")
+@click.option("--missed-disposition", "missed_dispositions", multiple=True,
+              help="A CRM call disposition (HubSpot id or Salesforce text) that means missed; replaces the list "
+                   "(repeatable).")
+@click.option("--answered-disposition", "answered_dispositions", multiple=True,
+              help="A CRM call disposition that means a person answered; replaces the list (repeatable).")
 def subaccount_settings(sub_id, enabled, business_hours_text, after_hours_text, missed_under, dedupe_hours,
-                        block, unblock) -> None:
+                        block, unblock, missed_dispositions, answered_dispositions) -> None:
     from workflows.hours import BadSchedule as _BadSchedule
     from workflows.templates import BadTemplate
 
@@ -264,6 +269,8 @@ def subaccount_settings(sub_id, enabled, business_hours_text, after_hours_text, 
         "business_hours_template": business_hours_text, "after_hours_template": after_hours_text,
         "missed_under_seconds": missed_under,
         "dedupe_window_seconds": int(dedupe_hours * 3600) if dedupe_hours is not None else None,
+        "missed_dispositions": sorted({d.strip().lower() for d in missed_dispositions}) or None,
+        "answered_dispositions": sorted({d.strip().lower() for d in answered_dispositions}) or None,
     }.items() if v is not None}
     try:
         with transaction(_sessions(config)) as s:
@@ -284,6 +291,7 @@ def subaccount_settings(sub_id, enabled, business_hours_text, after_hours_text, 
     click.echo(f"  a completed call under {settings.missed_under_seconds}s counts as missed; "
                f"repeat callers texted at most once per {settings.dedupe_window_seconds / 3600:g} h")
     click.echo(f"  blocked: {', '.join(sorted(settings.block_list)) or 'nobody'}")
+    click.echo(f"  CRM dispositions meaning missed: {', '.join(sorted(settings.missed_dispositions))}")
     for kind in ("business_hours", "after_hours"):
         body = tpl.render(settings.template_for(kind), business_name=settings.business_name, first_name=None,
                           booking_link=settings.booking_link, first_in_conversation=True)

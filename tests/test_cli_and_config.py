@@ -178,3 +178,9 @@ def test_production_processes_refuse_an_unmigrated_database_instead_of_migrating
     result = CliRunner(env=env).invoke(main, ["db", "upgrade"])
     assert result.exit_code == 0, result.output
     Runtime(Config.from_env(env)).close()  # now it starts
+
+
+def test_dispositions_are_set_from_the_cli(cli):
+    cli("subaccount", "add", "--name", "Acme", "--phone", "+15125550100", "--timezone", "America/Chicago")
+    out = cli("subaccount", "settings", "1", "--missed-disposition", "Sin Respuesta", "--missed-disposition", "Buzon").output
+    assert "CRM dispositions meaning missed: buzon, sin respuesta" in out

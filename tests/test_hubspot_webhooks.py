@@ -71,7 +71,7 @@ def test_batch(name, client, rt, hubspot_sub, fake_hubspot, fake_twilio):
     (MISSED | {"hs_call_status": "COMPLETED", "hs_call_duration": "95000",
                "hs_call_disposition": "b2cf5968-551e-4856-9783-52b3da59a7d0"}, "texted"),  # left voicemail
     (MISSED | {"hs_call_status": "COMPLETED", "hs_call_disposition": "17b47fee-58de-441e-a44c-c6300d46f273"},
-     "not_missed"),  # wrong number
+     "answered"),  # wrong number: a person picked up
     (MISSED | {"hs_call_direction": "OUTBOUND", "hs_call_from_number": BUSINESS_NUMBER, "hs_call_to_number": CALLER},
      "not_missed"),
     (MISSED | {"hs_call_status": "RINGING"}, None),  # not over yet: decided by a later change

@@ -78,3 +78,14 @@ def test_an_org_without_ringbacks_lead_statuses_is_told_which_are_missing(client
     assert failed and ("no stage for Missed call, Texted back, Replied, Booked, Lost (found: Open - Not Contacted, "
                        "Working - Contacted, Closed - Converted)") in failed[0].last_error
     assert fake_twilio.messages[0]["to"] == CALLER  # the caller is texted whatever the CRM's set-up
+
+
+def test_an_org_with_its_own_disposition_words(client, rt, salesforce_sub, fake_salesforce, fake_twilio):
+    from integration.models import SubAccount
+    from integration.settings_store import save_text_back
+    with rt.sessions.begin() as s:
+        save_text_back(s, s.get(SubAccount, salesforce_sub.id), missed_dispositions=["sin respuesta"])
+    body = (FIXTURES / "outbound_message__task_connected.xml").read_bytes().replace(
+        b"<sf:CallDisposition>Connected</sf:CallDisposition>", b"<sf:CallDisposition>Sin Respuesta</sf:CallDisposition>")
+    send(client, "", body=body)
+    assert [m["to"] for m in fake_twilio.messages] == ["+15125550177"]

@@ -335,3 +335,29 @@ def test_best_pipeline_skips_pipelines_without_the_stages():
     assert pid == "recovery" and stages["texted_back"] == "s2"
     with pytest.raises(UnmappedStages, match="there are no pipelines"):
         best_pipeline({})
+
+
+@pytest.mark.parametrize("disposition, status, duration, missed", [
+    ("73a0d17f-1163-4015-bdd5-ec830791da20", "completed", 300, True),    # HubSpot "no answer" wins over status
+    ("b2cf5968-551e-4856-9783-52b3da59a7d0", "completed", 95, True),     # HubSpot "left voicemail"
+    ("f240bbac-87c9-4f6e-bf70-924b57d47db7", "completed", 3, False),     # HubSpot "connected", however short
+    ("17b47fee-58de-441e-a44c-c6300d46f273", "completed", 3, False),     # wrong number: a person answered
+    ("No Answer", "completed", 0, True),                                  # Salesforce free text, any case
+    ("  left voicemail ", "completed", 40, True),
+    ("Connected", "completed", 0, False),
+    ("Follow-up needed", "completed", 5, True),                           # unknown: the duration decides
+    ("Follow-up needed", "completed", 300, False),
+    ("73a0d17f-1163-4015-bdd5-ec830791da20", "ringing", None, True),      # a disposition settles a live call
+])
+def test_dispositions_decide_before_status(disposition, status, duration, missed):
+    event = CallEvent(provider="hubspot", call_id="1", caller="+15125550123", called="+15125550100",
+                      direction="inbound", status=status, duration_seconds=duration, disposition=disposition)
+    verdict = classify_call(event, SETTINGS)
+    assert (verdict.final, verdict.missed) == (True, missed), verdict.reason
+
+
+def test_a_sub_account_names_its_own_dispositions():
+    spanish = SETTINGS.with_overrides(missed_dispositions=frozenset({"sin respuesta"}))
+    event = CallEvent(provider="salesforce", call_id="1", caller="x", called="y", direction="inbound",
+                      status="completed", duration_seconds=120, disposition="Sin respuesta")
+    assert classify_call(event, spanish).missed and not classify_call(event, SETTINGS).missed

@@ -27,6 +27,11 @@ def classify_call(call: CallEvent, settings: TextBackSettings) -> Missed:
     """Missed = inbound, and not answered by a person (see PROVIDERS.md, Twilio)."""
     if call.direction != "inbound":
         return Missed(True, False, f"{call.direction} call")
+    disposition = (call.disposition or "").strip().lower()
+    if disposition in settings.missed_dispositions:
+        return Missed(True, True, f"disposition {call.disposition!r}")
+    if disposition in settings.answered_dispositions:
+        return Missed(True, False, f"answered (disposition {call.disposition!r})")
     if call.dial_status is not None:
         # The <Dial> outcome describes the business's phone; the parent call "completed"
         # only because Twilio answered it.

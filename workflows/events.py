@@ -26,6 +26,9 @@ class CallEvent:
     # The CRM's contact, when the event names one (GoHighLevel's older call shape names only
     # the contact, not the caller's number).
     contact_ref: str | None = None
+    # What the person or calling app recorded about the call (HubSpot disposition id,
+    # Salesforce CallDisposition text); sub-accounts say which ones mean missed.
+    disposition: str | None = None
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,20 @@ AFTER_HOURS_TEMPLATE_NO_LINK = (
     "call you back first thing. Reply here with what you need."
 )
 VOICE_MISSED_MESSAGE = "Sorry we missed your call. We'll text you right away."
+# Dispositions (compared lower-cased) that decide a call whatever its status says. Defaults:
+# HubSpot's built-in disposition ids, and the free text Salesforce orgs commonly use (Service
+# Cloud Voice leaves an inbound call that was never accepted as "new").
+MISSED_DISPOSITIONS = frozenset({
+    "73a0d17f-1163-4015-bdd5-ec830791da20",  # HubSpot: no answer
+    "9d9162e7-6cf3-4944-bf63-4dff82258764",  # HubSpot: busy
+    "b2cf5968-551e-4856-9783-52b3da59a7d0",  # HubSpot: left voicemail
+    "no answer", "missed", "missed call", "busy", "voicemail", "left voicemail", "new",
+})
+ANSWERED_DISPOSITIONS = frozenset({
+    "f240bbac-87c9-4f6e-bf70-924b57d47db7",  # HubSpot: connected
+    "17b47fee-58de-441e-a44c-c6300d46f273",  # HubSpot: wrong number (a person answered)
+    "connected", "wrong number",
+})
 DEFAULT_HOURS = "mon-fri 08:00-18:00"
 
 
@@ -46,6 +60,8 @@ class TextBackSettings:
     default_region: str = "US"
     own_numbers: frozenset[str] = frozenset()
     block_list: frozenset[str] = frozenset()
+    missed_dispositions: frozenset[str] = MISSED_DISPOSITIONS
+    answered_dispositions: frozenset[str] = ANSWERED_DISPOSITIONS
 
     def __post_init__(self):
         zone(self.timezone)  # raises BadSchedule with the bad name

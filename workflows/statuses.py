@@ -2,8 +2,7 @@
 from __future__ import annotations
 
 # Twilio call statuses: https://www.twilio.com/docs/voice/api/call-resource#call-status-values
-# "wrong-number": a CRM's disposition for a call a person answered; final, never missed.
-CALL_FINAL = {"completed", "busy", "failed", "no-answer", "canceled", "voicemail", "wrong-number"}
+CALL_FINAL = {"completed", "busy", "failed", "no-answer", "canceled", "voicemail"}
 _CALL_RANK = {"queued": 0, "initiated": 1, "ringing": 2, "in-progress": 3, "answered": 3}
 
 

@@ -1,8 +1,9 @@
 """HubSpot call objects -> Ringback's call events.
 
 Calling apps fill the call object differently, so both hs_call_status and
-hs_call_disposition count (HubSpot's default disposition ids below); durations are in
-milliseconds. https://developers.hubspot.com/docs/api/crm/calls
+hs_call_disposition count: the disposition is passed on and the sub-account's settings say
+which ones mean missed (HubSpot's default ids by default); durations are in milliseconds.
+https://developers.hubspot.com/docs/api/crm/calls
 """
 from __future__ import annotations
 
@@ -10,13 +11,6 @@ from workflows.events import CallEvent
 
 PROPERTIES = ["hs_call_direction", "hs_call_status", "hs_call_disposition", "hs_call_duration",
               "hs_call_from_number", "hs_call_to_number", "hs_timestamp", "hs_call_has_voicemail"]
-DISPOSITIONS = {
-    "73a0d17f-1163-4015-bdd5-ec830791da20": "no-answer",
-    "9d9162e7-6cf3-4944-bf63-4dff82258764": "busy",
-    "b2cf5968-551e-4856-9783-52b3da59a7d0": "voicemail",   # left voicemail
-    "f240bbac-87c9-4f6e-bf70-924b57d47db7": "completed",   # connected
-    "17b47fee-58de-441e-a44c-c6300d46f273": "wrong-number",
-}
 STATUSES = {"MISSED": "no-answer", "NO_ANSWER": "no-answer", "BUSY": "busy", "FAILED": "failed",
             "CANCELED": "canceled", "COMPLETED": "completed", "IN_PROGRESS": "in-progress",
             "CONNECTING": "ringing", "RINGING": "ringing", "QUEUED": "queued", "CALLING_CRM_USER": "ringing"}
@@ -25,9 +19,6 @@ STATUSES = {"MISSED": "no-answer", "NO_ANSWER": "no-answer", "BUSY": "busy", "FA
 def to_call_event(call_id: str, props: dict) -> CallEvent:
     direction = "outbound" if (props.get("hs_call_direction") or "").upper() == "OUTBOUND" else "inbound"
     status = STATUSES.get((props.get("hs_call_status") or "").upper(), "queued")
-    disposition = DISPOSITIONS.get(props.get("hs_call_disposition") or "")
-    if disposition and (disposition == "wrong-number" or status in ("completed", "queued", "in-progress", "ringing")):
-        status = disposition
     if str(props.get("hs_call_has_voicemail") or "").lower() == "true" and status in ("completed", "no-answer"):
         status = "voicemail"
     duration = props.get("hs_call_duration")
@@ -35,4 +26,4 @@ def to_call_event(call_id: str, props: dict) -> CallEvent:
     frm, to = props.get("hs_call_from_number") or "", props.get("hs_call_to_number") or ""
     return CallEvent(provider="hubspot", call_id=str(call_id), caller=frm if direction == "inbound" else to,
                      called=to if direction == "inbound" else frm, direction=direction, status=status,
-                     duration_seconds=seconds)
+                     duration_seconds=seconds, disposition=props.get("hs_call_disposition") or None)

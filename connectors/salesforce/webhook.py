@@ -24,10 +24,6 @@ ACK = (b'<?xml version="1.0" encoding="UTF-8"?>'
        b'<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body>'
        b'<notificationsResponse xmlns="http://soap.sforce.com/2005/09/outbound"><Ack>true</Ack></notificationsResponse>'
        b'</soapenv:Body></soapenv:Envelope>')
-# CallDisposition is free text in Salesforce: these (compared lower-cased) mean nobody answered.
-MISSED_DISPOSITIONS = {"no answer": "no-answer", "missed": "no-answer", "missed call": "no-answer",
-                       "busy": "busy", "voicemail": "voicemail", "left voicemail": "voicemail",
-                       "new": "no-answer"}  # Service Cloud Voice: an inbound call never accepted stays "new"
 
 
 @dataclass(frozen=True)
@@ -76,9 +72,10 @@ def to_event(n: Notification):
     f = n.fields
     if n.sobject_type != "Task" or f.get("TaskSubtype") != "Call":
         return IgnoredEvent(provider="salesforce", kind=f"{n.sobject_type}:{f.get('TaskSubtype', '')}")
+    # CallDisposition is free text: which values mean missed is the sub-account's setting
+    # (workflows.settings.MISSED_DISPOSITIONS by default); otherwise the duration decides.
     direction = "inbound" if (f.get("CallType") or "Inbound").lower() == "inbound" else "outbound"
-    disposition = (f.get("CallDisposition") or "").strip().lower()
     seconds = int(f["CallDurationInSeconds"]) if (f.get("CallDurationInSeconds") or "").isdigit() else None
-    status = MISSED_DISPOSITIONS.get(disposition, "completed")
     return CallEvent(provider="salesforce", call_id=f.get("Id") or n.id, caller="", called="", direction=direction,
-                     status=status, duration_seconds=seconds, contact_ref=f.get("WhoId") or None)
+                     status="completed", duration_seconds=seconds, contact_ref=f.get("WhoId") or None,
+                     disposition=f.get("CallDisposition") or None)
