@@ -1,6 +1,7 @@
 """The `ringback` command."""
 from __future__ import annotations
 
+import json
 import secrets
 import signal
 import sys
@@ -298,6 +299,49 @@ def subaccount_settings(sub_id, enabled, business_hours_text, after_hours_text, 
         seg = tpl.segments(body)
         click.echo(f"  {kind.replace('_', ' ')} text ({seg.count} segment{'s' if seg.count > 1 else ''}, {seg.encoding}):")
         click.echo(f"    {body}")
+
+
+@subaccount.command("stages", help="Map Ringback's stages to the CRM's own pipeline stages (else matched by name).")
+@click.argument("sub_id", type=int)
+@click.option("--pipeline", default=None, help="GoHighLevel: the pipeline (name or id) to use.")
+@click.option("--map", "mappings", multiple=True, metavar="STAGE=CRM_STAGE",
+              help="e.g. --map booked='Job scheduled' (stages: missed_call, texted_back, replied, booked, lost).")
+@click.option("--for", "target", type=click.Choice(["stages", "lead", "opportunity"]), default="stages",
+              show_default=True, help="Salesforce: map Lead Status values (lead) or Opportunity stages (opportunity).")
+@click.option("--clear", is_flag=True, help="Forget the mapping: match by name again.")
+def subaccount_stages(sub_id, pipeline, mappings, target, clear) -> None:
+    from workflows.stages import STAGES
+
+    from .models import WorkflowSetting
+    from .sync import CRM_SETTINGS
+
+    parsed = {}
+    for item in mappings:
+        key, sep, value = item.partition("=")
+        if not sep or key.strip() not in STAGES or not value.strip():
+            raise click.BadParameter(f"{item!r}: write STAGE=CRM_STAGE with STAGE one of {', '.join(STAGES)}",
+                                     param_hint="--map")
+        parsed[key.strip()] = value.strip()
+    config = _config()
+    with transaction(_sessions(config)) as s:
+        sub = s.get(SubAccount, sub_id)
+        if sub is None:
+            raise click.ClickException(f"no sub-account {sub_id} (see `ringback subaccount list`)")
+        row = s.scalar(select(WorkflowSetting).where(WorkflowSetting.sub_account_id == sub.id,
+                                                     WorkflowSetting.workflow == CRM_SETTINGS))
+        if row is None:
+            row = WorkflowSetting(sub_account_id=sub.id, agency_id=sub.agency_id, workflow=CRM_SETTINGS, settings={})
+            s.add(row)
+        current = {} if clear else dict(row.settings or {})
+        if pipeline:
+            current["pipeline"] = pipeline
+        if parsed:
+            current[target] = dict(current.get(target) or {}) | parsed
+        row.settings = current
+    if not current:
+        click.echo(f"{sub.name}: stages are matched by name")
+        return
+    click.echo(f"{sub.name}: " + json.dumps(current, sort_keys=True))
 
 
 # ------------------------------------------------------------------ CRM sync log

@@ -262,3 +262,23 @@ def test_a_private_integration_token_that_stops_working_fails_clearly(client, rt
     missed_call(client, ghl_signing_keys)
     first = _ops(rt)[0]
     assert first.status == "failed" and "cannot be refreshed (private_token)" in first.last_error
+
+
+def test_a_mapped_pipeline_is_used_instead_of_name_matching(client, rt, ghl_crm_sub, fake_twilio, fake_ghl,
+                                                            ghl_signing_keys, config, monkeypatch):
+    fake_ghl.install(LOCATION, TOKEN, stages=("New call", "Text sent", "Talking", "Job scheduled", "Gone"),
+                     pipeline_name="Plumbing jobs")
+    monkeypatch.setenv("DATABASE_URL", config.database_url)
+    monkeypatch.setenv("RINGBACK_DATA_DIR", str(config.data_dir))
+    args = ["subaccount", "stages", str(ghl_crm_sub.id), "--pipeline", "Plumbing jobs"]
+    for key, name in (("missed_call", "New call"), ("texted_back", "Text sent"), ("replied", "Talking"),
+                      ("booked", "Job scheduled"), ("lost", "Gone")):
+        args += ["--map", f"{key}={name}"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert '"pipeline": "Plumbing jobs"' in result.output
+    bad = CliRunner().invoke(main, ["subaccount", "stages", str(ghl_crm_sub.id), "--map", "won=Job scheduled"])
+    assert bad.exit_code == 2 and "STAGE one of missed_call" in bad.output
+    missed_call(client, ghl_signing_keys)
+    [opp] = fake_ghl.opportunities.values()
+    assert fake_ghl.stage_name(opp) == "Text sent"

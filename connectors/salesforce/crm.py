@@ -85,7 +85,7 @@ class SalesforceCrm:
                 ("OpportunityStage", "SELECT ApiName, MasterLabel FROM OpportunityStage WHERE IsActive = true")
             rows = self._call(f"read {sobject}", self.sf.query, query)["records"]
             names = {r["ApiName"]: r["MasterLabel"] for r in rows}
-            _, mapping = best_pipeline({sobject: names}, self.stage_overrides.get(kind))
+            _, mapping = best_pipeline({sobject: names}, self.stage_overrides.get(kind) or self.stage_overrides.get("stages"))
             self._stages[kind] = mapping
         return self._stages[kind]
 
