@@ -244,14 +244,7 @@ def handle_sms(s: Session, rt, ev: InboxEvent, sms: InboundSms, now: datetime) -
     decision = decide_reply(sms, business_name=sub.name, business_phone=sub.phone_number)
     summary, crm_ops = "reply recorded", []
     if decision.action == "opt_out":
-        if not _opted_out(s, sub.id, sender):
-            s.add(OptOut(sub_account_id=sub.id, phone=sender, source="keyword"))
-        if rec is not None:
-            rec.open_key, rec.closed_at = None, now
-        # Anything still scheduled for this caller stops now.
-        s.execute(update(Step).where(Step.sub_account_id == sub.id, Step.status == "pending",
-                                     Step.kind.in_(STOPPED_STEP_KINDS), Step.payload["to"].as_string() == sender)
-                  .values(status="cancelled", last_error="caller opted out", finished_at=now))
+        _record_opt_out(s, sub.id, sender, "keyword", now)
         summary = "opted out"
     elif decision.action == "opt_in":
         s.execute(delete(OptOut).where(OptOut.sub_account_id == sub.id, OptOut.phone == sender))
@@ -441,12 +434,18 @@ def _opted_out(s: Session, sub_account_id: int, phone: str) -> bool:
 
 
 def _record_opt_out(s: Session, sub_account_id: int | None, phone: str, source: str, now: datetime) -> None:
-    if sub_account_id is None or _opted_out(s, sub_account_id, phone):
+    """Never text ``phone`` from this sub-account again, whatever said so (STOP, Twilio's 21610):
+    record it once, close the caller's open recovery, cancel the texts still scheduled."""
+    if sub_account_id is None:
         return
-    s.add(OptOut(sub_account_id=sub_account_id, phone=phone, source=source, created_at=now))
+    if not _opted_out(s, sub_account_id, phone):
+        s.add(OptOut(sub_account_id=sub_account_id, phone=phone, source=source, created_at=now))
     rec = s.scalar(select(Recovery).where(Recovery.open_key == f"{sub_account_id}:{phone}"))
     if rec is not None:
         rec.open_key, rec.closed_at = None, now
+    s.execute(update(Step).where(Step.sub_account_id == sub_account_id, Step.status == "pending",
+                                 Step.kind.in_(STOPPED_STEP_KINDS), Step.payload["to"].as_string() == phone)
+              .values(status="cancelled", last_error="caller opted out", finished_at=now))
 
 
 # ---------------------------------------------------------------- sweeper
