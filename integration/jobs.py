@@ -20,8 +20,7 @@ def process_event(event_id: int) -> None:
         process_event.schedule((event_id,), delay=outcome.retry_in)
     for claim in outcome.claims:
         send(rt, claim)
-    for recovery_id in outcome.syncs:
-        sync_recovery(recovery_id)
+    _sync(outcome)
 
 
 @huey.task(retries=5, retry_delay=2)
@@ -53,7 +52,11 @@ def _report(step_id: int, outcome) -> None:
     log.info("step %s: %s", step_id, outcome.summary)
     if outcome.retry_in is not None:
         run_step.schedule((step_id,), delay=outcome.retry_in)
-    for recovery_id in getattr(outcome, "syncs", ()):
+    _sync(outcome)
+
+
+def _sync(outcome: runner.Outcome) -> None:
+    for recovery_id in outcome.syncs:
         sync_recovery(recovery_id)
 
 
