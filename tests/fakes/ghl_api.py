@@ -20,6 +20,7 @@ from flask import Flask, Response, request
 from openapi_core import Config, OpenAPI
 from openapi_core.contrib.werkzeug import WerkzeugOpenAPIRequest, WerkzeugOpenAPIResponse
 
+from tests.fakes.server import strict
 from tests.fakes.twilio_api import SHARED
 
 APPS = SHARED / "contracts" / "ghl" / "apps"
@@ -297,12 +298,7 @@ class FakeGhl:
                             if k in ("pipelineStageId", "monetaryValue", "status", "name")}, updatedAt=_now())
             return _json({"opportunity": opp})
 
-        @app.errorhandler(404)
-        @app.errorhandler(405)
-        def _unexpected(_exc):
-            with self._lock:
-                self.unexpected.append(f"{request.method} {request.full_path}")
-            return _json({"statusCode": 404, "message": "Not found"}, 404)
+        strict(app, self, lambda: _json({"statusCode": 404, "message": "Not found"}, 404))
 
         return app
 

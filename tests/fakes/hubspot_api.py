@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 
 from flask import Flask, Response, request
 
+from tests.fakes.server import strict
 
 STANDARD_DEAL_PROPERTIES = {"dealname", "pipeline", "dealstage", "amount", "closedate", "hubspot_owner_id"}
 
@@ -224,12 +225,7 @@ class FakeHubSpot:
             self.pipelines.setdefault(portal, []).append(pipeline)
             return _json(pipeline, 201)
 
-        @app.errorhandler(404)
-        @app.errorhandler(405)
-        def _unexpected(_exc):
-            with self._lock:
-                self.unexpected.append(f"{request.method} {request.full_path}")
-            return _json({"status": "error", "message": "Not found"}, 404)
+        strict(app, self, lambda: _json({"status": "error", "message": "Not found"}, 404))
 
         return app
 

@@ -12,6 +12,8 @@ import threading
 
 from flask import Flask, Response, request
 
+from tests.fakes.server import strict
+
 API = "/services/data/v59.0"
 
 
@@ -142,12 +144,7 @@ class FakeSalesforce:
             record.update(body)
             return Response(status=204)
 
-        @app.errorhandler(404)
-        @app.errorhandler(405)
-        def _unexpected(_exc):
-            with self._lock:
-                self.unexpected.append(f"{request.method} {request.full_path}")
-            return _json([{"errorCode": "NOT_FOUND", "message": "Not found"}], 404)
+        strict(app, self, lambda: _json([{"errorCode": "NOT_FOUND", "message": "Not found"}], 404))
 
         return app
 

@@ -3,7 +3,20 @@ from __future__ import annotations
 
 import threading
 
+from flask import request
 from werkzeug.serving import make_server
+
+
+def strict(app, fake, answer) -> None:
+    """Anything ``app`` does not serve is recorded in ``fake.unexpected`` (the test fixture fails
+    on it) and answered with ``answer()``, the vendor's own 404."""
+
+    @app.errorhandler(404)
+    @app.errorhandler(405)
+    def _unexpected(_exc):
+        with fake._lock:
+            fake.unexpected.append(f"{request.method} {request.full_path}")
+        return answer()
 
 
 class LoopbackServer:

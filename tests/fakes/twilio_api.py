@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import json
 import os
-import time
 import secrets
 import threading
+import time
 from datetime import datetime, timezone
 from email.utils import format_datetime
 from functools import lru_cache
@@ -24,6 +24,7 @@ from openapi_core import OpenAPI
 from openapi_core.contrib.werkzeug import WerkzeugOpenAPIRequest, WerkzeugOpenAPIResponse
 from twilio.request_validator import RequestValidator
 
+from tests.fakes.server import strict
 from workflows.templates import segments
 
 SHARED = Path(os.environ.get("RINGBACK_SHARED_DIR") or Path(__file__).resolve().parents[3] / "shared")
@@ -198,12 +199,7 @@ class FakeTwilio:
                     "uri": request.full_path, "start": 0, "end": max(0, len(found[:page_size]) - 1)}
             return Response(json.dumps(body), 200, mimetype="application/json")
 
-        @app.errorhandler(404)
-        @app.errorhandler(405)
-        def _unexpected(_exc):
-            with self._lock:
-                self.unexpected.append(f"{request.method} {request.full_path}")
-            return _error(20404)
+        strict(app, self, lambda: _error(20404))
 
         return app
 
