@@ -258,8 +258,11 @@ def subaccount_list() -> None:
                    "(repeatable).")
 @click.option("--answered-disposition", "answered_dispositions", multiple=True,
               help="A CRM call disposition that means a person answered; replaces the list (repeatable).")
+@click.option("--send-via", type=click.Choice(["twilio", "ghl"]), default=None,
+              help="Send texts through Ringback's Twilio number, or (GoHighLevel sub-accounts) through the "
+                   "location's own conversations, so they show in its inbox.")
 def subaccount_settings(sub_id, enabled, business_hours_text, after_hours_text, missed_under, dedupe_hours,
-                        block, unblock, missed_dispositions, answered_dispositions) -> None:
+                        block, unblock, missed_dispositions, answered_dispositions, send_via) -> None:
     from workflows.hours import BadSchedule as _BadSchedule
     from workflows.templates import BadTemplate
 
@@ -272,6 +275,7 @@ def subaccount_settings(sub_id, enabled, business_hours_text, after_hours_text, 
         "dedupe_window_seconds": int(dedupe_hours * 3600) if dedupe_hours is not None else None,
         "missed_dispositions": sorted({d.strip().lower() for d in missed_dispositions}) or None,
         "answered_dispositions": sorted({d.strip().lower() for d in answered_dispositions}) or None,
+        "send_via": send_via,
     }.items() if v is not None}
     try:
         with transaction(_sessions(config)) as s:
@@ -291,6 +295,8 @@ def subaccount_settings(sub_id, enabled, business_hours_text, after_hours_text, 
     click.echo(f"  hours: {settings.hours.format()} ({settings.timezone})")
     click.echo(f"  a completed call under {settings.missed_under_seconds}s counts as missed; "
                f"repeat callers texted at most once per {settings.dedupe_window_seconds / 3600:g} h")
+    click.echo("  texts sent through " + ("the GoHighLevel location's conversations" if settings.send_via == "ghl"
+                                         else f"Ringback's sender ({config.sms_backend})"))
     click.echo(f"  blocked: {', '.join(sorted(settings.block_list)) or 'nobody'}")
     click.echo(f"  CRM dispositions meaning missed: {', '.join(sorted(settings.missed_dispositions))}")
     for kind in ("business_hours", "after_hours"):

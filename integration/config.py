@@ -31,6 +31,7 @@ class Config:
     ghl_api_url: str = "https://services.leadconnectorhq.com"
     ghl_client_id: str | None = None
     ghl_client_secret: str | None = None
+    ghl_conversation_provider_id: str | None = None
     hubspot_client_secret: str | None = None
     hubspot_api_url: str = "https://api.hubapi.com"
     queue_immediate: bool = False
@@ -73,6 +74,7 @@ class Config:
             ghl_api_url=(env.get("GHL_API_URL") or "https://services.leadconnectorhq.com").rstrip("/"),
             ghl_client_id=env.get("GHL_CLIENT_ID") or None,
             ghl_client_secret=env.get("GHL_CLIENT_SECRET") or None,
+            ghl_conversation_provider_id=env.get("GHL_CONVERSATION_PROVIDER_ID") or None,
             hubspot_client_secret=env.get("HUBSPOT_CLIENT_SECRET") or None,
             hubspot_api_url=(env.get("HUBSPOT_API_URL") or "https://api.hubapi.com").rstrip("/"),
         )

@@ -24,7 +24,7 @@ from workflows.events import CallEvent, DeliveryUpdate, InboundSms
 from workflows.phones import UnusableNumber, to_e164
 from workflows.statuses import call_rank, message_advances, recovery_advances
 
-from . import crm_reads, sync
+from . import crm_reads, senders, sync
 from .db import transaction
 from .models import InboxEvent, Message, OptOut, Recovery, Step, SubAccount, utcnow
 from .providers import parse_stored
@@ -48,7 +48,12 @@ class _Incomplete(Exception):
 
 
 class NotYet(Exception):
-    """The event refers to something not recorded yet (a status callback racing its send)."""
+    """The event refers to something not recorded yet (a status callback racing its send).
+    After ``window`` it is given up: it was about something that is not Ringback's."""
+
+    def __init__(self, message: str, window: timedelta = EVENT_RETRY_WINDOW):
+        super().__init__(message)
+        self.window = window
 
 
 @dataclass(frozen=True)
@@ -111,7 +116,7 @@ def process_event(rt, event_id: int, now: datetime | None = None) -> Outcome:
             with transaction(rt.sessions) as s:
                 ev = s.get(InboxEvent, event_id)
                 ev.attempts += 1
-                if now - ev.received_at > EVENT_RETRY_WINDOW:
+                if now - ev.received_at > exc.window:
                     ev.status, ev.result, ev.processed_at = "done", f"gave up: {exc}", now
                     return Outcome(ev.result)
             return Outcome(f"not yet: {exc}", retry_in=min(2.0, 0.2 * (2 ** min(ev.attempts, 4))))
@@ -181,14 +186,18 @@ def _missed_call(s: Session, sub, settings, call: CallEvent, why: str, values: d
         return f"missed, not texted: {problem}", None
     values["caller"] = caller
     # A Twilio call texts back from the number that was called; a CRM's call from the
-    # sub-account's own sending number.
+    # sub-account's own sending number. Through GoHighLevel's conversations the location's
+    # own number is the default, so none is needed.
+    via_ghl = settings.send_via == "ghl" and sub.provider == "ghl"
     from_number = sub.phone_number
     if call.provider == "twilio":
         try:
             from_number = to_e164(call.called, settings.default_region)
         except UnusableNumber:
             pass
-    if not from_number:
+    if via_ghl:
+        from_number = from_number or ""
+    elif not from_number:
         values.update(outcome="no_sender", reason=f"{why}; the sub-account has no number to text from")
         return "missed, not texted: the sub-account has no number to text from", None
     key = f"{sub.id}:{caller}"
@@ -224,6 +233,9 @@ def _missed_call(s: Session, sub, settings, call: CallEvent, why: str, values: d
                 payload={"to": caller, "from": from_number, "body": decision.body, "template": decision.template,
                          "segments": seg.count, "encoding": seg.encoding, "validity_seconds": settings.validity_seconds,
                          "crm": crm})
+    if via_ghl:
+        step.payload.update(via="ghl", contact_id=call.contact_ref if call.provider == "ghl" else None)
+        sender = ("ghl", sender[1])
     claim = _claim_new(s, step, sender, now)
     values.update(outcome="texted", recovery_id=rec_id)
     return f"missed ({why}): texting back ({decision.template})", claim
@@ -257,7 +269,8 @@ def handle_sms(s: Session, rt, ev: InboxEvent, sms: InboundSms, now: datetime) -
         crm_ops.append(("stage", {"stage": "replied"}))
     if rec is not None and sub.provider in sync.CRM_PROVIDERS:
         crm_ops += sync.text_ops(sub.provider, note=f"{sender} replied to Ringback's text: {sms.body}",
-                                 direction="inbound", body=sms.body)
+                                 direction="inbound", body=sms.body, config=rt.config,
+                                 in_crm_inbox=sms.provider == sub.provider)
         sync.add(s, sub_account_id=sub.id, recovery_id=rec.id, provider=sub.provider, ops=crm_ops, now=now)
     claims = []
     # Keyword answers go back the way the text came: through Twilio. (A CRM's own inbox
@@ -274,7 +287,10 @@ def handle_sms(s: Session, rt, ev: InboxEvent, sms: InboundSms, now: datetime) -
 def handle_delivery(s: Session, upd: DeliveryUpdate, now: datetime) -> Outcome:
     msg = s.scalar(select(Message).where(Message.provider_sid == upd.message_id).with_for_update())
     if msg is None:
-        raise NotYet(f"no message {upd.message_id} recorded yet")
+        # Twilio reports only Ringback's own texts. A CRM reports every text sent through its
+        # API, other apps' too: one not recorded within a minute is not Ringback's.
+        raise NotYet(f"no message {upd.message_id} recorded yet",
+                     EVENT_RETRY_WINDOW if upd.provider == "twilio" else timedelta(minutes=1))
     if upd.error_code in OPTED_OUT_CODES:
         _record_opt_out(s, msg.sub_account_id, msg.to_number, f"twilio_{upd.error_code}", now)
     if not message_advances(msg.status, upd.status):
@@ -358,7 +374,7 @@ def claim_step(rt, step_id: int, now: datetime | None = None) -> Claim | Outcome
             return Outcome("already sent")
         reconcile = msg is not None and msg.status == "pending"
         if msg is None:
-            msg = _new_message(step, rt.sender.name, now)
+            msg = _new_message(step, p.get("via") or rt.sender.name, now)
             s.add(msg)
             s.flush()
         msg.status = "pending"
@@ -370,15 +386,20 @@ def deliver(rt, claim: Claim, now: datetime | None = None) -> Outcome:
     """Send a claimed step's text and record the result (the only place a text leaves)."""
     now = now or utcnow()
     p = claim.payload
-    try:
+
+    def send(sender):
         result = None
         if claim.reconcile:
-            result = rt.sender.find_sent(to=p["to"], from_=p["from"], body=p["body"],
-                                         since=claim.since - timedelta(minutes=5))
+            result = sender.find_sent(to=p["to"], from_=p["from"], body=p["body"],
+                                      since=claim.since - timedelta(minutes=5))
         if result is None:
-            result = rt.sender.send(to=p["to"], from_=p["from"], body=p["body"],
-                                    status_callback=rt.status_callback_url() if rt.sender.name != "sandbox" else None,
-                                    validity_seconds=p.get("validity_seconds"))
+            result = sender.send(to=p["to"], from_=p["from"], body=p["body"],
+                                 status_callback=rt.status_callback_url() if sender.name == "twilio" else None,
+                                 validity_seconds=p.get("validity_seconds"))
+        return result
+
+    try:
+        result = senders.send_with(rt, p, send)
     except SendError as err:
         return _send_failed(rt, claim.step_id, claim.message_id, err, claim.attempts, now)
     with rt.engine.begin() as conn:
@@ -390,7 +411,8 @@ def deliver(rt, claim: Claim, now: datetime | None = None) -> Outcome:
         syncs = []
         if p.get("crm") and p.get("recovery_id"):
             ops = sync.text_ops(p["crm"], note=f"Ringback texted {p['to']} back after a missed call: {p['body']}",
-                                direction="outbound", body=p["body"])
+                                direction="outbound", body=p["body"], config=rt.config,
+                                in_crm_inbox=p.get("via") == p["crm"])
             if moved:
                 ops.insert(0, ("stage", {"stage": "texted_back"}))
             sync.add(conn, sub_account_id=p["sub_account_id"], recovery_id=p["recovery_id"], provider=p["crm"],
@@ -404,7 +426,7 @@ def _send_failed(rt, step_id: int, msg_id: int, err: SendError, attempts: int, n
         msg, step = s.get(Message, msg_id), s.get(Step, step_id)
         step.last_error = str(err)
         if err.retryable and attempts < MAX_SEND_ATTEMPTS:
-            delay = min(2 ** (attempts - 1), 30)
+            delay = max(min(2 ** (attempts - 1), 30), getattr(err, "retry_after", None) or 0)
             step.status, step.due_at, step.lease_until = "pending", now + timedelta(seconds=delay), None
             msg.status = "pending" if err.maybe_sent else "retrying"
             log.warning("send for step %s failed (%s); retry %s in %ss", step_id, err, attempts, delay)

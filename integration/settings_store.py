@@ -17,6 +17,7 @@ _OVERRIDABLE = {
     "own_numbers": frozenset, "block_list": frozenset,
     "missed_dispositions": lambda v: frozenset(str(x).strip().lower() for x in v),
     "answered_dispositions": lambda v: frozenset(str(x).strip().lower() for x in v),
+    "send_via": str,
 }
 
 
@@ -53,6 +54,8 @@ def save_text_back(session: Session, sub: SubAccount, *, enabled: bool | None = 
     unknown = set(settings) - set(_OVERRIDABLE)
     if unknown:
         raise ValueError(f"unknown setting {sorted(unknown)[0]!r}")
+    if settings.get("send_via") == "ghl" and sub.provider != "ghl":
+        raise ValueError(f"send_via ghl needs a GoHighLevel sub-account; {sub.name} is on {sub.provider}")
     row = session.scalar(select(WorkflowSetting).where(
         WorkflowSetting.sub_account_id == sub.id, WorkflowSetting.workflow == TEXT_BACK))
     if row is None:

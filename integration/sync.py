@@ -38,13 +38,21 @@ LEASE = timedelta(seconds=60)
 CRM_SETTINGS = "crm"
 
 
-SMS_LOG_PROVIDERS = {"hubspot"}  # CRMs with a conversation record of their own for texts
+def logs_sms(provider: str, config) -> bool:
+    """Whether texts are logged where the CRM shows conversations (HubSpot: an SMS
+    communication; GoHighLevel: the contact's conversation, through the app's conversation
+    provider, so only when GHL_CONVERSATION_PROVIDER_ID is set; Salesforce: the note is a Task)."""
+    if provider == "hubspot":
+        return True
+    return provider == "ghl" and bool(config is not None and config.ghl_conversation_provider_id)
 
 
-def text_ops(provider: str, *, note: str, direction: str, body: str) -> list[tuple[str, dict]]:
-    """The writes that record one text: a note, and the SMS itself where the CRM shows conversations."""
+def text_ops(provider: str, *, note: str, direction: str, body: str, config=None,
+             in_crm_inbox: bool = False) -> list[tuple[str, dict]]:
+    """The writes that record one text: a note, and the SMS itself where the CRM shows
+    conversations, unless it went through that inbox already (``in_crm_inbox``)."""
     ops = [("note", {"body": note})]
-    if provider in SMS_LOG_PROVIDERS:
+    if not in_crm_inbox and logs_sms(provider, config):
         ops.append(("sms_log", {"direction": direction, "body": body}))
     return ops
 
@@ -76,7 +84,7 @@ def crm_for(rt, s: Session, sub: SubAccount):
         WorkflowSetting.sub_account_id == sub.id, WorkflowSetting.workflow == CRM_SETTINGS)) or {}
     if sub.provider == "ghl":
         client = GhlClient(token, sub.external_id, base_url=rt.config.ghl_api_url or GHL_API, limiter=rt.rate_limiter)
-        crm = GhlCrm(client, overrides)
+        crm = GhlCrm(client, overrides, conversation_provider_id=rt.config.ghl_conversation_provider_id)
     elif sub.provider == "hubspot":
         crm = HubSpotCrm(make_hubspot_client(token, rt.config.hubspot_api_url), overrides,
                          limiter=rt.rate_limiter, portal_id=sub.external_id)

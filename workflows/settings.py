@@ -40,6 +40,7 @@ ANSWERED_DISPOSITIONS = frozenset({
     "connected", "wrong number",
 })
 DEFAULT_HOURS = "mon-fri 08:00-18:00"
+SEND_VIA = ("twilio", "ghl")
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,9 @@ class TextBackSettings:
     block_list: frozenset[str] = frozenset()
     missed_dispositions: frozenset[str] = MISSED_DISPOSITIONS
     answered_dispositions: frozenset[str] = ANSWERED_DISPOSITIONS
+    # Which way texts leave: "twilio" (Ringback's own sender: Twilio, or the sandbox) or "ghl"
+    # (the GoHighLevel location's conversations, so they show in its inbox from its number).
+    send_via: str = "twilio"
 
     def __post_init__(self):
         zone(self.timezone)  # raises BadSchedule with the bad name
@@ -70,6 +74,8 @@ class TextBackSettings:
                 templates.check(t)
         if not 1 <= self.validity_seconds <= 36000:
             raise ValueError("validity_seconds must be between 1 and 36000 (Twilio's limit)")
+        if self.send_via not in SEND_VIA:
+            raise ValueError(f"send_via must be one of {', '.join(SEND_VIA)}, not {self.send_via!r}")
         if self.dedupe_window_seconds < 0 or self.missed_under_seconds < 0:
             raise ValueError("dedupe_window_seconds and missed_under_seconds cannot be negative")
 

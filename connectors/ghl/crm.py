@@ -12,6 +12,7 @@ from datetime import datetime
 from workflows.stages import best_pipeline
 
 from ..base import CrmError
+from . import conversations
 from .client import GhlClient
 
 PIPELINE_TTL = 300.0  # seconds a location's pipeline mapping is reused before asking again
@@ -19,6 +20,7 @@ _pipelines: dict[tuple[str, str], tuple[float, tuple[str, dict[str, str]]]] = {}
 _pipelines_lock = threading.Lock()
 TEXT_STATUS_FIELD = "Ringback text status"  # an opportunity custom field, made if missing
 _fields: dict[str, str] = {}  # locationId -> that field's id
+_conversations: dict[tuple[str, str], str] = {}  # (locationId, contactId) -> conversationId
 
 
 def forget_pipelines() -> None:
@@ -26,13 +28,16 @@ def forget_pipelines() -> None:
     with _pipelines_lock:
         _pipelines.clear()
         _fields.clear()
+        _conversations.clear()
 
 
 class GhlCrm:
     provider = "ghl"
 
-    def __init__(self, client: GhlClient, stage_overrides: dict | None = None):
+    def __init__(self, client: GhlClient, stage_overrides: dict | None = None, *,
+                 conversation_provider_id: str | None = None):
         self.client = client
+        self.conversation_provider_id = conversation_provider_id
         self.location_id = client.location_id
         self.stage_overrides = stage_overrides or {}
         key = (self.location_id, repr(sorted(self.stage_overrides.items())))
@@ -130,6 +135,20 @@ class GhlCrm:
 
     def add_note(self, *, contact_id: str, body: str) -> str:
         return self.client.request("POST", f"/contacts/{contact_id}/notes", json={"body": body})["note"]["id"]
+
+    def log_sms(self, *, contact_id: str, direction: str, body: str) -> str:
+        """A text Ringback sent or received through Twilio, in the contact's GoHighLevel conversation."""
+        if not self.conversation_provider_id:
+            raise CrmError("logging texts in GoHighLevel's conversations needs GHL_CONVERSATION_PROVIDER_ID")
+        key = (self.location_id, contact_id)
+        with _pipelines_lock:
+            known = _conversations.get(key)
+        conversation_id, message_id = conversations.log_message(
+            self.client, provider_id=self.conversation_provider_id, contact_id=contact_id, direction=direction,
+            body=body, conversation_id=known)
+        with _pipelines_lock:
+            _conversations[key] = conversation_id
+        return message_id
 
     def create_task(self, *, contact_id: str, title: str, due: datetime) -> str:
         data = self.client.request("POST", f"/contacts/{contact_id}/tasks",

@@ -22,10 +22,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
-from workflows.events import AppEvent, BookingEvent, CallEvent, IgnoredEvent, InboundSms
+from workflows.events import AppEvent, BookingEvent, CallEvent, DeliveryUpdate, IgnoredEvent, InboundSms
 
 from ..base import WebhookRejected
 from . import keys as published
+from .conversations import STATUS
 
 MAX_AGE = timedelta(minutes=5)
 # GoHighLevel's call vocabulary -> Ringback's (Twilio's) call statuses. "answered" is a call
@@ -159,6 +160,16 @@ def parse(payload: dict):
             is_call = mtype in CALL_TYPES or payload.get("messageTypeString") in ("TYPE_CALL", "TYPE_VOICEMAIL")
             if is_call or (mtype in ("SMS", "TYPE_SMS") and payload.get("direction") == "inbound"):
                 return _message(MessageSchema().load(payload), is_call)
+            if (kind == "OutboundMessage" and mtype in ("SMS", "TYPE_SMS") and payload.get("status")
+                    and payload.get("source") in (None, "api")):
+                # A text sent through the API (Ringback's, when the sub-account sends through
+                # GoHighLevel) and its delivery status. Texts people send from the app or
+                # workflows are not Ringback's.
+                d = MessageSchema().load(payload)
+                status = STATUS.get(d["status"].lower())
+                if status is None:
+                    raise ValidationError({"status": [f"unknown message status {d['status']!r}"]})
+                return DeliveryUpdate(provider="ghl", message_id=d["messageId"], status=status)
             return IgnoredEvent(provider="ghl", kind=f"{kind}:{mtype or 'unknown'}")
         if kind in ("AppointmentCreate", "AppointmentUpdate"):
             d = AppointmentEventSchema().load(payload)
@@ -225,6 +236,8 @@ def event_key(payload: dict, event, body: bytes) -> str:
         return f"call:{event.call_id}:{event.status}"
     if isinstance(event, InboundSms):
         return f"sms:{event.message_id}"
+    if isinstance(event, DeliveryUpdate):
+        return f"delivery:{event.message_id}:{event.status}"
     if isinstance(event, BookingEvent):
         return f"appointment:{event.booking_id}:{payload.get('type')}:{payload.get('appointment', {}).get('dateUpdated') or payload.get('timestamp')}"
     return payload.get("webhookId") or "body:" + hashlib.sha256(body).hexdigest()

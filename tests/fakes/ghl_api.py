@@ -28,6 +28,20 @@ APPS = SHARED / "contracts" / "ghl" / "apps"
 # Pipelines: the spec types `stages` as an array of arrays; the API (and every client of it)
 # gives stage objects {id, name, position}.
 SPEC_ANSWER_ERRATA = {"GET /opportunities/pipelines"}
+
+
+def _request_errata(name: str, spec: dict) -> None:
+    """Where GoHighLevel's spec asks more of a request than its API does, relax just that.
+
+    conversations.json: SendMessageBodyDto requires ``subType`` (typed object, example "Email")
+    and ``status``; every client of the live API sends {type, contactId, message} and GoHighLevel
+    accepts it. ProcessMessageBodyDto types ``direction`` as an object whose default and
+    examples are the strings "outbound"/"inbound"."""
+    if name != "conversations.json":
+        return
+    schemas = spec["components"]["schemas"]
+    schemas["SendMessageBodyDto"]["required"] = ["type", "contactId"]
+    schemas["ProcessMessageBodyDto"]["properties"]["direction"] = {"type": "string", "enum": ["outbound", "inbound"]}
 SPEC_FOR_PREFIX = {"/contacts": "contacts.json", "/opportunities": "opportunities.json",
                    "/locations": "locations.json", "/conversations": "conversations.json", "/oauth": "oauth.json"}
 CLIENT_ID, CLIENT_SECRET = "66a0419a0dffa47fb5f8b22f-m1abcde2", "5b1e7c1a-2f3d-4e5f-8a9b-0c1d2e3f4a5b"
@@ -47,6 +61,8 @@ class FakeGhl:
         self.notes: list[dict] = []
         self.tasks: list[dict] = []
         self.fields: dict[str, list[dict]] = {}
+        self.conversations: dict[str, dict] = {}  # id -> conversation
+        self.messages: list[dict] = []  # every message, in GoHighLevel's GetMessageResponseDto shape
         self.refresh_tokens: dict[str, str] = {}  # refresh token -> location
         self.recently_used: dict[str, tuple[float, dict]] = {}
         self.refreshes = self.refused_refreshes = 0
@@ -55,6 +71,7 @@ class FakeGhl:
         self.requests: list[tuple[float, str, str]] = []  # (time, location, "METHOD path")
         self.throttled = 0
         self._failures: list[tuple[int, dict]] = []
+        self._fail_after_send: int | None = None
         self._hits: dict[str, deque] = defaultdict(deque)
         self._lock = threading.RLock()
         self._specs: dict[str, OpenAPI] = {}
@@ -97,11 +114,17 @@ class FakeGhl:
         with self._lock:
             self._failures.extend([(status, headers or {})] * times)
 
+    def fail_after_sending(self, status: int = 502) -> None:
+        """The next text sent is kept (and listed) but answered with ``status``: a gateway timing out."""
+        with self._lock:
+            self._fail_after_send = status
+
     def load_specs(self, base_url: str) -> None:
         for name in set(SPEC_FOR_PREFIX.values()):
             path = APPS / name
             spec = json.loads(path.read_text())
             spec["servers"] = [{"url": base_url}]
+            _request_errata(name, spec)
             self._specs[name] = OpenAPI.from_dict(spec, base_uri=path.as_uri(), config=Config(spec_validator_cls=None))
 
     # ------------------------------------------------------------- the API
@@ -130,7 +153,10 @@ class FakeGhl:
             if request.path == "/oauth/token":
                 return None  # client credentials, checked by the endpoint
             token = (request.headers.get("Authorization") or "").removeprefix("Bearer ")
-            location = self._location_of_request()
+            # Location tokens are scoped to their location: a request naming nothing the fake
+            # knows (an unknown contact, say) is the token's own location's, and answered as such.
+            location = self._location_of_request() or next(
+                (loc for loc, t in self.tokens.items() if t == token), None)
             if location is None or self.tokens.get(location) != token:
                 return _json({"statusCode": 401, "message": "Invalid JWT"}, 401)
             with self._lock:
@@ -298,9 +324,104 @@ class FakeGhl:
                             if k in ("pipelineStageId", "monetaryValue", "status", "name")}, updatedAt=_now())
             return _json({"opportunity": opp})
 
+        @app.get("/conversations/search")
+        def search_conversations():
+            loc, contact = request.args["locationId"], request.args.get("contactId")
+            with self._lock:
+                found = [c for c in self.conversations.values()
+                         if c["locationId"] == loc and (not contact or c["contactId"] == contact)]
+            return _json({"conversations": found[:int(request.args.get("limit") or 20)], "total": len(found)})
+
+        @app.post("/conversations/")
+        def create_conversation():
+            body = request.get_json()
+            with self._lock:
+                if body["contactId"] not in self.contacts:
+                    return _json({"statusCode": 400, "message": "Contact not found"}, 400)
+                if any(c["contactId"] == body["contactId"] for c in self.conversations.values()):
+                    return _json({"statusCode": 400, "message": "Conversation already exists"}, 400)
+                conv = self._conversation(body["locationId"], body["contactId"])
+            return _json({"success": True, "conversation": {
+                "id": conv["id"], "dateUpdated": _now(), "dateAdded": _now(), "deleted": False,
+                "contactId": conv["contactId"], "locationId": conv["locationId"], "lastMessageDate": _now()}}, 201)
+
+        @app.post("/conversations/messages")
+        def send_message():
+            body = request.get_json()
+            with self._lock:
+                contact = self.contacts.get(body["contactId"])
+                if contact is None:
+                    return _json({"statusCode": 400, "message": "Contact not found"}, 400)
+                if body["type"] != "SMS":
+                    return _json({"statusCode": 422, "message": ["only SMS in this fake"]}, 422)
+                if not (body.get("toNumber") or contact.get("phone")):
+                    return _json({"statusCode": 400, "message": "Contact has no phone number"}, 400)
+                conv = self._conversation(contact["locationId"], contact["id"])
+                msg = self._message(conv, "outbound", body.get("message", ""), "pending", source="api",
+                                    to=body.get("toNumber") or contact.get("phone"), sender=body.get("fromNumber"))
+                failure, self._fail_after_send = self._fail_after_send, None
+            if failure:
+                return _json({"statusCode": failure, "message": "Bad Gateway"}, failure)
+            return _json({"conversationId": conv["id"], "messageId": msg["id"], "status": "pending"})
+
+        @app.post("/conversations/messages/inbound")
+        def add_message():
+            body = request.get_json()
+            with self._lock:
+                conv = self.conversations.get(body["conversationId"])
+                if conv is None or conv["contactId"] != body["contactId"]:
+                    return _json({"statusCode": 400, "message": "Conversation not found"}, 400)
+                msg = self._message(conv, body.get("direction", "outbound"), body.get("message", ""),
+                                    "delivered", source="api", provider=body["conversationProviderId"])
+            return _json({"success": True, "conversationId": conv["id"], "messageId": msg["id"],
+                          "message": "Message added", "contactId": conv["contactId"], "dateAdded": msg["dateAdded"]})
+
+        @app.get("/conversations/<conversation_id>/messages")
+        def list_messages(conversation_id):
+            with self._lock:
+                found = [m for m in self.messages if m["conversationId"] == conversation_id]
+            found.sort(key=lambda m: m["dateAdded"], reverse=True)
+            found = found[:int(request.args.get("limit") or 20)]
+            return _json({"lastMessageId": found[-1]["id"] if found else "", "nextPage": False,
+                          "messages": [{k: v for k, v in m.items() if not k.startswith("_")} for m in found]})
+
         strict(app, self, lambda: _json({"statusCode": 404, "message": "Not found"}, 404))
 
         return app
+
+    def _conversation(self, location: str, contact_id: str) -> dict:
+        """The contact's conversation (one per contact), made on first use. Call with the lock held."""
+        conv = next((c for c in self.conversations.values() if c["contactId"] == contact_id), None)
+        if conv is None:
+            contact = self.contacts[contact_id]
+            conv = {"id": _id(), "contactId": contact_id, "locationId": location, "lastMessageBody": "",
+                    "lastMessageType": "TYPE_SMS", "type": "TYPE_PHONE", "unreadCount": 0,
+                    "fullName": contact.get("firstName") or "", "contactName": contact.get("firstName") or "",
+                    "email": contact.get("email") or "", "phone": contact.get("phone") or ""}
+            self.conversations[conv["id"]] = conv
+        return conv
+
+    def _message(self, conv: dict, direction: str, body: str, status: str, *, source: str,
+                 to: str | None = None, sender: str | None = None, provider: str | None = None) -> dict:
+        msg = {"id": _id(), "type": 2, "messageType": "TYPE_SMS", "locationId": conv["locationId"],
+               "contactId": conv["contactId"], "conversationId": conv["id"], "dateAdded": _now(), "body": body,
+               "direction": direction, "status": status, "contentType": "text/plain", "source": source,
+               "_to": to, "_from": sender}
+        if provider:
+            msg["conversationProviderId"] = provider
+        self.messages.append(msg)
+        conv["lastMessageBody"] = body
+        return msg
+
+    def set_message_status(self, message_id: str, status: str) -> dict:
+        """GoHighLevel's carrier reported on a text: the OutboundMessage webhook it would send."""
+        with self._lock:
+            msg = next(m for m in self.messages if m["id"] == message_id)
+            msg["status"] = status
+            return {"type": "OutboundMessage", "locationId": msg["locationId"], "attachments": [], "body": msg["body"],
+                    "contactId": msg["contactId"], "contentType": "text/plain", "conversationId": msg["conversationId"],
+                    "dateAdded": msg["dateAdded"], "direction": "outbound", "messageType": "SMS",
+                    "messageId": msg["id"], "source": "api", "status": status}
 
     def _stage_exists(self, location: str, pipeline_id: str, stage_id: str | None) -> bool:
         return any(p["id"] == pipeline_id and any(st["id"] == stage_id for st in p["stages"])
@@ -316,6 +437,11 @@ class FakeGhl:
         if body.get("locationId"):
             return body["locationId"]
         with self._lock:
+            if body.get("contactId") in self.contacts:
+                return self.contacts[body["contactId"]]["locationId"]
+            conv = self.conversations.get(body.get("conversationId") or (parts[1] if len(parts) > 1 else ""))
+            if parts[0] == "conversations" and conv is not None:
+                return conv["locationId"]
             for kind, store in (("contacts", self.contacts), ("opportunities", self.opportunities)):
                 parts = request.path.strip("/").split("/")
                 if parts[0] == kind and len(parts) > 1 and parts[1] in store:

@@ -1,0 +1,189 @@
+"""GoHighLevel sub-accounts that send through their own conversations, and Twilio texts logged there."""
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import select
+
+from integration import runner
+from integration.cli import main
+from integration.models import Installation, Message, Recovery, Step, SubAccount, SyncOp, utcnow
+from integration.settings_store import save_text_back
+from tests.conftest import CALLER
+from tests.test_ghl_crm import TOKEN, ghl_crm_sub, missed_call  # noqa: F401 (fixture)
+from tests.test_ghl_webhooks import LOCATION, raw, send, signed
+from tests.twilio_helpers import fixture as twilio_fixture
+from tests.twilio_helpers import post as twilio_post
+
+EVENT_CONTACT = "gb7laj5aYQC4glDtP1r5"  # the contactId in the call fixtures
+PROVIDER_ID = "6650f3b2c1d4e5a6b7c8d9e0"
+
+
+def _send_via_ghl(rt, sub_id: int) -> None:
+    with rt.sessions.begin() as s:
+        save_text_back(s, s.get(SubAccount, sub_id), send_via="ghl")
+
+
+def _known_caller(fake_ghl) -> None:
+    fake_ghl.contacts[EVENT_CONTACT] = {"id": EVENT_CONTACT, "locationId": LOCATION, "phone": CALLER,
+                                        "firstName": "Dana"}
+
+
+def _messages(rt):
+    with rt.sessions() as s:
+        return s.scalars(select(Message).order_by(Message.id)).all()
+
+
+def _outbound(fake_ghl):
+    return [m for m in fake_ghl.messages if m["direction"] == "outbound"]
+
+
+def _post_event(client, keys, payload: dict):
+    import json
+    from datetime import datetime, timezone
+    payload = payload | {"timestamp": datetime.now(timezone.utc).isoformat().replace("+00:00", "Z"),
+                         "webhookId": f"wh-{payload['messageId']}-{payload['status']}"}
+    body = json.dumps(payload).encode()
+    return send(client, body, signed(body, keys))
+
+
+def test_text_back_goes_out_of_the_location_inbox_and_its_delivery_is_written_back(
+        client, rt, ghl_crm_sub, fake_twilio, fake_ghl, ghl_signing_keys):
+    _send_via_ghl(rt, ghl_crm_sub.id)
+    _known_caller(fake_ghl)
+    missed_call(client, ghl_signing_keys)
+    assert fake_twilio.messages == []  # not through Ringback's Twilio
+    [text] = _outbound(fake_ghl)
+    assert text["contactId"] == EVENT_CONTACT and text["_to"] == CALLER and text["source"] == "api"
+    assert "Acme Plumbing" in text["body"] and "https://acme.example/book" in text["body"]
+    [msg] = _messages(rt)
+    assert (msg.provider, msg.provider_sid, msg.status) == ("ghl", text["id"], "queued")
+    [opp] = fake_ghl.opportunities.values()
+    assert fake_ghl.stage_name(opp) == "Texted back"
+    # Already in GoHighLevel's conversation: a note, but no second copy of the text.
+    assert len(fake_ghl.notes) == 1 and len(fake_ghl.messages) == 1
+
+    resp = _post_event(client, ghl_signing_keys, fake_ghl.set_message_status(text["id"], "delivered"))
+    assert resp.json == {"status": "accepted"}
+    assert _messages(rt)[0].status == "delivered"
+    assert [f["fieldValue"] for f in opp["customFields"]] == ["delivered"]
+
+
+def test_a_contact_deleted_since_the_call_is_found_again_by_phone(client, rt, ghl_crm_sub, fake_twilio, fake_ghl,
+                                                                  ghl_signing_keys):
+    _send_via_ghl(rt, ghl_crm_sub.id)
+    missed_call(client, ghl_signing_keys)  # names contact gb7laj5..., which this location no longer has
+    [text] = _outbound(fake_ghl)
+    [contact] = fake_ghl.contacts.values()
+    assert contact["phone"] == CALLER and text["contactId"] == contact["id"] != EVENT_CONTACT
+
+
+def test_a_throttled_send_waits_for_gohighlevels_interval_and_sends_once(client, rt, ghl_crm_sub, fake_twilio,
+                                                                         fake_ghl, ghl_signing_keys):
+    _send_via_ghl(rt, ghl_crm_sub.id)
+    _known_caller(fake_ghl)
+    fake_ghl.fail_next(429, headers={"X-RateLimit-Interval-Milliseconds": "2500"})
+    missed_call(client, ghl_signing_keys)
+    assert _outbound(fake_ghl) == []
+    with rt.sessions() as s:
+        step = s.scalar(select(Step))
+    assert step.status == "pending" and "429" in step.last_error
+    assert 2.0 <= (step.due_at - utcnow()).total_seconds() <= 2.6
+    assert runner.run_step(rt, step.id, now=utcnow() + timedelta(seconds=3)).summary.startswith("sent ")
+    assert len(_outbound(fake_ghl)) == 1
+    assert _messages(rt)[0].provider_sid == _outbound(fake_ghl)[0]["id"]
+
+
+def test_a_send_gohighlevel_took_but_answered_502_is_found_not_repeated(client, rt, ghl_crm_sub, fake_twilio,
+                                                                        fake_ghl, ghl_signing_keys):
+    _send_via_ghl(rt, ghl_crm_sub.id)
+    _known_caller(fake_ghl)
+    fake_ghl.fail_after_sending(502)
+    missed_call(client, ghl_signing_keys)
+    [text] = _outbound(fake_ghl)
+    with rt.sessions() as s:
+        step = s.scalar(select(Step))
+    assert step.status == "pending" and _messages(rt)[0].status == "pending"  # maybe sent: look first
+    outcome = runner.run_step(rt, step.id, now=utcnow() + timedelta(seconds=2))
+    assert outcome.summary == f"sent {text['id']} (queued)"
+    assert len(_outbound(fake_ghl)) == 1
+
+
+def test_an_expired_location_token_is_refreshed_once_and_the_text_sent(client, rt, fake_twilio, fake_ghl,
+                                                                       ghl_signing_keys):
+    access, refresh = fake_ghl.install_oauth(LOCATION)
+    fake_ghl.install(LOCATION, access)
+    with rt.sessions.begin() as s:
+        sub = SubAccount(name="Acme Plumbing", provider="ghl", external_id=LOCATION, phone_number=None,
+                         timezone="America/Chicago", business_hours="24/7", booking_url=None)
+        s.add(sub)
+        s.flush()
+        s.add(Installation(sub_account_id=sub.id, provider="ghl", kind="oauth", access_token=rt.vault.seal(access),
+                           refresh_token=rt.vault.seal(refresh)))
+        save_text_back(s, sub, send_via="ghl")
+    _known_caller(fake_ghl)
+    fake_ghl.expire(LOCATION)
+    missed_call(client, ghl_signing_keys)  # no Twilio number at all: the location's own is used
+    [text] = _outbound(fake_ghl)
+    assert "_from" in text and text["_from"] is None
+    assert fake_ghl.refreshes == 1 and fake_ghl.refused_refreshes == 0
+
+
+def test_twilio_texts_are_logged_in_the_gohighlevel_conversation_when_a_provider_is_set(
+        client, rt, ghl_crm_sub, fake_twilio, fake_ghl, ghl_signing_keys):
+    rt.config = replace(rt.config, ghl_conversation_provider_id=PROVIDER_ID)
+    missed_call(client, ghl_signing_keys)
+    [sent] = fake_twilio.messages
+    twilio_post(client, "/webhooks/twilio/sms", twilio_fixture("inbound_sms__reply"))
+    [conv] = fake_ghl.conversations.values()
+    logged = [(m["direction"], m["body"], m["conversationProviderId"], m["conversationId"]) for m in fake_ghl.messages]
+    assert logged == [("outbound", sent["body"], PROVIDER_ID, conv["id"]),
+                      ("inbound", twilio_fixture("inbound_sms__reply")["Body"], PROVIDER_ID, conv["id"])]
+    assert conv["contactId"] == next(iter(fake_ghl.contacts))
+    with rt.sessions() as s:
+        assert all(op.status == "done" for op in s.scalars(select(SyncOp)))
+
+
+def test_without_a_provider_id_twilio_texts_are_notes_only(client, rt, ghl_crm_sub, fake_twilio, fake_ghl,
+                                                           ghl_signing_keys):
+    missed_call(client, ghl_signing_keys)
+    assert len(fake_twilio.messages) == 1 and fake_ghl.messages == [] and len(fake_ghl.notes) == 1
+
+
+def test_a_reply_in_the_gohighlevel_inbox_moves_the_recovery(client, rt, ghl_crm_sub, fake_twilio, fake_ghl,
+                                                             ghl_signing_keys):
+    _send_via_ghl(rt, ghl_crm_sub.id)
+    _known_caller(fake_ghl)
+    missed_call(client, ghl_signing_keys)
+    body = raw("inbound_message__sms_reply")
+    assert send(client, body, signed(body, ghl_signing_keys)).status_code == 200
+    with rt.sessions() as s:
+        assert s.scalar(select(Recovery.state)) == "replied"
+    [opp] = fake_ghl.opportunities.values()
+    assert fake_ghl.stage_name(opp) == "Replied"
+    assert len(fake_ghl.messages) == 1  # the reply is GoHighLevel's own message: not logged again
+
+
+def test_send_via_ghl_is_refused_for_other_sub_accounts(rt, sub, config, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", config.database_url)
+    monkeypatch.setenv("RINGBACK_DATA_DIR", str(config.data_dir))
+    result = CliRunner().invoke(main, ["subaccount", "settings", str(sub.id), "--send-via", "ghl"])
+    assert result.exit_code == 1
+    assert "send_via ghl needs a GoHighLevel sub-account; Acme Plumbing is on twilio" in result.output
+
+
+def test_send_via_ghl_is_shown_by_the_settings_command(rt, ghl_crm_sub, config, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", config.database_url)
+    monkeypatch.setenv("RINGBACK_DATA_DIR", str(config.data_dir))
+    result = CliRunner().invoke(main, ["subaccount", "settings", str(ghl_crm_sub.id), "--send-via", "ghl"])
+    assert result.exit_code == 0, result.output
+    assert "texts sent through the GoHighLevel location's conversations" in result.output
+
+
+@pytest.mark.parametrize("value", ["sms", "GHL", ""])
+def test_an_unknown_sender_is_refused_with_its_name(rt, ghl_crm_sub, value):
+    with rt.sessions.begin() as s, pytest.raises(ValueError, match="send_via must be one of twilio, ghl"):
+        save_text_back(s, s.get(SubAccount, ghl_crm_sub.id), send_via=value)
