@@ -32,7 +32,13 @@ class Config:
     ghl_client_id: str | None = None
     ghl_client_secret: str | None = None
     ghl_conversation_provider_id: str | None = None
+    ghl_app_id: str | None = None
+    ghl_sso_key: str | None = None
+    hubspot_client_id: str | None = None
     hubspot_client_secret: str | None = None
+    salesforce_client_id: str | None = None
+    salesforce_client_secret: str | None = None
+    salesforce_login_url: str = "https://login.salesforce.com"
     hubspot_api_url: str = "https://api.hubapi.com"
     queue_immediate: bool = False
     send_concurrency: int = 16
@@ -75,7 +81,13 @@ class Config:
             ghl_client_id=env.get("GHL_CLIENT_ID") or None,
             ghl_client_secret=env.get("GHL_CLIENT_SECRET") or None,
             ghl_conversation_provider_id=env.get("GHL_CONVERSATION_PROVIDER_ID") or None,
+            ghl_app_id=env.get("GHL_APP_ID") or None,
+            ghl_sso_key=env.get("GHL_SSO_KEY") or None,
+            hubspot_client_id=env.get("HUBSPOT_CLIENT_ID") or None,
             hubspot_client_secret=env.get("HUBSPOT_CLIENT_SECRET") or None,
+            salesforce_client_id=env.get("SALESFORCE_CLIENT_ID") or None,
+            salesforce_client_secret=env.get("SALESFORCE_CLIENT_SECRET") or None,
+            salesforce_login_url=(env.get("SALESFORCE_LOGIN_URL") or "https://login.salesforce.com").rstrip("/"),
             hubspot_api_url=(env.get("HUBSPOT_API_URL") or "https://api.hubapi.com").rstrip("/"),
         )
         values.update(overrides)

@@ -41,6 +41,8 @@ def complete(rt, sub_account_id: int, event):
 
 
 def unresolved(event, exc: Exception):
+    """What is recorded when the vendor could not fill the event in: the vendor's own reason."""
     if isinstance(event, CallRef):
         return Unresolved(event.provider, f"call {event.call_id} could not be fetched: {exc}")
-    return event  # decided without a caller: recorded as not textable, with the reason
+    # Decided without a caller: the call is recorded as not textable, with the vendor's reason.
+    return replace(event, lookup_error=str(exc))

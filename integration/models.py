@@ -38,8 +38,12 @@ class Base(DeclarativeBase):
 
 class Agency(Base):
     __tablename__ = "agencies"
+    __table_args__ = (UniqueConstraint("provider", "external_id", name="uq_agencies_provider_external"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
+    # The CRM account the agency installed from (GoHighLevel companyId, ...), when it did.
+    provider: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    external_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -204,9 +208,15 @@ class Installation(Base):
     __table_args__ = (UniqueConstraint("sub_account_id", "provider", name="uq_installations_sub_provider"),
                       UniqueConstraint("webhook_secret_hash", name="uq_installations_webhook_secret_hash"))
     id: Mapped[int] = mapped_column(primary_key=True)
-    sub_account_id: Mapped[int] = mapped_column(ForeignKey("sub_accounts.id", ondelete="CASCADE"))
+    # A sub-account's own access, or (sub_account_id NULL) an agency-wide one: a GoHighLevel
+    # Company token that location tokens are exchanged from.
+    sub_account_id: Mapped[int | None] = mapped_column(ForeignKey("sub_accounts.id", ondelete="CASCADE"),
+                                                       nullable=True)
+    agency_id: Mapped[int | None] = mapped_column(ForeignKey("agencies.id"), nullable=True)
     provider: Mapped[str] = mapped_column(String(20))
     kind: Mapped[str] = mapped_column(String(20), default="oauth")  # oauth | private_token
+    user_type: Mapped[str | None] = mapped_column(String(20), nullable=True)  # GoHighLevel: Location | Company
+    external_id: Mapped[str | None] = mapped_column(String(100), nullable=True)  # the account the token is for
     access_token: Mapped[str] = mapped_column(Text)  # sealed
     refresh_token: Mapped[str | None] = mapped_column(Text, nullable=True)  # sealed
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -216,6 +226,28 @@ class Installation(Base):
     instance_url: Mapped[str | None] = mapped_column(String(255), nullable=True)
     webhook_secret: Mapped[str | None] = mapped_column(Text, nullable=True)
     webhook_secret_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # Health, for `ringback installations list`.
+    refreshed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_event_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_write_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class TriggerSubscription(Base):
+    """A GoHighLevel workflow that uses one of Ringback's triggers: where to fire it."""
+
+    __tablename__ = "trigger_subscriptions"
+    __table_args__ = (UniqueConstraint("provider", "external_id", name="uq_trigger_subscriptions_external"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sub_account_id: Mapped[int] = mapped_column(ForeignKey("sub_accounts.id", ondelete="CASCADE"))
+    provider: Mapped[str] = mapped_column(String(20))
+    trigger_key: Mapped[str] = mapped_column(String(100))
+    external_id: Mapped[str] = mapped_column(String(100))  # triggerData.id
+    target_url: Mapped[str] = mapped_column(String(1000))
+    workflow_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    filters: Mapped[list] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

@@ -180,8 +180,11 @@ def _missed_call(s: Session, sub, settings, call: CallEvent, why: str, values: d
     try:
         caller = to_e164(call.caller, settings.default_region)
     except UnusableNumber as exc:
-        problem = (f"the event names only contact {call.contact_ref}, not the caller's number"
-                   if not call.caller and call.contact_ref else str(exc))
+        problem = str(exc)
+        if not call.caller and call.contact_ref:
+            problem = f"the event names only contact {call.contact_ref}, not the caller's number"
+            if call.lookup_error:
+                problem += f", and {call.provider} could not say it: {call.lookup_error}"
         values.update(outcome="unusable_number", reason=f"{why}; {problem}")
         return f"missed, not texted: {problem}", None
     values["caller"] = caller

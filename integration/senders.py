@@ -19,6 +19,12 @@ def send_with(rt, payload: dict, send):
     if payload.get("via") != "ghl":
         return send(rt.sender)
     crm = _ghl_crm(rt, payload["sub_account_id"])
+    if tokens.expiring(crm.expires_at):
+        try:
+            tokens.refresh(rt, crm.installation_id, crm.token)
+        except CrmError as exc:
+            raise SendError(f"cannot refresh the GoHighLevel token: {exc}", retryable=exc.retryable) from None
+        crm = _ghl_crm(rt, payload["sub_account_id"])
     try:
         return send(GhlConversationSender(crm.client, payload.get("contact_id")))
     except TokenExpired as refused:

@@ -95,11 +95,18 @@ def crm_for(rt, s: Session, sub: SubAccount):
     else:
         raise CrmError(f"no CRM connector for {sub.provider}")
     crm.installation_id, crm.token, crm.sub_account_id = inst.id, token, sub.id
+    crm.expires_at = inst.expires_at if inst.kind == "oauth" and inst.refresh_token else None
     return crm
 
 
 def with_fresh_token(rt, crm, action):
-    """Run ``action(crm)``; when the CRM says the token expired, refresh it once and run it again."""
+    """Run ``action(crm)``; when the CRM says the token expired, refresh it once and run it again.
+
+    A token about to expire (HubSpot's last 30 minutes) is refreshed before it is used."""
+    if tokens.expiring(getattr(crm, "expires_at", None)):
+        tokens.refresh(rt, crm.installation_id, crm.token)
+        with rt.sessions() as s:
+            crm = crm_for(rt, s, s.get(SubAccount, crm.sub_account_id))
     try:
         return action(crm), crm
     except CrmError as exc:
@@ -158,6 +165,8 @@ def run(rt, recovery_id: int, now: datetime | None = None) -> SyncOutcome:
         with transaction(rt.sessions) as s:
             s.execute(update(SyncOp).where(SyncOp.id == op_id).values(status="done", result=result, last_error=None,
                                                                       updated_at=now))
+            s.execute(update(Installation).where(Installation.id == crm.installation_id)
+                      .values(last_write_at=now, last_error=None))
             if result:
                 rec = s.get(Recovery, recovery_id)
                 rec.crm_refs = dict(rec.crm_refs or {}) | result

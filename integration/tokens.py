@@ -1,10 +1,11 @@
-"""CRM access tokens: refreshed once when the CRM says they expired, single-flight.
+"""CRM access tokens: refreshed once when the CRM says they expired (or are about to), single-flight.
 
 GoHighLevel's refresh tokens are single-use: each refresh returns a new pair and kills the
 old refresh token. Two workers refreshing at once would lock the location out, so a refresh
 happens under a lock on the installation row (PostgreSQL: SELECT ... FOR UPDATE; SQLite:
 the database's write lock), re-reads the row first (another process may have refreshed
-already: then its token is used), and commits the new pair before anyone uses it.
+already: then its token is used), and commits the new pair before anyone uses it. HubSpot
+(30-minute tokens) and Salesforce (sessions that end by org policy) go through the same door.
 """
 from __future__ import annotations
 
@@ -12,30 +13,51 @@ import logging
 from datetime import timedelta
 
 from connectors.base import CrmError
-from connectors.ghl.oauth import refresh as ghl_refresh
+from connectors.ghl import oauth as ghl_oauth
+from connectors.hubspot import oauth as hubspot_oauth
+from connectors.salesforce import oauth as salesforce_oauth
 
 from .db import transaction
 from .models import Installation, utcnow
 
 log = logging.getLogger("ringback.tokens")
+AHEAD = timedelta(minutes=5)  # a token this close to its expiry is refreshed before use
+
+
+def expiring(expires_at, now=None) -> bool:
+    return expires_at is not None and expires_at <= (now or utcnow()) + AHEAD
 
 
 def refresh(rt, installation_id: int, stale_access_token: str) -> str:
-    """A fresh access token for the installation whose ``stale_access_token`` was refused."""
+    """A fresh access token for the installation whose ``stale_access_token`` was refused (or is expiring)."""
     with transaction(rt.sessions) as s:
         inst = s.get(Installation, installation_id, with_for_update=True, populate_existing=True)
         current = rt.vault.open(inst.access_token)
-        if current != stale_access_token:
+        if current != stale_access_token and not expiring(inst.expires_at):
             return current  # another worker refreshed while this one waited for the lock
         if inst.kind != "oauth" or not inst.refresh_token:
             raise CrmError(f"{inst.provider} refused the token and it cannot be refreshed ({inst.kind}): "
                            "reinstall the app or give a new token", status=401)
-        if inst.provider != "ghl":
-            raise CrmError(f"no token refresh for {inst.provider} yet", status=401)
-        pair = ghl_refresh(rt.config.ghl_api_url, rt.config.ghl_client_id, rt.config.ghl_client_secret,
-                           rt.vault.open(inst.refresh_token))
+        pair = _ask(rt.config, inst.provider, rt.vault.open(inst.refresh_token), inst.user_type)
         inst.access_token = rt.vault.seal(pair["access_token"])
-        inst.refresh_token = rt.vault.seal(pair["refresh_token"])
-        inst.expires_at = utcnow() + timedelta(seconds=int(pair.get("expires_in") or 86399))
+        if pair.get("refresh_token"):  # Salesforce keeps the one it gave at install
+            inst.refresh_token = rt.vault.seal(pair["refresh_token"])
+        if pair.get("instance_url"):
+            inst.instance_url = pair["instance_url"]
+        inst.expires_at = utcnow() + timedelta(seconds=int(pair["expires_in"])) if pair.get("expires_in") else None
+        inst.refreshed_at = utcnow()
         log.info("refreshed the %s token of installation %s", inst.provider, installation_id)
         return pair["access_token"]
+
+
+def _ask(config, provider: str, refresh_token: str, user_type: str | None) -> dict:
+    if provider == "ghl":
+        return ghl_oauth.refresh(config.ghl_api_url, config.ghl_client_id, config.ghl_client_secret, refresh_token,
+                                 user_type or "Location")
+    if provider == "hubspot":
+        return hubspot_oauth.refresh(config.hubspot_api_url, config.hubspot_client_id, config.hubspot_client_secret,
+                                     f"{config.public_url}/oauth/hubspot/callback", refresh_token)
+    if provider == "salesforce":
+        return salesforce_oauth.refresh(config.salesforce_login_url, config.salesforce_client_id,
+                                        config.salesforce_client_secret, refresh_token)
+    raise CrmError(f"no token refresh for {provider}", status=401)

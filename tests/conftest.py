@@ -30,7 +30,10 @@ from connectors.hubspot.crm import forget_properties
 from tests.fakes.ghl_api import CLIENT_ID as GHL_CLIENT_ID
 from tests.fakes.ghl_api import CLIENT_SECRET as GHL_CLIENT_SECRET
 from tests.fakes.ghl_api import FakeGhl
+from tests.fakes.hubspot_api import CLIENT_ID as HUBSPOT_CLIENT_ID
 from tests.fakes.hubspot_api import FakeHubSpot
+from tests.fakes.salesforce_api import CLIENT_ID as SF_CLIENT_ID
+from tests.fakes.salesforce_api import CLIENT_SECRET as SF_CLIENT_SECRET
 from tests.fakes.salesforce_api import FakeSalesforce
 from tests.fakes.twilio_api import FakeTwilio, openapi_for
 
@@ -218,14 +221,17 @@ def fake_salesforce(_fake_salesforce_server, monkeypatch):
 # ------------------------------------------------------------------ Ringback
 
 @pytest.fixture
-def config(db_url, fake_twilio, tmp_path, ghl_signing_keys, _fake_ghl_server, _fake_hubspot_server) -> Config:
+def config(db_url, fake_twilio, tmp_path, ghl_signing_keys, _fake_ghl_server, _fake_hubspot_server,
+           _fake_salesforce_server) -> Config:
     """Ringback's configuration for a test: real Twilio SDK against the fake, jobs run inline."""
     return Config.from_env({}, database_url=db_url, data_dir=tmp_path, public_url=PUBLIC_URL,
                            twilio_account_sid=ACCOUNT_SID, twilio_auth_token=AUTH_TOKEN,
                            twilio_api_url=fake_twilio.url, queue_immediate=True, env="test",
                            ghl_webhook_public_key=ghl_signing_keys[2], ghl_api_url=_fake_ghl_server.url,
                            hubspot_client_secret=HUBSPOT_SECRET, hubspot_api_url=_fake_hubspot_server.url,
-                           ghl_client_id=GHL_CLIENT_ID, ghl_client_secret=GHL_CLIENT_SECRET)
+                           ghl_client_id=GHL_CLIENT_ID, ghl_client_secret=GHL_CLIENT_SECRET,
+                           hubspot_client_id=HUBSPOT_CLIENT_ID, salesforce_client_id=SF_CLIENT_ID,
+                           salesforce_client_secret=SF_CLIENT_SECRET, salesforce_login_url=_fake_salesforce_server.url)
 
 
 @pytest.fixture

@@ -29,6 +29,8 @@ class CallEvent:
     # What the person or calling app recorded about the call (HubSpot disposition id,
     # Salesforce CallDisposition text); sub-accounts say which ones mean missed.
     disposition: str | None = None
+    # Why the caller's number could not be read from the CRM, when it could not.
+    lookup_error: str | None = None
 
 
 @dataclass(frozen=True)

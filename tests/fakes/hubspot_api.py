@@ -19,6 +19,10 @@ from flask import Flask, Response, request
 
 from tests.fakes.server import strict
 
+CLIENT_ID, CLIENT_SECRET = "5f1c2d3e-4a5b-4c6d-8e7f-9a0b1c2d3e4f", "yyyyyyyy-yyyy-yyyy-yyyy-yyyyyyyyyyyy"
+APP_ID = 4123456
+SCOPES = ["crm.objects.contacts.read", "crm.objects.contacts.write", "crm.objects.deals.read",
+          "crm.objects.deals.write", "crm.schemas.deals.write", "oauth"]
 STANDARD_DEAL_PROPERTIES = {"dealname", "pipeline", "dealstage", "amount", "closedate", "hubspot_owner_id"}
 
 
@@ -37,11 +41,34 @@ class FakeHubSpot:
         self._seq = 100000
         self._hits: dict[str, deque] = defaultdict(deque)
         self._lock = threading.RLock()
+        self.refresh_tokens: dict[str, str] = {}  # refresh token -> portal
+        self.codes: dict[str, tuple[str, str]] = {}  # code -> (portal, redirect_uri)
+        self.refreshes = 0
         self.url = ""
         self.app = self._make_app()
 
     def install(self, portal_id: str, token: str) -> None:
         self.tokens[token] = str(portal_id)
+
+    def install_oauth(self, portal_id: str) -> tuple[str, str]:
+        """(access token, refresh token) as HubSpot's token endpoint would issue them."""
+        access, refresh = f"CJT{uuid.uuid4().hex}", f"na1-{uuid.uuid4()}"
+        with self._lock:
+            self.tokens[access] = str(portal_id)
+            self.refresh_tokens[refresh] = str(portal_id)
+        return access, refresh
+
+    def authorize(self, portal_id: str, redirect_uri: str) -> str:
+        """The code HubSpot's consent page would redirect back with."""
+        code = f"code-{uuid.uuid4()}"
+        self.codes[code] = (str(portal_id), redirect_uri)
+        return code
+
+    def expire(self, portal_id: str) -> None:
+        """Every access token of the portal is over 30 minutes old."""
+        with self._lock:
+            for token in [t for t, p in self.tokens.items() if p == str(portal_id)]:
+                del self.tokens[token]
 
     def put(self, portal_id: str, object_type: str, object_id: str, properties: dict) -> None:
         self.objects[(str(portal_id), object_type, str(object_id))] = {k: None if v is None else str(v)
@@ -95,7 +122,7 @@ class FakeHubSpot:
 
         @app.before_request
         def _gate():
-            if request.url_rule is None:
+            if request.url_rule is None or request.path.startswith("/oauth/"):
                 return None
             token = (request.headers.get("Authorization") or "").removeprefix("Bearer ")
             portal = self.tokens.get(token)
@@ -125,6 +152,47 @@ class FakeHubSpot:
                                  failure, headers)
             request.environ["hubspot.portal"] = portal
             return None
+
+        @app.post("/oauth/v1/token")
+        def token():
+            form = request.form
+            with self._lock:
+                self.requests.append("POST /oauth/v1/token")
+            if form.get("client_id") != CLIENT_ID or form.get("client_secret") != CLIENT_SECRET:
+                return _json({"status": "BAD_CLIENT_ID", "message": "missing or invalid client_id / client_secret",
+                              "correlationId": str(uuid.uuid4())}, 400)
+            grant = form.get("grant_type")
+            with self._lock:
+                if grant == "refresh_token":
+                    portal = self.refresh_tokens.get(form.get("refresh_token"))
+                    if portal is None:
+                        return _json({"status": "BAD_REFRESH_TOKEN", "message": "missing or unknown refresh token",
+                                      "correlationId": str(uuid.uuid4())}, 400)
+                    self.refreshes += 1
+                    refresh = form["refresh_token"]  # HubSpot's refresh tokens stay valid
+                elif grant == "authorization_code":
+                    portal, redirect = self.codes.pop(form.get("code"), (None, None))
+                    if portal is None or redirect != form.get("redirect_uri"):
+                        return _json({"status": "BAD_AUTH_CODE", "message": "missing or unknown auth code",
+                                      "correlationId": str(uuid.uuid4())}, 400)
+                    refresh = f"na1-{uuid.uuid4()}"
+                    self.refresh_tokens[refresh] = portal
+                else:
+                    return _json({"status": "BAD_GRANT_TYPE", "message": "unsupported grant_type",
+                                  "correlationId": str(uuid.uuid4())}, 400)
+                access = f"CJT{uuid.uuid4().hex}"
+                self.tokens[access] = portal
+            return _json({"token_type": "bearer", "refresh_token": refresh, "access_token": access, "expires_in": 1800})
+
+        @app.get("/oauth/v1/access-tokens/<token>")
+        def token_info(token):
+            portal = self.tokens.get(token)
+            if portal is None:
+                return _json({"status": "error", "message": "The access token is expired or invalid",
+                              "correlationId": str(uuid.uuid4())}, 404)
+            return _json({"token": token, "user": "owner@acme.example", "hub_domain": f"acme-{portal}.com",
+                          "scopes": SCOPES, "hub_id": int(portal), "app_id": APP_ID, "expires_in": 1700,
+                          "user_id": 8675309, "token_type": "access"})
 
         @app.get("/crm/v3/objects/<object_type>/<object_id>")
         def get_object(object_type, object_id):

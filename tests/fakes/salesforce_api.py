@@ -8,13 +8,18 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 import threading
+import time
 
 from flask import Flask, Response, request
 
 from tests.fakes.server import strict
 
 API = "/services/data/v59.0"
+ORG_ID, USER_ID = "00D5e000000Ab1cEAC", "0055e000003XyZaAAC"
+CLIENT_ID = "3MVG9fake.consumer.key.for.ringback.tests"
+CLIENT_SECRET = "7C1F4A2B9D8E6F5A4B3C2D1E0F9A8B7C6D5E4F3A2B1C0D9E8F7A6B5C4D3E2F1"
 
 
 class FakeSalesforce:
@@ -31,6 +36,9 @@ class FakeSalesforce:
                               "Closed - Not Converted"]
         self.opportunity_stages = ["Prospecting", "Missed Call", "Texted Back", "Replied", "Closed Won", "Closed Lost"]
         self._lock = threading.Lock()
+        self.refresh_tokens: set[str] = set()
+        self.codes: dict[str, str] = {}  # authorization code -> redirect_uri it was issued for
+        self.refreshes = 0
         self.url = ""
         self.app = self._make_app()
 
@@ -66,12 +74,27 @@ class FakeSalesforce:
     def fail_next(self, status: int) -> None:
         self._failures.append(status)
 
+    def expire(self) -> None:
+        """The session ends (the org's timeout): the API answers INVALID_SESSION_ID."""
+        self.session_id = f"00D5e000000Ab1c!expired.{secrets.token_hex(4)}"
+
+    def issue_refresh_token(self) -> str:
+        token = f"5Aep861fake{secrets.token_hex(12)}"
+        self.refresh_tokens.add(token)
+        return token
+
+    def authorize(self, redirect_uri: str) -> str:
+        """The code Salesforce's consent page would redirect back with."""
+        code = f"aPrx{secrets.token_hex(16)}"
+        self.codes[code] = redirect_uri
+        return code
+
     def _make_app(self) -> Flask:
         app = Flask("fake-salesforce")
 
         @app.before_request
         def _gate():
-            if request.url_rule is None:
+            if request.url_rule is None or request.path == "/services/oauth2/token":
                 return None
             with self._lock:
                 self.requests.append(f"{request.method} {request.path}")
@@ -81,6 +104,31 @@ class FakeSalesforce:
             if failure:
                 return _json([{"message": "Server Error", "errorCode": "UNKNOWN_EXCEPTION"}], failure)
             return None
+
+        @app.post("/services/oauth2/token")
+        def token():
+            form = request.form
+            with self._lock:
+                self.requests.append("POST /services/oauth2/token")
+            if (form.get("client_id"), form.get("client_secret")) != (CLIENT_ID, CLIENT_SECRET):
+                return _json({"error": "invalid_client", "error_description": "invalid client credentials"}, 400)
+            body = {"instance_url": self.url, "id": f"https://login.salesforce.com/id/{ORG_ID}/{USER_ID}",
+                    "token_type": "Bearer", "issued_at": str(int(time.time() * 1000)), "scope": "api refresh_token",
+                    "signature": secrets.token_urlsafe(32)}
+            if form.get("grant_type") == "refresh_token":
+                if form.get("refresh_token") not in self.refresh_tokens:
+                    return _json({"error": "invalid_grant", "error_description": "expired access/refresh token"}, 400)
+                with self._lock:
+                    self.refreshes += 1
+                    self.session_id = f"00D5e000000Ab1c!AQ4AQ.{secrets.token_hex(16)}"
+                return _json(body | {"access_token": self.session_id})
+            if form.get("grant_type") == "authorization_code":
+                if self.codes.pop(form.get("code"), None) != form.get("redirect_uri"):
+                    return _json({"error": "invalid_grant", "error_description": "invalid authorization code"}, 400)
+                with self._lock:
+                    self.session_id = f"00D5e000000Ab1c!AQ4AQ.{secrets.token_hex(16)}"
+                return _json(body | {"access_token": self.session_id, "refresh_token": self.issue_refresh_token()})
+            return _json({"error": "unsupported_grant_type", "error_description": "grant type not supported"}, 400)
 
         @app.get(f"{API}/sobjects/<sobject>/<record_id>")
         def get_record(sobject, record_id):
