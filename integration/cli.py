@@ -258,11 +258,16 @@ def subaccount_list() -> None:
                    "(repeatable).")
 @click.option("--answered-disposition", "answered_dispositions", multiple=True,
               help="A CRM call disposition that means a person answered; replaces the list (repeatable).")
+@click.option("--missed-status", "missed_statuses", multiple=True,
+              type=click.Choice(["no-answer", "busy", "failed", "canceled", "voicemail"]),
+              help="A final call status that means missed; replaces the list (repeatable). Leave out voicemail "
+                   "to let callers who left one be called back by a person instead.")
 @click.option("--send-via", type=click.Choice(["twilio", "ghl"]), default=None,
               help="Send texts through Ringback's Twilio number, or (GoHighLevel sub-accounts) through the "
                    "location's own conversations, so they show in its inbox.")
 def subaccount_settings(sub_id, enabled, business_hours_text, after_hours_text, missed_under, dedupe_hours,
-                        block, unblock, missed_dispositions, answered_dispositions, send_via) -> None:
+                        block, unblock, missed_dispositions, answered_dispositions, missed_statuses,
+                        send_via) -> None:
     from workflows.hours import BadSchedule as _BadSchedule
     from workflows.templates import BadTemplate
 
@@ -276,6 +281,7 @@ def subaccount_settings(sub_id, enabled, business_hours_text, after_hours_text, 
         "missed_dispositions": sorted({d.strip().lower() for d in missed_dispositions}) or None,
         "answered_dispositions": sorted({d.strip().lower() for d in answered_dispositions}) or None,
         "send_via": send_via,
+        "missed_statuses": sorted(set(missed_statuses)) or None,
     }.items() if v is not None}
     try:
         with transaction(_sessions(config)) as s:
@@ -298,6 +304,7 @@ def subaccount_settings(sub_id, enabled, business_hours_text, after_hours_text, 
     click.echo("  texts sent through " + ("the GoHighLevel location's conversations" if settings.send_via == "ghl"
                                          else f"Ringback's sender ({config.sms_backend})"))
     click.echo(f"  blocked: {', '.join(sorted(settings.block_list)) or 'nobody'}")
+    click.echo(f"  call statuses meaning missed: {', '.join(sorted(settings.missed_statuses))}")
     click.echo(f"  CRM dispositions meaning missed: {', '.join(sorted(settings.missed_dispositions))}")
     for kind in ("business_hours", "after_hours"):
         body = tpl.render(settings.template_for(kind), business_name=settings.business_name, first_name=None,

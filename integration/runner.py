@@ -306,8 +306,10 @@ def handle_delivery(s: Session, upd: DeliveryUpdate, now: datetime) -> Outcome:
         sub = s.get(SubAccount, msg.sub_account_id)
         if sub.provider in sync.CRM_PROVIDERS:
             status = upd.status + (f" ({upd.error_code})" if upd.error_code else "")
-            sync.add(s, sub_account_id=sub.id, recovery_id=msg.recovery_id, provider=sub.provider, now=now,
-                     ops=[("text_status", {"status": status})])
+            ops = [("text_status", {"status": status})]
+            if upd.status in ("undelivered", "failed") and upd.error_code not in OPTED_OUT_CODES:
+                ops.append(_call_back_task(msg.to_number, f"the text back did not reach them ({status})", now))
+            sync.add(s, sub_account_id=sub.id, recovery_id=msg.recovery_id, provider=sub.provider, now=now, ops=ops)
             syncs = [msg.recovery_id]
     return Outcome(f"message {msg.id} {upd.status}", syncs=syncs)
 
@@ -436,10 +438,21 @@ def _send_failed(rt, step_id: int, msg_id: int, err: SendError, attempts: int, n
             return Outcome(f"retrying in {delay}s: {err}", retry_in=delay)
         msg.status, msg.error_code, msg.error_message = "failed", err.code, str(err)
         _finish(step, "failed", now, str(err))
+        syncs = []
         if err.opted_out:
             _record_opt_out(s, msg.sub_account_id, msg.to_number, f"twilio_{err.code}", now)
+        elif step.kind == "text_back" and step.payload.get("crm") and step.recovery_id:
+            # The caller was not texted: a person should call them.
+            sync.add(s, sub_account_id=step.sub_account_id, recovery_id=step.recovery_id, provider=step.payload["crm"],
+                     now=now, ops=[_call_back_task(msg.to_number, f"the text back could not be sent: {err}", now)])
+            syncs = [step.recovery_id]
         log.error("send for step %s failed for good: %s", step_id, err)
-        return Outcome(f"failed: {err}")
+        return Outcome(f"failed: {err}", syncs=syncs)
+
+
+def _call_back_task(caller: str, why: str, now: datetime) -> tuple[str, dict]:
+    """A CRM task asking a person to call the caller, due now."""
+    return ("task", {"title": f"Call {caller} back: {why}"[:250], "due": now.isoformat()})
 
 
 def _finish(step: Step, status: str, now: datetime, error: str | None = None) -> None:

@@ -18,6 +18,7 @@ _OVERRIDABLE = {
     "missed_dispositions": lambda v: frozenset(str(x).strip().lower() for x in v),
     "answered_dispositions": lambda v: frozenset(str(x).strip().lower() for x in v),
     "send_via": str,
+    "missed_statuses": lambda v: frozenset(str(x).strip().lower() for x in v),
 }
 
 

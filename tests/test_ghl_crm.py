@@ -202,6 +202,26 @@ def test_delivery_report_is_written_to_the_opportunity(client, rt, ghl_crm_sub, 
     assert (field["name"], field["model"]) == ("Ringback text status", "opportunity")
     [opp] = fake_ghl.opportunities.values()
     assert opp["customFields"] == [{"id": field["id"], "fieldValue": "undelivered (30003)"}]
+    # The caller was not reached: a person is asked to call.
+    [task] = fake_ghl.tasks
+    assert task["contactId"] == opp["contactId"] and task["completed"] is False
+    assert task["title"] == f"Call {CALLER} back: the text back did not reach them (undelivered (30003))"
+
+
+def test_a_text_back_that_cannot_be_sent_asks_a_person_to_call(client, rt, ghl_crm_sub, fake_twilio, fake_ghl,
+                                                               ghl_signing_keys):
+    fake_twilio.fail_next(21211)  # Twilio: invalid 'To' number
+    missed_call(client, ghl_signing_keys)
+    assert fake_twilio.messages == []
+    [task] = fake_ghl.tasks
+    assert task["title"].startswith(f"Call {CALLER} back: the text back could not be sent: Twilio 400 21211")
+
+
+def test_an_opted_out_caller_gets_no_task(client, rt, ghl_crm_sub, fake_twilio, fake_ghl, ghl_signing_keys):
+    missed_call(client, ghl_signing_keys)
+    [text] = fake_twilio.messages
+    report(client, text["sid"], "failed", 21610)
+    assert fake_ghl.tasks == []
 
 
 @pytest.fixture

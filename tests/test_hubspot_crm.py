@@ -90,3 +90,13 @@ def test_delivery_report_is_written_to_the_deal(client, rt, hubspot_sub, fake_hu
     assert (PORTAL, "ringback_text_status") in fake_hubspot.properties
     [deal] = fake_hubspot.deals(PORTAL)
     assert deal["ringback_text_status"] == "delivered"
+
+
+def test_an_undelivered_text_back_becomes_a_call_back_task(client, rt, hubspot_sub, fake_hubspot, fake_twilio):
+    missed_call(client, fake_hubspot)
+    [text] = fake_twilio.messages
+    report(client, text["sid"], "undelivered", 30006)
+    [task] = [p for (pid, typ, _), p in fake_hubspot.objects.items() if typ == "tasks"]
+    assert task["hs_task_subject"] == f"Call {CALLER} back: the text back did not reach them (undelivered (30006))"
+    assert task["hs_task_status"] == "NOT_STARTED" and task["hs_task_type"] == "CALL"
+    assert ("tasks", 204) in {(a[0], a[3]) for a in fake_hubspot.associations}

@@ -89,3 +89,13 @@ def test_an_org_with_its_own_disposition_words(client, rt, salesforce_sub, fake_
         b"<sf:CallDisposition>Connected</sf:CallDisposition>", b"<sf:CallDisposition>Sin Respuesta</sf:CallDisposition>")
     send(client, "", body=body)
     assert [m["to"] for m in fake_twilio.messages] == ["+15125550177"]
+
+
+def test_an_undelivered_text_back_becomes_a_call_task_on_the_lead(client, rt, salesforce_sub, fake_salesforce,
+                                                                  fake_twilio):
+    send(client, "outbound_message__task_no_answer")
+    [text] = fake_twilio.messages
+    report(client, text["sid"], "undelivered", 30005)
+    [call_task] = [t for t in fake_salesforce.tasks() if t["TaskSubtype"] == "Call"]
+    assert (call_task["WhoId"], call_task["Status"], call_task["Priority"]) == (LEAD, "Not Started", "High")
+    assert call_task["Subject"] == f"Call {CALLER} back: the text back did not reach them (undelivered (30005))"

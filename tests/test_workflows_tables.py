@@ -361,3 +361,26 @@ def test_a_sub_account_names_its_own_dispositions():
     event = CallEvent(provider="salesforce", call_id="1", caller="x", called="y", direction="inbound",
                       status="completed", duration_seconds=120, disposition="Sin respuesta")
     assert classify_call(event, spanish).missed and not classify_call(event, SETTINGS).missed
+
+
+@pytest.mark.parametrize("statuses, status, dial_status, missed", [
+    (None, "voicemail", None, True),                                   # the default: every unanswered outcome
+    ({"no-answer", "busy", "failed", "canceled"}, "voicemail", None, False),  # calls voicemails back itself
+    ({"no-answer", "busy", "failed", "canceled"}, "no-answer", None, True),
+    ({"no-answer"}, "busy", None, False),                              # a line that is busy is not "missed" here
+    ({"no-answer"}, "completed", "busy", False),                       # the forwarded leg follows the same rule
+    ({"no-answer"}, "completed", "no-answer", True),
+])
+def test_a_sub_account_names_the_statuses_that_mean_missed(statuses, status, dial_status, missed):
+    settings = SETTINGS if statuses is None else SETTINGS.with_overrides(missed_statuses=frozenset(statuses))
+    event = CallEvent(provider="twilio", call_id="1", caller="+15125550123", called="+15125550100",
+                      direction="inbound", status=status, duration_seconds=0, dial_status=dial_status,
+                      dial_duration_seconds=0 if dial_status else None)
+    verdict = classify_call(event, settings)
+    assert (verdict.final, verdict.missed) == (True, missed), verdict.reason
+
+
+@pytest.mark.parametrize("statuses, named", [({"completed"}, "completed"), ({"no-answer", "rang out"}, "rang out")])
+def test_a_status_that_cannot_mean_missed_is_refused_by_name(statuses, named):
+    with pytest.raises(ValueError, match=f"missed_statuses: '{named}' is not a status that can mean missed"):
+        SETTINGS.with_overrides(missed_statuses=frozenset(statuses))

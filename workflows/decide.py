@@ -13,7 +13,6 @@ from .events import CallEvent, InboundSms
 from .settings import TextBackSettings
 from .statuses import CALL_FINAL
 
-MISSED_STATUSES = {"no-answer", "busy", "failed", "canceled", "voicemail"}
 
 
 @dataclass(frozen=True)
@@ -35,12 +34,14 @@ def classify_call(call: CallEvent, settings: TextBackSettings) -> Missed:
     if call.dial_status is not None:
         # The <Dial> outcome describes the business's phone; the parent call "completed"
         # only because Twilio answered it.
-        if call.dial_status in MISSED_STATUSES:
+        if call.dial_status in settings.missed_statuses:
             return Missed(True, True, f"forwarded call {call.dial_status}")
         if call.dial_status == "completed":
             return _by_duration(call.dial_duration_seconds, settings, "forwarded call")
+        if call.dial_status in CALL_FINAL:  # an outcome this sub-account does not count as missed
+            return Missed(True, False, f"forwarded call {call.dial_status}")
         return Missed(False, False, f"forwarded call {call.dial_status}")
-    if call.status in MISSED_STATUSES:
+    if call.status in settings.missed_statuses:
         return Missed(True, True, call.status)
     if call.status == "completed":
         return _by_duration(call.duration_seconds, settings, "call")

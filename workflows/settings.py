@@ -39,6 +39,9 @@ ANSWERED_DISPOSITIONS = frozenset({
     "17b47fee-58de-441e-a44c-c6300d46f273",  # HubSpot: wrong number (a person answered)
     "connected", "wrong number",
 })
+# Final call statuses (in Twilio's words, which every connector maps to) that mean nobody
+# answered. A business that calls voicemails back itself takes "voicemail" out.
+MISSED_STATUSES = frozenset({"no-answer", "busy", "failed", "canceled", "voicemail"})
 DEFAULT_HOURS = "mon-fri 08:00-18:00"
 SEND_VIA = ("twilio", "ghl")
 
@@ -63,6 +66,7 @@ class TextBackSettings:
     block_list: frozenset[str] = frozenset()
     missed_dispositions: frozenset[str] = MISSED_DISPOSITIONS
     answered_dispositions: frozenset[str] = ANSWERED_DISPOSITIONS
+    missed_statuses: frozenset[str] = MISSED_STATUSES
     # Which way texts leave: "twilio" (Ringback's own sender: Twilio, or the sandbox) or "ghl"
     # (the GoHighLevel location's conversations, so they show in its inbox from its number).
     send_via: str = "twilio"
@@ -74,6 +78,10 @@ class TextBackSettings:
                 templates.check(t)
         if not 1 <= self.validity_seconds <= 36000:
             raise ValueError("validity_seconds must be between 1 and 36000 (Twilio's limit)")
+        unknown = sorted(set(self.missed_statuses) - MISSED_STATUSES)
+        if unknown:
+            raise ValueError(f"missed_statuses: {unknown[0]!r} is not a status that can mean missed (one of "
+                             f"{', '.join(sorted(MISSED_STATUSES))}; completed calls go by missed_under_seconds)")
         if self.send_via not in SEND_VIA:
             raise ValueError(f"send_via must be one of {', '.join(SEND_VIA)}, not {self.send_via!r}")
         if self.dedupe_window_seconds < 0 or self.missed_under_seconds < 0:
