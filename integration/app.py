@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask
+from flask_wtf import CSRFProtect
 
 from . import runtime as runtime_mod
 from .config import Config
@@ -25,11 +26,26 @@ def create_app(config: Config | None = None, *, rt: Runtime | None = None) -> Fl
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
-    from .routes import ghl, health, hubspot, pages, salesforce, twilio
+    # Settings pages open inside the CRMs' iframes (a third-party context): the session
+    # cookie must be SameSite=None, which browsers accept only with Secure (https).
+    secure = config.public_url.startswith("https://")
+    app.config.update(SESSION_COOKIE_SAMESITE="None" if secure else "Lax", SESSION_COOKIE_SECURE=secure,
+                      SESSION_COOKIE_HTTPONLY=True, PERMANENT_SESSION_LIFETIME=12 * 3600,
+                      WTF_CSRF_TIME_LIMIT=12 * 3600)
+
+    from .routes import ghl, health, hubspot, oauth, pages, salesforce, settings, twilio
+    csrf = CSRFProtect(app)
+    # Vendors' requests carry their own proof (signatures, signed requests, encrypted SSO).
+    for bp in (twilio.bp, ghl.bp, hubspot.bp, salesforce.bp):
+        csrf.exempt(bp)
+    csrf.exempt(settings.sso_ghl)
+    csrf.exempt(settings.sso_salesforce)
     app.register_blueprint(twilio.bp)
     app.register_blueprint(ghl.bp)
     app.register_blueprint(hubspot.bp)
     app.register_blueprint(salesforce.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(oauth.bp)
+    app.register_blueprint(settings.bp)
     return app

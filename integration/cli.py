@@ -325,9 +325,6 @@ def subaccount_settings(sub_id, enabled, business_hours_text, after_hours_text, 
 def subaccount_stages(sub_id, pipeline, mappings, target, clear) -> None:
     from workflows.stages import STAGES
 
-    from .models import WorkflowSetting
-    from .sync import CRM_SETTINGS
-
     parsed = {}
     for item in mappings:
         key, sep, value = item.partition("=")
@@ -335,22 +332,14 @@ def subaccount_stages(sub_id, pipeline, mappings, target, clear) -> None:
             raise click.BadParameter(f"{item!r}: write STAGE=CRM_STAGE with STAGE one of {', '.join(STAGES)}",
                                      param_hint="--map")
         parsed[key.strip()] = value.strip()
+    from .settings_store import save_stage_mapping
+
     config = _config()
     with transaction(_sessions(config)) as s:
         sub = s.get(SubAccount, sub_id)
         if sub is None:
             raise click.ClickException(f"no sub-account {sub_id} (see `ringback subaccount list`)")
-        row = s.scalar(select(WorkflowSetting).where(WorkflowSetting.sub_account_id == sub.id,
-                                                     WorkflowSetting.workflow == CRM_SETTINGS))
-        if row is None:
-            row = WorkflowSetting(sub_account_id=sub.id, agency_id=sub.agency_id, workflow=CRM_SETTINGS, settings={})
-            s.add(row)
-        current = {} if clear else dict(row.settings or {})
-        if pipeline:
-            current["pipeline"] = pipeline
-        if parsed:
-            current[target] = dict(current.get(target) or {}) | parsed
-        row.settings = current
+        current = save_stage_mapping(s, sub, pipeline=pipeline, stages=parsed, target=target, clear=clear)
     if not current:
         click.echo(f"{sub.name}: stages are matched by name")
         return

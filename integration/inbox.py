@@ -7,7 +7,9 @@ from sqlalchemy.exc import IntegrityError
 
 from .db import transaction
 from .models import utcnow
-from .statements import INSERT_EVENT, SUB_BY_EXTERNAL, SUB_BY_NUMBER
+from .statements import INSERT_EVENT, SUB_BY_EXTERNAL, SUB_BY_NUMBER, TOUCH_INSTALLATION
+
+CRM_PROVIDERS = {"ghl", "hubspot", "salesforce"}
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,8 @@ def store(runtime, *, provider: str, kind: str, key: str, payload: dict, number:
                 "attempts": 0, "received_at": utcnow(),
                 "result": None if routed else f"no sub-account has {'the number ' + number if number else account}",
             }).inserted_primary_key[0]
+            if sub is not None and provider in CRM_PROVIDERS:  # installation health: last event received
+                conn.execute(TOUCH_INSTALLATION, {"_sub": sub.id, "last_event_at": utcnow()})
             extra = while_open(s, sub) if while_open else None
     except IntegrityError:
         return Stored(None, None, False)

@@ -20,11 +20,11 @@ from connectors.base import CrmError, SendError
 from connectors.twilio.client import OPTED_OUT_CODES
 from workflows import templates
 from workflows.decide import CallerState, classify_call, decide_reply, decide_text_back
-from workflows.events import CallEvent, DeliveryUpdate, InboundSms
+from workflows.events import AppEvent, CallEvent, DeliveryUpdate, InboundSms
 from workflows.phones import UnusableNumber, to_e164
 from workflows.statuses import call_rank, message_advances, recovery_advances
 
-from . import crm_reads, senders, sync
+from . import crm_reads, lifecycle, senders, sync
 from .db import transaction
 from .models import InboxEvent, Message, OptOut, Recovery, Step, SubAccount, utcnow
 from .providers import parse_stored
@@ -45,6 +45,13 @@ class _Incomplete(Exception):
     def __init__(self, sub_account_id: int, event):
         super().__init__(type(event).__name__)
         self.sub_account_id, self.event = sub_account_id, event
+
+
+@dataclass(frozen=True)
+class _Done:
+    """Work done outside the transaction (a marketplace install): only its summary is recorded."""
+
+    summary: str
 
 
 class NotYet(Exception):
@@ -90,7 +97,7 @@ def process_event(rt, event_id: int, now: datetime | None = None) -> Outcome:
                 if ev is None or ev.status != "pending":
                     return Outcome("already processed")
                 event = completed or parse_stored(ev.provider, ev.kind, ev.payload)
-                if completed is None and crm_reads.incomplete(event):
+                if completed is None and (crm_reads.incomplete(event) or isinstance(event, AppEvent)):
                     raise _Incomplete(ev.sub_account_id, event)
                 outcome = _dispatch(s, rt, ev, event, now)
                 conn.execute(FINISH_EVENT, {"_id": event_id, "status": "done", "result": outcome.summary,
@@ -100,7 +107,10 @@ def process_event(rt, event_id: int, now: datetime | None = None) -> Outcome:
             # Ask the vendor outside any transaction (a call's details, a contact's number),
             # then decide with the answer.
             try:
-                completed = crm_reads.complete(rt, need.sub_account_id, need.event)
+                if isinstance(need.event, AppEvent):  # installs and uninstalls talk to the vendor
+                    completed = _Done(lifecycle.apply(rt, need.event))
+                else:
+                    completed = crm_reads.complete(rt, need.sub_account_id, need.event)
             except CrmError as exc:
                 if exc.retryable:
                     return Outcome(f"asking {need.event.provider} first: {exc}", retry_in=exc.retry_after or 5.0)
@@ -130,6 +140,8 @@ def _dispatch(s: Session, rt, ev, event, now: datetime) -> Outcome:
         return handle_sms(s, rt, ev, event, now)
     if isinstance(event, DeliveryUpdate):
         return handle_delivery(s, event, now)
+    if isinstance(event, _Done):
+        return Outcome(event.summary)
     if isinstance(event, crm_reads.Unresolved):
         return Outcome(event.reason)
     return Outcome(f"stored; {type(event).__name__} is not acted on")

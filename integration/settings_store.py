@@ -70,3 +70,39 @@ def save_text_back(session: Session, sub: SubAccount, *, enabled: bool | None = 
     session.flush()
     text_back_settings(session, sub)  # raises with the bad field named
     return row
+
+
+CRM_SETTINGS = "crm"  # the stage mapping: {"pipeline": name or id, "stages": {stage: CRM stage}, ...}
+
+
+def stage_mapping(session: Session, sub) -> dict:
+    return session.scalar(select(WorkflowSetting.settings).where(
+        WorkflowSetting.sub_account_id == sub.id, WorkflowSetting.workflow == CRM_SETTINGS)) or {}
+
+
+def save_stage_mapping(session: Session, sub, *, pipeline: str | None = None, stages: dict | None = None,
+                       target: str = "stages", clear: bool = False, replace: bool = False) -> dict:
+    """Map Ringback's stages to the CRM's own (else they are matched by name).
+
+    ``replace``: the given mapping is the whole mapping (a form); otherwise it is merged in."""
+    from workflows.stages import STAGES
+    unknown = sorted(set(stages or {}) - set(STAGES))
+    if unknown:
+        raise ValueError(f"{unknown[0]!r} is not one of Ringback's stages ({', '.join(STAGES)})")
+    row = session.scalar(select(WorkflowSetting).where(WorkflowSetting.sub_account_id == sub.id,
+                                                       WorkflowSetting.workflow == CRM_SETTINGS))
+    if row is None:
+        row = WorkflowSetting(sub_account_id=sub.id, agency_id=sub.agency_id, workflow=CRM_SETTINGS, settings={})
+        session.add(row)
+    current = {} if clear else dict(row.settings or {})
+    if replace:
+        current.pop("pipeline", None)
+        current.pop(target, None)
+    if pipeline:
+        current["pipeline"] = pipeline
+    cleaned = {k: v.strip() for k, v in (stages or {}).items() if v and v.strip()}
+    if cleaned:
+        current[target] = ({} if replace else dict(current.get(target) or {})) | cleaned
+    row.settings = current
+    session.flush()
+    return current

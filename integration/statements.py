@@ -6,9 +6,9 @@ missed call's decision at 8.5 ms through the ORM and 2 ms through these.
 """
 from __future__ import annotations
 
-from sqlalchemy import bindparam, exists, select
+from sqlalchemy import bindparam, exists, select, update
 
-from .models import Call, InboxEvent, Message, OptOut, Recovery, Step, SubAccount
+from .models import Call, InboxEvent, Installation, Message, OptOut, Recovery, Step, SubAccount
 
 inbox_table, calls_table, recoveries_table = InboxEvent.__table__, Call.__table__, Recovery.__table__
 steps_table, messages_table, subs_table, opt_outs_table = (Step.__table__, Message.__table__, SubAccount.__table__,
@@ -24,6 +24,8 @@ SUB_BY_EXTERNAL = select(*SUB_COLUMNS).where(subs_table.c.provider == bindparam(
                                              subs_table.c.external_id == bindparam("_external"))
 
 INSERT_EVENT = inbox_table.insert()
+TOUCH_INSTALLATION = update(Installation.__table__).where(
+    Installation.__table__.c.sub_account_id == bindparam("_sub")).values(last_event_at=bindparam("last_event_at"))
 SELECT_EVENT = select(
     inbox_table.c.id, inbox_table.c.provider, inbox_table.c.kind, inbox_table.c.status, inbox_table.c.payload,
     inbox_table.c.sub_account_id, inbox_table.c.received_at,

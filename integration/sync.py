@@ -28,6 +28,7 @@ from workflows.stages import UnmappedStages
 from . import tokens
 from .db import transaction
 from .models import Installation, Recovery, SubAccount, SyncOp, WorkflowSetting, utcnow
+from .settings_store import CRM_SETTINGS
 
 log = logging.getLogger("ringback.sync")
 
@@ -35,7 +36,6 @@ CRM_PROVIDERS = {"ghl", "hubspot", "salesforce"}  # whose records Ringback write
 READ_PROVIDERS = {"ghl", "hubspot", "salesforce"}  # whose API Ringback reads to complete events
 MAX_ATTEMPTS = 8
 LEASE = timedelta(seconds=60)
-CRM_SETTINGS = "crm"
 
 
 def logs_sms(provider: str, config) -> bool:

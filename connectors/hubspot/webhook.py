@@ -44,6 +44,29 @@ def signed_uri(url: str) -> str:
 
 def verify(body: bytes, headers, *, client_secret: str, url: str, method: str = "POST",
            now: datetime | None = None) -> list:
+    """The batch of events in an authentic, fresh webhook; raise WebhookRejected otherwise."""
+    check_signature(body, headers, client_secret=client_secret, url=url, method=method, now=now)
+    try:
+        batch = json.loads(body)
+    except ValueError as exc:
+        raise WebhookRejected(400, "hubspot.payload_invalid", f"body is not JSON: {exc}") from None
+    if not isinstance(batch, list) or not all(isinstance(e, dict) for e in batch):
+        raise WebhookRejected(400, "hubspot.payload_invalid", "body is not a JSON array of events")
+    if len(batch) > MAX_BATCH:
+        raise WebhookRejected(400, "hubspot.payload_invalid", f"{len(batch)} events in one batch; HubSpot sends at most 100")
+    for i, e in enumerate(batch):
+        missing = [k for k in ("portalId", "subscriptionType", "objectId", "occurredAt", "subscriptionId") if k not in e]
+        if missing:
+            raise WebhookRejected(400, "hubspot.payload_invalid", f"event {i} lacks {', '.join(missing)}")
+    return batch
+
+
+def check_signature(body: bytes, headers, *, client_secret: str | None, url: str, method: str = "POST",
+                    now: datetime | None = None) -> None:
+    """HubSpot's v3 signature over method + URI + body + timestamp, within 5 minutes (webhooks,
+    CRM card fetches, workflow actions)."""
+    if not client_secret:
+        raise WebhookRejected(401, "hubspot.not_configured", "HUBSPOT_CLIENT_SECRET is not set: no signature can be checked")
     signature = headers.get("X-HubSpot-Signature-v3")
     stamp = headers.get("X-HubSpot-Request-Timestamp")
     if not signature or not stamp:
@@ -63,19 +86,6 @@ def verify(body: bytes, headers, *, client_secret: str, url: str, method: str = 
         raise WebhookRejected(400, "hubspot.payload_invalid", "body is not UTF-8") from None
     if not valid:
         raise WebhookRejected(401, "hubspot.signature_invalid", "X-HubSpot-Signature-v3 does not match this request")
-    try:
-        batch = json.loads(body)
-    except ValueError as exc:
-        raise WebhookRejected(400, "hubspot.payload_invalid", f"body is not JSON: {exc}") from None
-    if not isinstance(batch, list) or not all(isinstance(e, dict) for e in batch):
-        raise WebhookRejected(400, "hubspot.payload_invalid", "body is not a JSON array of events")
-    if len(batch) > MAX_BATCH:
-        raise WebhookRejected(400, "hubspot.payload_invalid", f"{len(batch)} events in one batch; HubSpot sends at most 100")
-    for i, e in enumerate(batch):
-        missing = [k for k in ("portalId", "subscriptionType", "objectId", "occurredAt", "subscriptionId") if k not in e]
-        if missing:
-            raise WebhookRejected(400, "hubspot.payload_invalid", f"event {i} lacks {', '.join(missing)}")
-    return batch
 
 
 def parse(event: dict):

@@ -8,6 +8,8 @@ https://developer.salesforce.com/docs/atlas.en-us.api.meta/api/sforce_api_om_out
 """
 from __future__ import annotations
 
+import hashlib
+
 from dataclasses import dataclass
 
 from defusedxml import ElementTree
@@ -79,3 +81,8 @@ def to_event(n: Notification):
     return CallEvent(provider="salesforce", call_id=f.get("Id") or n.id, caller="", called="", direction=direction,
                      status="completed", duration_seconds=seconds, contact_ref=f.get("WhoId") or None,
                      disposition=f.get("CallDisposition") or None)
+
+
+def secret_hash(secret: str) -> str:
+    """How an Outbound Message URL's secret is found among installations without decrypting them."""
+    return hashlib.sha256(secret.encode()).hexdigest()

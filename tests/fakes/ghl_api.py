@@ -63,7 +63,12 @@ class FakeGhl:
         self.fields: dict[str, list[dict]] = {}
         self.conversations: dict[str, dict] = {}  # id -> conversation
         self.messages: list[dict] = []  # every message, in GoHighLevel's GetMessageResponseDto shape
-        self.refresh_tokens: dict[str, str] = {}  # refresh token -> location
+        self.refresh_tokens: dict[str, str] = {}  # refresh token -> location (or "company:<id>")
+        self.company_tokens: dict[str, str] = {}  # companyId -> agency token
+        self.company_locations: dict[str, list[str]] = {}  # companyId -> locations with the app installed
+        self.locations: dict[str, dict] = {}  # locationId -> GET /locations/{id}'s location
+        self.codes: dict[str, dict] = {}  # authorization code -> what it grants
+        self.location_token_exchanges = 0
         self.recently_used: dict[str, tuple[float, dict]] = {}
         self.refreshes = self.refused_refreshes = 0
         self.unexpected: list[str] = []
@@ -97,6 +102,24 @@ class FakeGhl:
             self.tokens[location_id] = access
             self.refresh_tokens[refresh] = location_id
         return access, refresh
+
+    def add_location(self, location_id: str, company_id: str, name: str, timezone: str = "America/Chicago") -> None:
+        """A sub-account of ``company_id`` (with a pipeline named like Ringback's stages)."""
+        with self._lock:
+            self.locations[location_id] = {"id": location_id, "companyId": company_id, "name": name,
+                                           "timezone": timezone, "phone": "+15125550100", "country": "US"}
+            self.install(location_id, f"unissued-{_id()}")
+
+    def authorize(self, redirect_uri: str, *, location_id: str | None = None, company_id: str | None = None,
+                  locations: list[str] | None = None) -> str:
+        """The code GoHighLevel's chooselocation page would redirect back with: a Location install
+        (``location_id``), or an agency install of ``company_id`` approved for ``locations``."""
+        code = _id() + _id()
+        with self._lock:
+            self.codes[code] = {"redirect_uri": redirect_uri, "location_id": location_id, "company_id": company_id}
+            if company_id and locations is not None:
+                self.company_locations[company_id] = list(locations)
+        return code
 
     def expire(self, location_id: str) -> None:
         """The location's access token stops working (it is 24 hours old)."""
@@ -153,6 +176,11 @@ class FakeGhl:
             if request.path == "/oauth/token":
                 return None  # client credentials, checked by the endpoint
             token = (request.headers.get("Authorization") or "").removeprefix("Bearer ")
+            if request.path.startswith("/oauth/"):  # agency endpoints: the Company token
+                company = request.args.get("companyId") or request.form.get("companyId")
+                if not company or self.company_tokens.get(company) != token:
+                    return _json({"statusCode": 401, "message": "Invalid JWT"}, 401)
+                return None
             # Location tokens are scoped to their location: a request naming nothing the fake
             # knows (an unknown contact, say) is the token's own location's, and answered as such.
             location = self._location_of_request() or next(
@@ -196,6 +224,29 @@ class FakeGhl:
             form = request.form
             if (form.get("client_id"), form.get("client_secret")) != (CLIENT_ID, CLIENT_SECRET):
                 return _json({"error": "invalid_client", "error_description": "Client authentication failed"}, 401)
+            if form.get("grant_type") == "authorization_code":
+                with self._lock:
+                    grant = self.codes.pop(form.get("code"), None)
+                    if grant is None or grant["redirect_uri"] != form.get("redirect_uri"):
+                        return _json({"error": "invalid_grant", "error_description": "Invalid authorization code"}, 400)
+                    access, refresh = f"at-{_id()}", f"rt-{_id()}"
+                    body = {"access_token": access, "token_type": "Bearer", "expires_in": 86399,
+                            "refresh_token": refresh, "scope": "contacts.write opportunities.write oauth.write",
+                            "userId": "YlWd2wuCAZQzh2cH1fVZ", "isBulkInstallation": False}
+                    if grant["location_id"]:
+                        loc = grant["location_id"]
+                        self.tokens[loc] = access
+                        self.refresh_tokens[refresh] = loc
+                        body |= {"userType": "Location", "locationId": loc,
+                                 "companyId": self.locations.get(loc, {}).get("companyId", "otg8dTQqGLh3Q6iQI55w")}
+                    else:
+                        company = grant["company_id"]
+                        self.company_tokens[company] = access
+                        self.refresh_tokens[refresh] = f"company:{company}"
+                        body |= {"userType": "Company", "companyId": company,
+                                 "approvedLocations": self.company_locations.get(company, []),
+                                 "isBulkInstallation": True}
+                return _json(body)
             if form.get("grant_type") != "refresh_token":
                 return _json({"error": "unsupported_grant_type"}, 400)
             with self._lock:
@@ -210,13 +261,45 @@ class FakeGhl:
                     return _json({"error": "invalid_grant", "error_description": "Invalid refresh token"}, 401)
                 self.refreshes += 1
                 access, refresh = f"at-{_id()}", f"rt-{_id()}"
-                self.tokens[location] = access
                 self.refresh_tokens[refresh] = location
                 body = {"access_token": access, "token_type": "Bearer", "expires_in": 86399, "refresh_token": refresh,
-                        "scope": "contacts.write opportunities.write", "userType": "Location", "locationId": location,
-                        "companyId": "otg8dTQqGLh3Q6iQI55w", "userId": "YlWd2wuCAZQzh2cH1fVZ"}
+                        "scope": "contacts.write opportunities.write", "userId": "YlWd2wuCAZQzh2cH1fVZ"}
+                if location.startswith("company:"):
+                    self.company_tokens[location[8:]] = access
+                    body |= {"userType": "Company", "companyId": location[8:]}
+                else:
+                    self.tokens[location] = access
+                    body |= {"userType": "Location", "locationId": location, "companyId": "otg8dTQqGLh3Q6iQI55w"}
                 self.recently_used[old] = (now, body)
             return _json(body)
+
+        @app.get("/oauth/installedLocations")
+        def installed_locations():
+            company = request.args["companyId"]
+            ids = self.company_locations.get(company, [])
+            skip, limit = int(request.args.get("skip") or 0), int(request.args.get("limit") or 20)
+            page = [{"_id": i, "name": self.locations.get(i, {}).get("name", i), "address": "", "isInstalled": True}
+                    for i in ids][skip:skip + limit]
+            return _json({"locations": page, "count": len(ids), "installToFutureLocations": True})
+
+        @app.post("/oauth/locationToken")
+        def location_token():
+            company, loc = request.form["companyId"], request.form["locationId"]
+            with self._lock:
+                if loc not in self.company_locations.get(company, []):
+                    return _json({"statusCode": 400, "message": "Location not found or app not installed"}, 400)
+                access = f"lt-{_id()}"
+                self.tokens[loc] = access
+                self.location_token_exchanges += 1
+            return _json({"access_token": access, "token_type": "Bearer", "expires_in": 86399,
+                          "scope": "contacts.write opportunities.write", "locationId": loc, "userId": "YlWd2wuCAZQzh2cH1fVZ"})
+
+        @app.get("/locations/<location_id>")
+        def get_location(location_id):
+            loc = self.locations.get(location_id)
+            if loc is None:
+                return _json({"statusCode": 400, "message": "Location not found"}, 400)
+            return _json({"location": loc})
 
         @app.get("/contacts/search/duplicate")
         def duplicate():

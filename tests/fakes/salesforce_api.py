@@ -39,6 +39,7 @@ class FakeSalesforce:
         self.refresh_tokens: set[str] = set()
         self.codes: dict[str, str] = {}  # authorization code -> redirect_uri it was issued for
         self.refreshes = 0
+        self.org_name = "Acme Plumbing & Heating"
         self.url = ""
         self.app = self._make_app()
 
@@ -154,6 +155,10 @@ class FakeSalesforce:
         @app.get(f"{API}/query/")
         def query():
             q = request.args["q"]
+            if q == "SELECT Id, Name, TimeZoneSidKey FROM Organization":
+                return _json({"totalSize": 1, "done": True, "records": [{
+                    "attributes": {"type": "Organization", "url": f"{API}/sobjects/Organization/{ORG_ID}"},
+                    "Id": ORG_ID, "Name": self.org_name, "TimeZoneSidKey": "America/Chicago"}]})
             source = {"SELECT ApiName, MasterLabel FROM LeadStatus": self.lead_statuses,
                       "SELECT ApiName, MasterLabel FROM OpportunityStage WHERE IsActive = true": self.opportunity_stages}
             if q not in source:

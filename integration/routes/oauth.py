@@ -1,0 +1,110 @@
+"""Installing Ringback from a CRM's marketplace: OAuth's authorization-code flow per provider.
+
+GET /oauth/<provider>/install   -> the vendor's consent page, with a ``state`` kept in this
+                                   browser's session (CSRF)
+GET /oauth/<provider>/callback  -> checks, in order: the vendor's error (400 page), the state
+                                   (403 page: not started here, or already used), the code
+                                   exchange (400 page with the vendor's reason); then the
+                                   agency, sub-accounts and sealed tokens are stored and the
+                                   installer lands on the sub-account's settings page.
+
+GoHighLevel also starts installs from its own marketplace, which redirect here with a code
+and no state: those are accepted when this browser has no install of its own under way (the
+code is single-use and bound to our client secret, so a forged one fails at the exchange).
+"""
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from urllib.parse import urlencode
+
+from flask import Blueprint, redirect, render_template, request, session, url_for
+
+from connectors.base import CrmError
+from connectors.ghl import oauth as ghl_oauth
+from connectors.hubspot.oauth import AUTHORIZE_URL as HUBSPOT_AUTHORIZE
+from marketplace import installs
+
+from .. import viewer
+from . import rt
+
+log = logging.getLogger("ringback.oauth")
+bp = Blueprint("oauth", __name__)
+STATE_TTL = 15 * 60
+HUBSPOT_SCOPES = ("oauth crm.objects.contacts.read crm.objects.contacts.write crm.objects.deals.read "
+                  "crm.objects.deals.write crm.schemas.deals.read crm.schemas.deals.write automation")
+NAMES = {"ghl": "GoHighLevel", "hubspot": "HubSpot", "salesforce": "Salesforce"}
+
+
+def _page(status: int, title: str, message: str, hint: str | None = None):
+    return render_template("message.html", status=status, title=title, message=message, hint=hint), status
+
+
+def callback_url(provider: str) -> str:
+    return f"{rt().config.public_url}/oauth/{provider}/callback"
+
+
+@bp.get("/oauth/<provider>/install")
+def install(provider: str):
+    if provider not in NAMES:
+        return _page(404, "Unknown CRM", f"Ringback installs into GoHighLevel, HubSpot or Salesforce, not {provider!r}.")
+    c = rt().config
+    client_id = {"ghl": c.ghl_client_id, "hubspot": c.hubspot_client_id, "salesforce": c.salesforce_client_id}[provider]
+    if not client_id:
+        setting = {"ghl": "GHL_CLIENT_ID", "hubspot": "HUBSPOT_CLIENT_ID", "salesforce": "SALESFORCE_CLIENT_ID"}[provider]
+        return _page(503, f"{NAMES[provider]} installs are not set up",
+                     f"This Ringback has no {NAMES[provider]} app credentials ({setting}).",
+                     "Ask whoever runs Ringback to configure the marketplace app.")
+    state = secrets.token_urlsafe(24)
+    session["oauth_state"] = {"provider": provider, "state": state, "at": time.time()}
+    redirect_uri = callback_url(provider)
+    if provider == "ghl":
+        target = ghl_oauth.authorize_url(client_id, redirect_uri, state)
+    elif provider == "hubspot":
+        target = HUBSPOT_AUTHORIZE + "?" + urlencode({"client_id": client_id, "redirect_uri": redirect_uri,
+                                                       "scope": HUBSPOT_SCOPES, "state": state})
+    else:
+        target = f"{c.salesforce_login_url}/services/oauth2/authorize?" + urlencode({
+            "response_type": "code", "client_id": client_id, "redirect_uri": redirect_uri,
+            "scope": "api refresh_token", "state": state})
+    log.info("install started provider=%s", provider)
+    return redirect(target)
+
+
+@bp.get("/oauth/<provider>/callback")
+def callback(provider: str):
+    if provider not in NAMES:
+        return _page(404, "Unknown CRM", f"Ringback installs into GoHighLevel, HubSpot or Salesforce, not {provider!r}.")
+    name = NAMES[provider]
+    if request.args.get("error"):
+        log.info("install declined provider=%s error=%s", provider, request.args.get("error"))
+        return _page(400, "Ringback was not installed",
+                     f"{name} says: {request.args.get('error_description') or request.args['error']}.",
+                     "You can start the install again from the marketplace.")
+    expected = session.pop("oauth_state", None)
+    got = request.args.get("state")
+    fresh = expected and expected["provider"] == provider and time.time() - expected["at"] < STATE_TTL
+    if got or expected or provider != "ghl":
+        if not (fresh and got and secrets.compare_digest(got, expected["state"])):
+            log.warning("install refused key=oauth.state_mismatch provider=%s remote=%s", provider, request.remote_addr)
+            return _page(403, "This install link cannot be used",
+                         "It was not started in this browser, it is more than 15 minutes old, or it was used already.",
+                         f"Start the install again from {name}'s marketplace.")
+    code = request.args.get("code")
+    if not code:
+        return _page(400, "Ringback was not installed", f"{name} sent no authorization code.")
+    try:
+        done = {"ghl": installs.ghl_from_code, "hubspot": installs.hubspot_from_code,
+                "salesforce": installs.salesforce_from_code}[provider](rt(), code, callback_url(provider))
+    except CrmError as exc:
+        log.warning("install failed key=oauth.exchange_failed provider=%s: %s", provider, exc)
+        return _page(400, "Ringback was not installed", str(exc),
+                     "An authorization code works once and for a few minutes: start the install again.")
+    log.info("installed provider=%s agency=%s sub_accounts=%s", provider, done.agency_id, done.sub_account_ids)
+    viewer.sign_in(viewer.Viewer(provider=provider, user="installer",
+                                 agency_id=done.agency_id if done.agency_wide else None,
+                                 sub_ids=list(done.sub_account_ids)))
+    if done.landing is None:
+        return redirect(url_for("settings.agency"))
+    return redirect(url_for("settings.page", sub_id=done.landing, installed=1))

@@ -1,0 +1,383 @@
+"""The settings page a client opens inside their CRM, and the doors into it.
+
+Doors (each turns the CRM's proof of the person into a session viewer, integration.viewer):
+  GET  /embed/ghl            GoHighLevel custom page: asks its parent for the encrypted user
+  POST /sso/ghl              ... which is decrypted here with GHL_SSO_KEY
+  POST /sso/salesforce       Salesforce Canvas signed request (consumer secret)
+  GET  /hubspot/card         HubSpot CRM card data fetch, v3-signed: links to the page
+  GET  /sso/link             the card's short-lived link
+Pages (a viewer only ever sees what the proof allows; anything else is 401/403):
+  GET/POST /settings/<id>    workflows on/off, texts with live preview, hours, links, stages
+  POST /settings/<id>/preview, POST /settings/<id>/test-text
+  GET  /agency               an agency user's sub-accounts and their numbers
+"""
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from datetime import timedelta
+
+from flask import Blueprint, jsonify, redirect, render_template, request, url_for
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates
+from sqlalchemy import func, select
+
+from connectors.base import SendError, WebhookRejected
+from connectors.hubspot import webhook as hubspot_webhook
+from marketplace import sso
+from workflows import templates
+from workflows.hours import BadSchedule, WeeklySchedule, zone
+from workflows.phones import UnusableNumber, to_e164
+from workflows.stages import LABELS, STAGES
+
+from .. import senders, viewer
+from ..db import transaction
+from ..models import Agency, Call, Installation, Message, Recovery, SubAccount, utcnow
+from ..settings_store import save_stage_mapping, save_text_back, stage_mapping, text_back_settings
+from . import rt
+
+log = logging.getLogger("ringback.settings")
+bp = Blueprint("settings", __name__)
+TEST_TEXTS_PER_HOUR = 5
+
+
+def _page(status: int, title: str, message: str, hint: str | None = None):
+    return render_template("message.html", status=status, title=title, message=message, hint=hint), status
+
+
+def _refused(why: str):
+    log.warning("sso refused key=sso.refused remote=%s: %s", request.remote_addr, why)
+    return _page(403, "Ringback cannot tell who you are", why, "Open Ringback again from inside your CRM.")
+
+
+def _visible_sub(sub_id: int):
+    """(viewer, sub) when the session may see this sub-account, else the page to answer with."""
+    who = viewer.current()
+    if who is None:
+        return None, _page(401, "Open Ringback from your CRM",
+                           "This page shows a business's settings, so it opens only from inside its CRM "
+                           "(GoHighLevel, HubSpot or Salesforce), which tells Ringback who you are.")
+    with rt().sessions() as s:
+        sub = s.get(SubAccount, sub_id)
+    if not who.may_see(sub):
+        log.warning("settings refused key=settings.forbidden viewer=%s sub=%s", who.user, sub_id)
+        return None, _page(403, "Not yours to see", "You can only see the sub-accounts your CRM login belongs to.")
+    return who, sub
+
+
+# ------------------------------------------------------------------ doors
+
+@bp.get("/embed/ghl")
+def embed_ghl():
+    return render_template("embed_ghl.html")
+
+
+@bp.post("/sso/ghl")
+def sso_ghl():
+    body = request.get_json(silent=True) or {}
+    try:
+        user = sso.ghl_decrypt(str(body.get("encryptedData") or ""), rt().config.ghl_sso_key)
+    except sso.SsoRefused as exc:
+        log.warning("sso refused key=sso.ghl_invalid remote=%s: %s", request.remote_addr, exc)
+        return jsonify(error=str(exc)), 403
+    with rt().sessions() as s:
+        agency = s.scalar(select(Agency).where(Agency.provider == "ghl", Agency.external_id == user.get("companyId")))
+        sub = None
+        if user.get("activeLocation"):
+            sub = s.scalar(select(SubAccount).where(SubAccount.provider == "ghl",
+                                                    SubAccount.external_id == user["activeLocation"]))
+            if sub is None:
+                return jsonify(error="Ringback is not installed in this sub-account"), 403
+            owner = s.get(Agency, sub.agency_id) if sub.agency_id else None
+            if owner is not None and owner.provider == "ghl" and owner.external_id != user.get("companyId"):
+                log.warning("sso refused key=sso.cross_tenant location=%s company=%s", user["activeLocation"],
+                            user.get("companyId"))
+                return jsonify(error="this sub-account belongs to another agency"), 403
+        elif user["type"] != "agency" or agency is None:
+            return jsonify(error="Ringback is not installed for this agency"), 403
+    agency_wide = user["type"] == "agency" and agency is not None
+    viewer.sign_in(viewer.Viewer(provider="ghl", user=user.get("email") or user["userId"],
+                                 agency_id=agency.id if agency_wide else None, sub_ids=[sub.id] if sub else []))
+    target = url_for("settings.page", sub_id=sub.id) if sub else url_for("settings.agency")
+    return jsonify(redirect=target)
+
+
+@bp.post("/sso/salesforce")
+def sso_salesforce():
+    try:
+        envelope = sso.canvas_verify(request.form.get("signed_request", ""), rt().config.salesforce_client_secret)
+    except sso.SsoRefused as exc:
+        return _refused(str(exc))
+    org = envelope["context"]["organization"]["organizationId"]
+    with rt().sessions() as s:
+        sub = s.scalar(select(SubAccount).where(SubAccount.provider == "salesforce",
+                                                SubAccount.external_id.in_({org, org[:15]})))
+    if sub is None:
+        return _refused(f"Ringback is not installed in Salesforce org {org}")
+    user = (envelope["context"].get("user") or {})
+    viewer.sign_in(viewer.Viewer(provider="salesforce", user=user.get("email") or user.get("userId") or "canvas",
+                                 sub_ids=[sub.id]))
+    return redirect(url_for("settings.page", sub_id=sub.id))
+
+
+@bp.get("/hubspot/card")
+def hubspot_card():
+    """HubSpot's CRM card data fetch (v3-signed): the caller's recoveries, and a link to the settings."""
+    runtime = rt()
+    query = request.query_string.decode("latin-1")
+    url = runtime.config.public_url + request.path + (f"?{query}" if query else "")
+    try:
+        hubspot_webhook.check_signature(request.get_data(), request.headers, method="GET", url=url,
+                                        client_secret=runtime.config.hubspot_client_secret)
+    except WebhookRejected as rej:
+        log.warning("card refused key=%s status=%s", rej.log_key, rej.status)
+        return jsonify(error=rej.message), rej.status
+    portal = request.args.get("portalId", "")
+    with runtime.sessions() as s:
+        sub = s.scalar(select(SubAccount).where(SubAccount.provider == "hubspot", SubAccount.external_id == portal))
+    if sub is None:
+        return jsonify(error=f"Ringback is not installed in HubSpot account {portal}"), 404
+    token = sso.link_token(runtime.config.secret_key, {"provider": "hubspot", "sub": sub.id,
+                                                        "user": request.args.get("userEmail") or "hubspot"})
+    link = f"{runtime.config.public_url}{url_for('settings.link')}?t={token}"
+    return jsonify(results=[], primaryAction={"type": "IFRAME", "width": 890, "height": 748, "uri": link,
+                                              "label": "Ringback settings"})
+
+
+@bp.get("/sso/link")
+def link():
+    try:
+        data = sso.link_open(rt().config.secret_key, request.args.get("t", ""))
+    except sso.SsoRefused as exc:
+        return _refused(str(exc))
+    viewer.sign_in(viewer.Viewer(provider=data["provider"], user=data["user"], sub_ids=[int(data["sub"])]))
+    return redirect(url_for("settings.page", sub_id=int(data["sub"])))
+
+
+# ------------------------------------------------------------------ the page
+
+class SettingsForm(Schema):
+    """What the page may change; every refusal names the field."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    enabled = fields.Boolean(load_default=False)
+    business_hours_template = fields.String(load_default="")
+    after_hours_template = fields.String(load_default="")
+    booking_url = fields.String(load_default="")
+    business_hours = fields.String(required=True)
+    timezone = fields.String(required=True)
+    dedupe_hours = fields.Float(required=True, validate=validate.Range(0, 24 * 30))
+    send_via = fields.String(load_default="twilio", validate=validate.OneOf(["twilio", "ghl"]))
+    pipeline = fields.String(load_default="")
+
+    @validates("booking_url")
+    def _url(self, value, **_):
+        if value and not value.startswith(("https://", "http://")):
+            raise ValidationError("a booking link starts with https://")
+
+    @validates("business_hours")
+    def _hours(self, value, **_):
+        try:
+            WeeklySchedule.parse(value)
+        except BadSchedule as exc:
+            raise ValidationError(str(exc)) from None
+
+    @validates("timezone")
+    def _zone(self, value, **_):
+        try:
+            zone(value)
+        except BadSchedule as exc:
+            raise ValidationError(str(exc)) from None
+
+    @validates("business_hours_template")
+    def _bt(self, value, **_):
+        _template(value)
+
+    @validates("after_hours_template")
+    def _at(self, value, **_):
+        _template(value)
+
+
+def _template(value: str) -> None:
+    if value.strip():
+        try:
+            templates.check(value)
+        except templates.BadTemplate as exc:
+            raise ValidationError(str(exc)) from None
+
+
+def _page_data(s, sub) -> dict:
+    settings = text_back_settings(s, sub)
+    inst = s.scalar(select(Installation).where(Installation.sub_account_id == sub.id))
+    since = utcnow() - timedelta(days=30)
+    counts = dict(s.execute(select(Recovery.state, func.count()).where(
+        Recovery.sub_account_id == sub.id, Recovery.opened_at >= since).group_by(Recovery.state)).all())
+    missed = s.scalar(select(func.count()).select_from(Call).where(
+        Call.sub_account_id == sub.id, Call.missed.is_(True), Call.started_at >= since))
+    previews = {kind: _render(settings.template_for(kind), sub.name, sub.booking_url)
+                for kind in ("business_hours", "after_hours")}
+    return {"sub": sub, "settings": settings, "installation": inst, "mapping": stage_mapping(s, sub),
+            "stages": [(k, LABELS[k]) for k in STAGES], "previews": previews, "missed": missed, "counts": counts,
+            "warnings": _warnings(s, sub, settings, inst)}
+
+
+def _warnings(s, sub, settings, inst) -> list[str]:
+    found = []
+    if sub.provider == "ghl" and settings.send_via != "ghl" and not sub.phone_number:
+        found.append("This sub-account has no Twilio number: switch \"Send texts through\" to GoHighLevel, "
+                     "or ask your agency to add a number.")
+    doubled = s.scalar(select(func.count()).select_from(Message).where(
+        Message.sub_account_id == sub.id, Message.status == "native_double_text"))
+    if doubled:
+        found.append(f"GoHighLevel's own Missed Call Text Back also texted {doubled} caller(s) Ringback texted: "
+                     "callers get two texts. Turn it off in GoHighLevel (Settings > Phone Numbers > "
+                     "Missed Call Text Back) or switch Ringback's text back off.")
+    elif sub.provider == "ghl":
+        found.append("If GoHighLevel's own Missed Call Text Back is on for this sub-account, callers get two "
+                     "texts: turn it off in GoHighLevel (Settings > Phone Numbers).")
+    if inst is None and sub.provider in ("ghl", "hubspot", "salesforce"):
+        found.append("Ringback is not connected to this CRM any more (uninstalled or the token was removed): "
+                     "nothing is written back until it is installed again.")
+    return found
+
+
+def _render(template: str, business: str, link: str | None) -> dict:
+    body = templates.render(template, business_name=business, first_name=None, booking_link=link,
+                            first_in_conversation=True)
+    seg = templates.segments(body)
+    return {"text": body, "segments": seg.count, "encoding": seg.encoding, "characters": len(body)}
+
+
+@bp.get("/settings/<int:sub_id>")
+def page(sub_id: int):
+    who, sub = _visible_sub(sub_id)
+    if who is None:
+        return sub
+    with rt().sessions() as s:
+        data = _page_data(s, s.get(SubAccount, sub_id))
+    return render_template("settings.html", viewer=who, saved=request.args.get("saved"),
+                           installed=request.args.get("installed"), errors={}, form=None, **data)
+
+
+@bp.post("/settings/<int:sub_id>")
+def save(sub_id: int):
+    who, sub = _visible_sub(sub_id)
+    if who is None:
+        return sub
+    try:
+        form = SettingsForm().load(request.form)
+    except ValidationError as exc:
+        return _invalid(sub_id, {k: " ".join(v) if isinstance(v, list) else str(v) for k, v in exc.messages.items()})
+    stages = {k: request.form.get(f"stage_{k}", "") for k in STAGES}
+    try:
+        with transaction(rt().sessions) as s:
+            sub = s.get(SubAccount, sub_id)
+            sub.timezone, sub.business_hours = form["timezone"], WeeklySchedule.parse(form["business_hours"]).format()
+            sub.booking_url = form["booking_url"] or None
+            changes = {"business_hours_template": form["business_hours_template"].strip() or None,
+                       "after_hours_template": form["after_hours_template"].strip() or None,
+                       "dedupe_window_seconds": int(form["dedupe_hours"] * 3600)}
+            if sub.provider == "ghl":
+                changes["send_via"] = form["send_via"]
+            save_text_back(s, sub, enabled=form["enabled"], **changes)
+            if sub.provider in ("ghl", "hubspot", "salesforce"):
+                save_stage_mapping(s, sub, pipeline=form["pipeline"].strip() or None, stages=stages, replace=True)
+    except (ValueError, BadSchedule, templates.BadTemplate) as exc:
+        return _invalid(sub_id, {"form": str(exc)})
+    log.info("settings saved sub=%s by=%s enabled=%s", sub_id, who.user, form["enabled"])
+    return redirect(url_for("settings.page", sub_id=sub_id, saved=1))
+
+
+def _invalid(sub_id: int, errors: dict):
+    who = viewer.current()
+    with rt().sessions() as s:
+        data = _page_data(s, s.get(SubAccount, sub_id))
+    return render_template("settings.html", viewer=who, saved=None, installed=None, errors=errors,
+                           form=request.form, **data), 400
+
+
+@bp.post("/settings/<int:sub_id>/preview")
+def preview(sub_id: int):
+    who, sub = _visible_sub(sub_id)
+    if who is None:
+        return jsonify(error="not allowed"), 403
+    body = request.get_json(silent=True) or {}
+    template = str(body.get("template") or "")
+    try:
+        if template.strip():
+            templates.check(template)
+        with rt().sessions() as s:
+            sub = s.get(SubAccount, sub_id)
+            settings = text_back_settings(s, sub)
+        chosen = template.strip() or settings.template_for(body.get("kind") or "business_hours")
+        return jsonify(_render(chosen, sub.name, str(body.get("booking_link") or "") or sub.booking_url))
+    except templates.BadTemplate as exc:
+        return jsonify(error=str(exc)), 400
+
+
+@bp.post("/settings/<int:sub_id>/test-text")
+def test_text(sub_id: int):
+    who, sub = _visible_sub(sub_id)
+    if who is None:
+        return jsonify(error="not allowed"), 403
+    runtime = rt()
+    body = request.get_json(silent=True) or request.form
+    with runtime.sessions() as s:
+        sub = s.get(SubAccount, sub_id)
+        settings = text_back_settings(s, sub)
+        try:
+            to = to_e164(str(body.get("phone") or ""), sub.default_region)
+        except UnusableNumber as exc:
+            return jsonify(error=f"that number cannot be texted: {exc}"), 400
+        recent = s.scalar(select(func.count()).select_from(Message).where(
+            Message.sub_account_id == sub.id, Message.idempotency_key.like("test:%"),
+            Message.created_at >= utcnow() - timedelta(hours=1)))
+    if recent >= TEST_TEXTS_PER_HOUR:
+        return jsonify(error=f"{TEST_TEXTS_PER_HOUR} test texts an hour at most: try again later"), 429
+    via = "ghl" if settings.send_via == "ghl" and sub.provider == "ghl" else None
+    if not via and not sub.phone_number:
+        return jsonify(error="this sub-account has no number to text from"), 400
+    kind = "business_hours" if settings.hours.is_open(settings.timezone, utcnow()) else "after_hours"
+    text = "[Test] " + _render(settings.template_for(kind), sub.name, sub.booking_url)["text"]
+    key = f"test:{sub.id}:{int(time.time())}:{secrets.token_hex(4)}"
+    payload = {"via": via, "sub_account_id": sub.id, "to": to, "from": sub.phone_number or "", "body": text}
+    try:
+        result = senders.send_with(runtime, payload, lambda sender: sender.send(
+            to=to, from_=sub.phone_number or "", body=text, status_callback=None, validity_seconds=600))
+    except SendError as exc:
+        return jsonify(error=f"not sent: {exc}"), 502
+    seg = templates.segments(text)
+    with transaction(runtime.sessions) as s:
+        s.add(Message(sub_account_id=sub.id, direction="outbound", to_number=to, from_number=sub.phone_number or "",
+                      body=text, provider=via or runtime.sender.name, provider_sid=result.sid, status=result.status,
+                      idempotency_key=key, segments=seg.count, encoding=seg.encoding))
+    log.info("test text sent sub=%s by=%s", sub.id, who.user)
+    return jsonify(sent=True, to=to, text=text, status=result.status)
+
+
+@bp.get("/agency")
+def agency():
+    who = viewer.current()
+    if who is None:
+        return _page(401, "Open Ringback from your CRM", "The agency view opens from inside your CRM's agency account.")
+    with rt().sessions() as s:
+        where = [SubAccount.id.in_(who.sub_ids or [-1])]
+        if who.agency_id is not None:
+            where = [(SubAccount.agency_id == who.agency_id) | SubAccount.id.in_(who.sub_ids or [-1])]
+        subs = s.scalars(select(SubAccount).where(*where).order_by(SubAccount.name)).all()
+        since = utcnow() - timedelta(days=30)
+        rows = []
+        for sub in subs:
+            states = dict(s.execute(select(Recovery.state, func.count()).where(
+                Recovery.sub_account_id == sub.id, Recovery.opened_at >= since).group_by(Recovery.state)).all())
+            missed = s.scalar(select(func.count()).select_from(Call).where(
+                Call.sub_account_id == sub.id, Call.missed.is_(True), Call.started_at >= since))
+            value = s.scalar(select(func.coalesce(func.sum(Recovery.value), 0)).where(
+                Recovery.sub_account_id == sub.id, Recovery.state == "booked", Recovery.opened_at >= since))
+            enabled = text_back_settings(s, sub).enabled
+            rows.append({"sub": sub, "missed": missed, "texted": sum(states.values()),
+                         "replied": states.get("replied", 0) + states.get("booked", 0),
+                         "booked": states.get("booked", 0), "value": value, "enabled": enabled})
+    return render_template("agency.html", viewer=who, rows=rows)

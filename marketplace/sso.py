@@ -1,0 +1,136 @@
+"""Proofs of who opened a settings page inside a CRM, checked before anything is shown.
+
+- GoHighLevel custom pages: the page asks its parent (postMessage REQUEST_USER_DATA) and gets
+  the user's details encrypted with the app's Shared Secret in CryptoJS's passphrase format:
+  base64("Salted__" + 8-byte salt + AES-256-CBC ciphertext), key and IV from OpenSSL's
+  EVP_BytesToKey (MD5, one round). contracts/ghl/docs/marketplace-modules/
+  shared_secret_customJS_customPages.md
+- Salesforce Canvas: a signed request "<base64 HMAC-SHA256 of the envelope>.<base64 JSON
+  envelope>" keyed with the connected app's consumer secret.
+  https://developer.salesforce.com/docs/atlas.en-us.platform_connect.meta/platform_connect/canvas_app_signed_req_verify_signature.htm
+- HubSpot: its signed requests (v3) for CRM cards carry the portal; the card links to the page
+  with a short-lived token of ours (itsdangerous, keyed with RINGBACK_SECRET_KEY).
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import time
+from datetime import datetime
+
+from cryptography.hazmat.primitives import padding
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+CANVAS_MAX_AGE = 15 * 60  # a Canvas request issued longer ago than this is refused
+LINK_MAX_AGE = 10 * 60
+
+
+class SsoRefused(Exception):
+    """The proof is missing, tampered with, expired or for someone else; the message says which."""
+
+
+# ------------------------------------------------------------------ GoHighLevel
+
+def _evp_bytes_to_key(secret: bytes, salt: bytes, size: int = 48) -> bytes:
+    # OpenSSL's EVP_BytesToKey with MD5 and one round: what CryptoJS does with a passphrase.
+    out, block = b"", b""
+    while len(out) < size:
+        block = hashlib.md5(block + secret + salt).digest()  # noqa: S324 (the format's own KDF)
+        out += block
+    return out[:size]
+
+
+def ghl_decrypt(payload: str, shared_secret: str | None) -> dict:
+    """The user GoHighLevel vouches for: userId, companyId, role, type (agency|location), email,
+    activeLocation..."""
+    if not shared_secret:
+        raise SsoRefused("GHL_SSO_KEY is not set: GoHighLevel's SSO cannot be checked")
+    try:
+        raw = base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError):
+        raise SsoRefused("the GoHighLevel SSO payload is not base64") from None
+    if len(raw) < 32 or raw[:8] != b"Salted__" or (len(raw) - 16) % 16:
+        raise SsoRefused("the GoHighLevel SSO payload is not in CryptoJS's format")
+    key_iv = _evp_bytes_to_key(shared_secret.encode(), raw[8:16])
+    decryptor = Cipher(algorithms.AES(key_iv[:32]), modes.CBC(key_iv[32:])).decryptor()
+    padded = decryptor.update(raw[16:]) + decryptor.finalize()
+    try:
+        unpadder = padding.PKCS7(128).unpadder()
+        data = json.loads(unpadder.update(padded) + unpadder.finalize())
+    except ValueError:
+        raise SsoRefused("the GoHighLevel SSO payload does not decrypt with this app's shared secret") from None
+    if not isinstance(data, dict) or not data.get("userId") or data.get("type") not in ("agency", "location"):
+        raise SsoRefused("the GoHighLevel SSO payload does not name a user and whether they are agency or location")
+    return data
+
+
+def ghl_encrypt(data: dict, shared_secret: str, salt: bytes) -> str:
+    """CryptoJS.AES.encrypt(JSON.stringify(data), secret).toString(): for tests and the fake."""
+    key_iv = _evp_bytes_to_key(shared_secret.encode(), salt)
+    padder = padding.PKCS7(128).padder()
+    padded = padder.update(json.dumps(data).encode()) + padder.finalize()
+    encryptor = Cipher(algorithms.AES(key_iv[:32]), modes.CBC(key_iv[32:])).encryptor()
+    return base64.b64encode(b"Salted__" + salt + encryptor.update(padded) + encryptor.finalize()).decode()
+
+
+# ------------------------------------------------------------------ Salesforce Canvas
+
+def canvas_verify(signed_request: str, consumer_secret: str | None, now: float | None = None) -> dict:
+    """The Canvas envelope (context.user, context.organization.organizationId, ...) if authentic."""
+    if not consumer_secret:
+        raise SsoRefused("SALESFORCE_CLIENT_SECRET is not set: Canvas requests cannot be checked")
+    signature, sep, envelope = (signed_request or "").partition(".")
+    if not sep:
+        raise SsoRefused("the Canvas signed request has no signature part")
+    expected = base64.b64encode(hmac.new(consumer_secret.encode(), envelope.encode(), hashlib.sha256).digest()).decode()
+    if not hmac.compare_digest(signature, expected):
+        raise SsoRefused("the Canvas signed request's signature does not match")
+    try:
+        data = json.loads(base64.b64decode(envelope + "=" * (-len(envelope) % 4)))
+    except (binascii.Error, ValueError):
+        raise SsoRefused("the Canvas envelope is not base64 JSON") from None
+    if data.get("algorithm") not in (None, "HMACSHA256"):
+        raise SsoRefused(f"the Canvas request uses {data.get('algorithm')}, not HMACSHA256")
+    issued = data.get("issuedAt")
+    if issued:
+        stamp = _canvas_time(issued)
+        if stamp is None or (now or time.time()) - stamp > CANVAS_MAX_AGE:
+            raise SsoRefused("the Canvas request has expired: reload the page in Salesforce")
+    if not (data.get("context") or {}).get("organization", {}).get("organizationId"):
+        raise SsoRefused("the Canvas request names no organization")
+    return data
+
+
+def _canvas_time(value) -> float | None:
+    if isinstance(value, (int, float)):
+        return float(value) / (1000 if value > 1e11 else 1)
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def canvas_sign(envelope: dict, consumer_secret: str) -> str:
+    """A signed request as Salesforce makes it: for tests."""
+    encoded = base64.b64encode(json.dumps(envelope).encode()).decode()
+    sig = base64.b64encode(hmac.new(consumer_secret.encode(), encoded.encode(), hashlib.sha256).digest()).decode()
+    return f"{sig}.{encoded}"
+
+
+# ------------------------------------------------------------------ our own short-lived links
+
+def link_token(secret_key: str, data: dict) -> str:
+    return URLSafeTimedSerializer(secret_key, salt="ringback-settings-link").dumps(data)
+
+
+def link_open(secret_key: str, token: str, max_age: int = LINK_MAX_AGE) -> dict:
+    try:
+        return URLSafeTimedSerializer(secret_key, salt="ringback-settings-link").loads(token, max_age=max_age)
+    except SignatureExpired:
+        raise SsoRefused("this link has expired: open Ringback from your CRM again") from None
+    except BadSignature:
+        raise SsoRefused("this link was not made by Ringback") from None

@@ -1,0 +1,209 @@
+"""Installing from each CRM's marketplace: OAuth against loopback authorize/token endpoints."""
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+from sqlalchemy import select, text
+
+from integration.models import Agency, Installation, InboxEvent, Recovery, SubAccount, WorkflowSetting
+from integration.settings_store import TEXT_BACK
+from tests.conftest import PUBLIC_URL
+from tests.fakes.salesforce_api import ORG_ID
+from tests.test_ghl_webhooks import send, signed
+
+COMPANY = "otg8dTQqGLh3Q6iQI55w"
+LOC_A, LOC_B, LOC_C = "ve9EPM428h8vShlRW1KT", "Zq1WbY3xKcP9mN7rT5uV", "Hj6kL2mN8pQ4rS0tU3vW"
+APP_ID = "66a0419a0dffa47fb5f8b22f"
+
+
+@pytest.fixture
+def marketplace(rt):
+    """Ringback configured with the GoHighLevel app's id (agency installs list their locations with it)."""
+    rt.config = replace(rt.config, ghl_app_id=APP_ID)
+    return rt
+
+
+def _start(client, provider: str) -> dict:
+    resp = client.get(f"/oauth/{provider}/install")
+    assert resp.status_code == 302
+    return {k: v[0] for k, v in parse_qs(urlparse(resp.headers["Location"]).query).items()} | {
+        "_target": resp.headers["Location"]}
+
+
+def _subs(rt):
+    with rt.sessions() as s:
+        return s.scalars(select(SubAccount).order_by(SubAccount.id)).all()
+
+
+def _installations(rt):
+    with rt.sessions() as s:
+        return s.scalars(select(Installation).order_by(Installation.id)).all()
+
+
+def test_a_location_install_lands_on_its_settings_page_with_sealed_tokens(client, rt, marketplace, fake_ghl,
+                                                                          db_url):
+    fake_ghl.add_location(LOC_A, COMPANY, "Acme Plumbing", timezone="America/Denver")
+    query = _start(client, "ghl")
+    assert query["_target"].startswith("https://marketplace.gohighlevel.com/oauth/chooselocation?")
+    assert query["redirect_uri"] == f"{PUBLIC_URL}/oauth/ghl/callback" and query["response_type"] == "code"
+    assert "conversations/message.write" in query["scope"].split() and len(query["state"]) > 20
+    code = fake_ghl.authorize(query["redirect_uri"], location_id=LOC_A)
+    resp = client.get(f"/oauth/ghl/callback?code={code}&state={query['state']}")
+    [sub] = _subs(rt)
+    assert resp.status_code == 302 and resp.headers["Location"] == f"/settings/{sub.id}?installed=1"
+    assert (sub.name, sub.provider, sub.external_id, sub.timezone) == ("Acme Plumbing", "ghl", LOC_A, "America/Denver")
+    [inst] = _installations(rt)
+    assert (inst.kind, inst.user_type, inst.external_id) == ("oauth", "Location", LOC_A)
+    assert rt.vault.open(inst.access_token) == fake_ghl.tokens[LOC_A]
+    assert rt.vault.open(inst.refresh_token) in fake_ghl.refresh_tokens
+    # The database holds no token in plain text, in any column of any row.
+    with rt.engine.connect() as conn:
+        dump = json.dumps([list(map(str, r)) for r in conn.execute(text("SELECT * FROM installations"))])
+    assert fake_ghl.tokens[LOC_A] not in dump and rt.vault.open(inst.refresh_token) not in dump
+    page = client.get(resp.headers["Location"])
+    assert page.status_code == 200 and b"Ringback for Acme Plumbing" in page.data and b"Ringback is installed" in page.data
+    assert fake_ghl.tokens[LOC_A].encode() not in page.data  # never returned by any route
+
+
+def test_an_agency_install_exchanges_a_token_for_each_installed_location(client, rt, marketplace, fake_ghl):
+    for loc, name in ((LOC_A, "Acme Plumbing"), (LOC_B, "Bright Dental")):
+        fake_ghl.add_location(loc, COMPANY, name)
+    query = _start(client, "ghl")
+    code = fake_ghl.authorize(query["redirect_uri"], company_id=COMPANY, locations=[LOC_A, LOC_B])
+    resp = client.get(f"/oauth/ghl/callback?code={code}&state={query['state']}")
+    assert resp.status_code == 302
+    assert [(s.name, s.external_id) for s in _subs(rt)] == [("Acme Plumbing", LOC_A), ("Bright Dental", LOC_B)]
+    insts = _installations(rt)
+    assert [(i.user_type, i.external_id, i.sub_account_id is None) for i in insts] == [
+        ("Company", COMPANY, True), ("Location", LOC_A, False), ("Location", LOC_B, False)]
+    assert fake_ghl.location_token_exchanges == 2
+    assert rt.vault.open(insts[1].access_token) == fake_ghl.tokens[LOC_A]
+    # The installer is an agency user: both sub-accounts, and the agency page lists them.
+    agency = client.get("/agency")
+    assert b"Acme Plumbing" in agency.data and b"Bright Dental" in agency.data
+    assert client.get(f"/settings/{_subs(rt)[1].id}").status_code == 200
+
+
+def test_a_location_added_later_arrives_by_install_webhook(client, rt, marketplace, fake_ghl, ghl_signing_keys):
+    fake_ghl.add_location(LOC_A, COMPANY, "Acme Plumbing")
+    query = _start(client, "ghl")
+    code = fake_ghl.authorize(query["redirect_uri"], company_id=COMPANY, locations=[LOC_A])
+    client.get(f"/oauth/ghl/callback?code={code}&state={query['state']}")
+    fake_ghl.add_location(LOC_C, COMPANY, "Cedar Auto")
+    fake_ghl.company_locations[COMPANY].append(LOC_C)
+    body = _lifecycle("INSTALL", installType="Location", locationId=LOC_C, companyId=COMPANY)
+    assert send(client, body, signed(body, ghl_signing_keys)).json == {"status": "accepted"}
+    assert [s.name for s in _subs(rt)] == ["Acme Plumbing", "Cedar Auto"]
+    with rt.sessions() as s:
+        assert s.scalar(select(InboxEvent.result).order_by(InboxEvent.id.desc())).startswith(
+            f"location {LOC_C} installed as sub-account")
+
+
+def test_uninstall_deletes_tokens_stops_the_text_back_and_keeps_history(client, rt, marketplace, fake_ghl,
+                                                                        ghl_signing_keys):
+    fake_ghl.add_location(LOC_A, COMPANY, "Acme Plumbing")
+    query = _start(client, "ghl")
+    client.get(f"/oauth/ghl/callback?code={fake_ghl.authorize(query['redirect_uri'], location_id=LOC_A)}"
+               f"&state={query['state']}")
+    [sub] = _subs(rt)
+    with rt.sessions.begin() as s:
+        s.add(Recovery(sub_account_id=sub.id, caller="+15125550123", state="texted", crm_refs={}))
+    body = _lifecycle("UNINSTALL", locationId=LOC_A)
+    assert send(client, body, signed(body, ghl_signing_keys)).status_code == 200
+    assert _installations(rt) == []
+    with rt.sessions() as s:
+        assert s.scalar(select(WorkflowSetting.enabled).where(WorkflowSetting.workflow == TEXT_BACK)) is False
+        assert s.scalar(select(Recovery.caller)) == "+15125550123"  # the agency's numbers stay
+    page = client.get(f"/settings/{sub.id}")
+    assert b"not connected to this CRM any more" in page.data
+
+
+@pytest.mark.parametrize("state, why", [("forged-state-value-123456789", "not started in this browser"),
+                                        (None, "not started in this browser")])
+def test_a_callback_with_the_wrong_state_is_refused(client, rt, marketplace, fake_ghl, state, why):
+    fake_ghl.add_location(LOC_A, COMPANY, "Acme Plumbing")
+    query = _start(client, "hubspot" if state is None else "ghl")
+    provider = "hubspot" if state is None else "ghl"
+    code = "any-code"
+    resp = client.get(f"/oauth/{provider}/callback?code={code}" + (f"&state={state}" if state else ""))
+    assert resp.status_code == 403 and why.encode() in resp.data
+    assert _subs(rt) == [] and query["state"]
+
+
+def test_a_replayed_callback_is_refused_with_the_vendors_reason(client, rt, marketplace, fake_ghl):
+    fake_ghl.add_location(LOC_A, COMPANY, "Acme Plumbing")
+    query = _start(client, "ghl")
+    url = f"/oauth/ghl/callback?code={fake_ghl.authorize(query['redirect_uri'], location_id=LOC_A)}&state={query['state']}"
+    assert client.get(url).status_code == 302
+    again = client.get(url)  # the state was spent
+    assert again.status_code == 403 and b"used already" in again.data
+    query = _start(client, "ghl")  # a fresh state, the old code
+    code = parse_qs(urlparse(url).query)["code"][0]
+    replay = client.get(f"/oauth/ghl/callback?code={code}&state={query['state']}")
+    assert replay.status_code == 400 and b"Invalid authorization code" in replay.data
+    assert len(_subs(rt)) == 1
+
+
+def test_a_marketplace_started_install_without_state_is_accepted(client, rt, marketplace, fake_ghl):
+    fake_ghl.add_location(LOC_A, COMPANY, "Acme Plumbing")
+    code = fake_ghl.authorize(f"{PUBLIC_URL}/oauth/ghl/callback", location_id=LOC_A)
+    assert client.get(f"/oauth/ghl/callback?code={code}").status_code == 302
+    assert [s.external_id for s in _subs(rt)] == [LOC_A]
+
+
+def test_a_declined_consent_says_so(client, rt, marketplace):
+    query = _start(client, "salesforce")
+    resp = client.get(f"/oauth/salesforce/callback?error=access_denied&error_description=end-user+denied+authorization"
+                      f"&state={query['state']}")
+    assert resp.status_code == 400 and b"end-user denied authorization" in resp.data
+
+
+def test_an_install_without_app_credentials_says_which_setting(client, rt):
+    rt.config = replace(rt.config, hubspot_client_id=None)
+    resp = client.get("/oauth/hubspot/install")
+    assert resp.status_code == 503 and b"HUBSPOT_CLIENT_ID" in resp.data
+
+
+def test_hubspot_install_finds_the_portal_from_the_token(client, rt, fake_hubspot):
+    query = _start(client, "hubspot")
+    assert query["_target"].startswith("https://app.hubspot.com/oauth/authorize?")
+    assert "crm.objects.deals.write" in query["scope"].split()
+    code = fake_hubspot.authorize("62515", query["redirect_uri"])
+    resp = client.get(f"/oauth/hubspot/callback?code={code}&state={query['state']}")
+    assert resp.status_code == 302
+    [sub] = _subs(rt)
+    assert (sub.provider, sub.external_id, sub.name) == ("hubspot", "62515", "acme-62515.com")
+    [inst] = _installations(rt)
+    assert fake_hubspot.tokens[rt.vault.open(inst.access_token)] == "62515"
+    assert 1700 < (inst.expires_at - inst.refreshed_at).total_seconds() <= 1800
+    assert "crm.objects.deals.write" in inst.scopes
+
+
+def test_salesforce_install_takes_the_org_and_instance_from_the_token(client, rt, fake_salesforce):
+    query = _start(client, "salesforce")
+    assert query["_target"].startswith(f"{fake_salesforce.url}/services/oauth2/authorize?")
+    assert query["scope"] == "api refresh_token"
+    code = fake_salesforce.authorize(query["redirect_uri"])
+    resp = client.get(f"/oauth/salesforce/callback?code={code}&state={query['state']}")
+    assert resp.status_code == 302
+    [sub] = _subs(rt)
+    assert (sub.provider, sub.external_id, sub.name, sub.timezone) == (
+        "salesforce", ORG_ID, "Acme Plumbing & Heating", "America/Chicago")
+    [inst] = _installations(rt)
+    assert inst.instance_url == fake_salesforce.url and inst.webhook_secret_hash
+    assert rt.vault.open(inst.access_token) == fake_salesforce.session_id
+    assert rt.vault.open(inst.refresh_token) in fake_salesforce.refresh_tokens
+    with rt.sessions() as s:
+        assert s.scalar(select(Agency.name)) == "Acme Plumbing & Heating"
+
+
+def _lifecycle(kind: str, **fields) -> bytes:
+    from datetime import datetime, timezone
+    import uuid
+    payload = {"type": kind, "appId": APP_ID, "versionId": "66a0419a0dffa47fb5f8b230",
+               "timestamp": datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+               "webhookId": str(uuid.uuid4())} | fields
+    return json.dumps(payload).encode()
