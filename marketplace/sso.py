@@ -68,15 +68,6 @@ def ghl_decrypt(payload: str, shared_secret: str | None) -> dict:
     return data
 
 
-def ghl_encrypt(data: dict, shared_secret: str, salt: bytes) -> str:
-    """CryptoJS.AES.encrypt(JSON.stringify(data), secret).toString(): for tests and the fake."""
-    key_iv = _evp_bytes_to_key(shared_secret.encode(), salt)
-    padder = padding.PKCS7(128).padder()
-    padded = padder.update(json.dumps(data).encode()) + padder.finalize()
-    encryptor = Cipher(algorithms.AES(key_iv[:32]), modes.CBC(key_iv[32:])).encryptor()
-    return base64.b64encode(b"Salted__" + salt + encryptor.update(padded) + encryptor.finalize()).decode()
-
-
 # ------------------------------------------------------------------ Salesforce Canvas
 
 def canvas_verify(signed_request: str, consumer_secret: str | None, now: float | None = None) -> dict:
@@ -112,13 +103,6 @@ def _canvas_time(value) -> float | None:
         return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
     except ValueError:
         return None
-
-
-def canvas_sign(envelope: dict, consumer_secret: str) -> str:
-    """A signed request as Salesforce makes it: for tests."""
-    encoded = base64.b64encode(json.dumps(envelope).encode()).decode()
-    sig = base64.b64encode(hmac.new(consumer_secret.encode(), encoded.encode(), hashlib.sha256).digest()).decode()
-    return f"{sig}.{encoded}"
 
 
 # ------------------------------------------------------------------ our own short-lived links

@@ -1,0 +1,119 @@
+"""The settings page in a real browser (Debian's Chromium driven by Playwright), embedded the way
+GoHighLevel embeds it: an iframe whose parent answers REQUEST_USER_DATA with the encrypted user.
+
+Toggle the text back, edit a template and watch the live preview, save, and the next missed
+call follows the new setting.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+import requests
+from flask import Flask
+
+from tests.conftest import REQUIRE_SERVICES, sign
+from tests.fakes.server import LoopbackServer
+from tests.test_end_to_end import start_server, wait_until
+from tests.test_settings_page import SSO_KEY, cryptojs_encrypt
+from tests.twilio_helpers import fixture
+
+pytestmark = [pytest.mark.e2e, pytest.mark.browser]
+LOCATION = "yLKVZpNppIdYpah4RjNE"
+CHROMIUM = os.environ.get("RINGBACK_CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
+# Chromium as the machine's probe starts it: no sandbox as root, no background network calls
+# (a closed network refuses them, many at a time).
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium (Debian's package, installed by scripts/services), through Playwright."""
+    if not os.path.exists(CHROMIUM):
+        message = f"Chromium is not installed at {CHROMIUM}"
+        if REQUIRE_SERVICES:
+            pytest.fail(message + "; scripts/services installs it under CI", pytrace=False)
+        pytest.skip(message + ": browser tests are skipped (run ./scripts/test to install it)")
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        yield chromium
+        chromium.close()
+
+
+def ghl_host(ringback_url: str, payload: str) -> Flask:
+    """GoHighLevel's side of a custom page: the iframe, and the answer to REQUEST_USER_DATA."""
+    app = Flask("fake-ghl-custom-page")
+
+    @app.get("/v2/location/<location>/custom-page-link/ringback")
+    def custom_page(location):
+        return f"""<!doctype html><title>HighLevel</title>
+<iframe id="ringback" src="{ringback_url}/embed/ghl" style="width:1100px;height:1800px;border:0"></iframe>
+<script>
+window.addEventListener("message", (e) => {{
+  if (e.data && e.data.message === "REQUEST_USER_DATA")
+    e.source.postMessage({{ message: "REQUEST_USER_DATA_RESPONSE", payload: "{payload}" }}, "*");
+}});
+</script>"""
+    return app
+
+
+def _missed_call(server, sid: str):
+    params = fixture("call_status__no_answer") | {"CallSid": sid}
+    url = server["url"] + "/webhooks/twilio/voice"
+    resp = requests.post(url, data=params, headers={"X-Twilio-Signature": sign(url, params)}, timeout=5)
+    assert resp.status_code == 200
+
+
+def test_toggle_edit_preview_save_and_the_next_call_follows(request, browser, db_url, fake_twilio, tmp_path):
+    from playwright.sync_api import expect
+    server = start_server(request, db_url, fake_twilio, tmp_path, env_extra={"GHL_SSO_KEY": SSO_KEY},
+                          add_args=["--ghl-location", LOCATION])
+    user = {"userId": "MKQJ7wOVVmNOMvrnKKKK", "companyId": "GNb7aIv4rQFVb9iwNl5K", "role": "admin",
+            "type": "location", "activeLocation": LOCATION, "userName": "Dana Reyes", "email": "dana@acme.example"}
+    try:
+        with LoopbackServer(ghl_host(server["url"], cryptojs_encrypt(user, SSO_KEY))) as host:
+            page = browser.new_page()
+            page.goto(f"{host.url}/v2/location/{LOCATION}/custom-page-link/ringback")
+            frame = page.frame_locator("#ringback")
+            expect(frame.locator("h1")).to_have_text("Ringback for Acme Plumbing", timeout=15000)
+            expect(frame.get_by_text("dana@acme.example")).to_be_visible()
+
+            # Switch it off: the next missed call is not texted.
+            frame.locator("#enabled").uncheck()
+            frame.locator("#save").click()
+            expect(frame.locator("#saved")).to_be_visible()
+            _missed_call(server, "CA" + "1" * 32)
+            wait_until(lambda: "not texted" in requests.get(server["url"] + "/", timeout=5).text
+                       or "suppressed" in requests.get(server["url"] + "/", timeout=5).text, what="the call decided")
+            assert fake_twilio.messages == []
+
+            # Back on, with new wording: the preview follows each keystroke, with its segment count.
+            frame.locator("#enabled").check()
+            box = frame.locator("#business_hours_template")
+            box.fill("{business_name}: sorry we missed you, {first_name}! Book here: {booking_link}")
+            preview = frame.locator('[data-preview="business_hours"]')
+            # The first text to a caller carries the opt-out wording: the preview shows it too.
+            expect(preview).to_have_text("Acme Plumbing: sorry we missed you, there! Book here: "
+                                         "https://acme.example/book Reply STOP to opt out.")
+            expect(frame.locator('[data-count="business_hours"]')).to_contain_text("1 segment(s), GSM-7")
+            box.press_sequentially(" 🙂")
+            expect(frame.locator('[data-count="business_hours"]')).to_contain_text("UCS-2")
+            box.fill("{business_name}: sorry we missed you, {first_name}! Book here: {booking_link}")
+            box.press_sequentially(" {oops}")
+            expect(preview).to_contain_text("oops")
+            expect(preview).to_have_class("preview error")
+            box.fill("{business_name}: sorry we missed you, {first_name}! Book here: {booking_link}")
+            frame.locator("#save").click()
+            expect(frame.locator("#saved")).to_be_visible()
+            expect(frame.locator("#enabled")).to_be_checked()
+
+            _missed_call(server, "CA" + "2" * 32)
+            [text] = fake_twilio.wait_for(1)
+            assert text["body"].startswith("Acme Plumbing: sorry we missed you, there! Book here: "
+                                           "https://acme.example/book")
+            page.close()
+    finally:
+        server["stop"]()

@@ -1,0 +1,244 @@
+"""The settings page and the doors into it: GoHighLevel SSO, Salesforce Canvas, HubSpot's signed card."""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import re
+import subprocess
+import time
+from dataclasses import replace
+
+import pytest
+from hubspot.utils.signature import Signature
+from sqlalchemy import select
+
+from integration.models import Agency, SubAccount
+from tests.conftest import BUSINESS_NUMBER, CALLER, HUBSPOT_SECRET, PUBLIC_URL, SF_ORG
+from tests.twilio_helpers import fixture as twilio_fixture
+from tests.twilio_helpers import post as twilio_post
+
+SSO_KEY = "3f2b8c1d-9e7a-4b6c-8d5e-1f0a2b3c4d5e"
+SF_CONSUMER_SECRET = "7C1F4A2B9D8E6F5A4B3C2D1E0F9A8B7C6D5E4F3A2B1C0D9E8F7A6B5C4D3E2F1"
+COMPANY, OTHER_COMPANY = "GNb7aIv4rQFVb9iwNl5K", "Xx9yZz8wVv7uUt6sSr5q"
+LOC_A, LOC_B = "yLKVZpNppIdYpah4RjNE", "aBcDeFgHiJkLmNoPqRsT"
+
+
+def cryptojs_encrypt(data: dict, secret: str) -> str:
+    """CryptoJS.AES.encrypt(JSON.stringify(data), secret), made by OpenSSL's own `enc` (the same
+    Salted__ + EVP_BytesToKey(MD5) format), not by Ringback's code."""
+    out = subprocess.run(["openssl", "enc", "-aes-256-cbc", "-md", "md5", "-pass", f"pass:{secret}", "-a", "-A"],
+                         input=json.dumps(data).encode(), capture_output=True, check=True)
+    return out.stdout.decode().strip()
+
+
+def canvas_request(envelope: dict, secret: str = SF_CONSUMER_SECRET) -> str:
+    encoded = base64.b64encode(json.dumps(envelope).encode()).decode()
+    sig = base64.b64encode(hmac.new(secret.encode(), encoded.encode(), hashlib.sha256).digest()).decode()
+    return f"{sig}.{encoded}"
+
+
+def csrf(page) -> str:
+    return re.search(rb'name="csrf_token" value="([^"]+)"', page.data).group(1).decode()
+
+
+@pytest.fixture
+def tenants(rt):
+    """Two GoHighLevel agencies: ours with locations A and B, another agency's location; keys configured."""
+    rt.config = replace(rt.config, ghl_sso_key=SSO_KEY, salesforce_client_secret=SF_CONSUMER_SECRET)
+    with rt.sessions.begin() as s:
+        ours, theirs = Agency(name="Ours", provider="ghl", external_id=COMPANY), Agency(
+            name="Theirs", provider="ghl", external_id=OTHER_COMPANY)
+        s.add_all([ours, theirs])
+        s.flush()
+        a = SubAccount(agency_id=ours.id, name="Acme Plumbing", provider="ghl", external_id=LOC_A,
+                       phone_number=BUSINESS_NUMBER, timezone="America/Chicago", business_hours="24/7",
+                       booking_url="https://acme.example/book")
+        b = SubAccount(agency_id=ours.id, name="Bright Dental", provider="ghl", external_id=LOC_B,
+                       timezone="America/Chicago", business_hours="mon-fri 08:00-17:00")
+        c = SubAccount(agency_id=theirs.id, name="Their Client", provider="ghl", external_id="zZzZzZzZzZzZzZzZzZzZ",
+                       timezone="America/Chicago", business_hours="24/7")
+        sf = SubAccount(name="Acme SF", provider="salesforce", external_id=SF_ORG, timezone="America/Chicago",
+                        business_hours="24/7")
+        s.add_all([a, b, c, sf])
+    with rt.sessions() as s:
+        return {sub.name: sub.id for sub in s.scalars(select(SubAccount))}
+
+
+def _ghl_user(**extra) -> dict:
+    return {"userId": "MKQJ7wOVVmNOMvrnKKKK", "companyId": COMPANY, "role": "admin", "type": "location",
+            "userName": "Dana Reyes", "email": "dana@acme.example"} | extra
+
+
+def ghl_sign_in(client, user: dict, key: str = SSO_KEY):
+    return client.post("/sso/ghl", json={"encryptedData": cryptojs_encrypt(user, key)})
+
+
+def test_a_location_user_sees_their_sub_account_and_nothing_else(client, tenants):
+    resp = ghl_sign_in(client, _ghl_user(activeLocation=LOC_A))
+    assert resp.status_code == 200 and resp.json == {"redirect": f"/settings/{tenants['Acme Plumbing']}"}
+    page = client.get(resp.json["redirect"])
+    assert page.status_code == 200 and b"Ringback for Acme Plumbing" in page.data
+    assert b"dana@acme.example" in page.data
+    assert client.get(f"/settings/{tenants['Bright Dental']}").status_code == 403
+    assert client.get(f"/settings/{tenants['Their Client']}").status_code == 403
+    assert b"Bright Dental" not in client.get("/agency").data
+
+
+def test_an_agency_user_sees_every_sub_account_of_the_agency_only(client, tenants):
+    resp = ghl_sign_in(client, _ghl_user(type="agency"))
+    assert resp.json == {"redirect": "/agency"}
+    agency = client.get("/agency").data
+    assert b"Acme Plumbing" in agency and b"Bright Dental" in agency and b"Their Client" not in agency
+    assert client.get(f"/settings/{tenants['Bright Dental']}").status_code == 200
+    assert client.get(f"/settings/{tenants['Their Client']}").status_code == 403
+
+
+@pytest.mark.parametrize("tamper, why", [
+    (lambda p: p[:-8] + ("AAAAAAA=" if not p.endswith("AAAAAAA=") else "BBBBBBB="), "does not decrypt"),
+    (lambda p: "not base64!", "not base64"),
+    (lambda p: base64.b64encode(b"plain json, no salt header").decode(), "not in CryptoJS's format"),
+])
+def test_a_tampered_ghl_payload_is_refused(client, tenants, tamper, why):
+    payload = tamper(cryptojs_encrypt(_ghl_user(activeLocation=LOC_A), SSO_KEY))
+    resp = client.post("/sso/ghl", json={"encryptedData": payload})
+    assert resp.status_code == 403 and why in resp.json["error"]
+    assert client.get(f"/settings/{tenants['Acme Plumbing']}").status_code == 401
+
+
+def test_a_payload_made_with_another_apps_secret_is_refused(client, tenants):
+    resp = ghl_sign_in(client, _ghl_user(activeLocation=LOC_A), key="someone-elses-shared-secret")
+    assert resp.status_code == 403
+
+
+def test_a_location_of_another_agency_is_refused(client, tenants):
+    resp = ghl_sign_in(client, _ghl_user(activeLocation="zZzZzZzZzZzZzZzZzZzZ"))  # our company, their location
+    assert resp.status_code == 403 and resp.json["error"] == "this sub-account belongs to another agency"
+
+
+def test_without_a_session_the_page_says_to_open_it_from_the_crm(client, tenants):
+    page = client.get(f"/settings/{tenants['Acme Plumbing']}")
+    assert page.status_code == 401 and b"opens only from inside its CRM" in page.data
+
+
+def _canvas(issued_at=None, org=SF_ORG):
+    return {"algorithm": "HMACSHA256", "issuedAt": issued_at, "userId": "0055e000003XyZaAAC",
+            "client": {"instanceUrl": "https://acme.my.salesforce.com", "oauthToken": "00D!x", "targetOrigin": "x"},
+            "context": {"user": {"userId": "0055e000003XyZaAAC", "email": "ops@acme.example", "fullName": "Ops"},
+                        "organization": {"organizationId": org, "name": "Acme"}}}
+
+
+def test_salesforce_canvas_signed_request_opens_the_orgs_page(client, tenants):
+    resp = client.post("/sso/salesforce", data={"signed_request": canvas_request(_canvas(int(time.time() * 1000)))})
+    assert resp.status_code == 302 and resp.headers["Location"] == f"/settings/{tenants['Acme SF']}"
+    assert b"ops@acme.example" in client.get(resp.headers["Location"]).data
+
+
+@pytest.mark.parametrize("request_, why", [
+    (lambda: canvas_request(_canvas(), secret="another-apps-consumer-secret"), b"signature does not match"),
+    (lambda: canvas_request(_canvas(int((time.time() - 3600) * 1000))), b"has expired"),
+    (lambda: canvas_request(_canvas(org="00D000000000001AAA")), b"not installed in Salesforce org"),
+    (lambda: "no-dot-here", b"no signature part"),
+])
+def test_bad_canvas_requests_are_refused(client, tenants, request_, why):
+    resp = client.post("/sso/salesforce", data={"signed_request": request_()})
+    assert resp.status_code == 403 and why in resp.data
+
+
+def _card_get(client, portal: str, secret: str = HUBSPOT_SECRET, ts: int | None = None):
+    path = f"/hubspot/card?portalId={portal}&userEmail=owner%40acme.example&associatedObjectType=CONTACT"
+    ts = ts or int(time.time() * 1000)
+    sig = Signature.get_signature(secret, "", "v3", http_uri=PUBLIC_URL + path.replace("%40", "@"),
+                                  http_method="GET", timestamp=str(ts))
+    return client.get(path, headers={"X-HubSpot-Signature-v3": sig, "X-HubSpot-Request-Timestamp": str(ts)})
+
+
+def test_hubspots_signed_card_links_to_the_portals_page(client, rt, hubspot_sub):
+    card = _card_get(client, "62515")
+    assert card.status_code == 200
+    link = card.json["primaryAction"]["uri"]
+    assert card.json["primaryAction"]["type"] == "IFRAME" and link.startswith(f"{PUBLIC_URL}/sso/link?t=")
+    opened = client.get(link.removeprefix(PUBLIC_URL))
+    assert opened.status_code == 302 and opened.headers["Location"] == f"/settings/{hubspot_sub.id}"
+    assert client.get(opened.headers["Location"]).status_code == 200
+
+
+def test_an_unsigned_or_stale_card_request_is_refused(client, rt, hubspot_sub):
+    assert _card_get(client, "62515", secret="not-the-apps-secret").status_code == 401
+    assert _card_get(client, "62515", ts=int((time.time() - 600) * 1000)).status_code == 401
+    assert client.get("/sso/link?t=forged.token.value").status_code == 403
+
+
+# ------------------------------------------------------------------ the page itself
+
+def test_a_template_with_an_unknown_merge_field_is_refused_naming_it(client, tenants):
+    ghl_sign_in(client, _ghl_user(activeLocation=LOC_A))
+    sub_id = tenants["Acme Plumbing"]
+    page = client.get(f"/settings/{sub_id}")
+    form = {"csrf_token": csrf(page), "enabled": "true", "business_hours_template": "Hi {frist_name}!",
+            "business_hours": "24/7", "timezone": "America/Chicago", "dedupe_hours": "24"}
+    resp = client.post(f"/settings/{sub_id}", data=form)
+    assert resp.status_code == 400 and b"frist_name" in resp.data and b"Not saved" in resp.data
+    form |= {"business_hours_template": "", "timezone": "Mars/Olympus"}
+    assert b"Mars/Olympus" in client.post(f"/settings/{sub_id}", data=form).data
+
+
+def test_a_save_without_the_csrf_token_is_refused(client, tenants):
+    ghl_sign_in(client, _ghl_user(activeLocation=LOC_A))
+    resp = client.post(f"/settings/{tenants['Acme Plumbing']}", data={"business_hours": "24/7",
+                                                                      "timezone": "UTC", "dedupe_hours": "1"})
+    assert resp.status_code == 400
+
+
+def test_saved_wording_is_what_the_next_missed_caller_gets(client, rt, tenants, fake_twilio):
+    ghl_sign_in(client, _ghl_user(activeLocation=LOC_A))
+    sub_id = tenants["Acme Plumbing"]
+    page = client.get(f"/settings/{sub_id}")
+    form = {"csrf_token": csrf(page), "enabled": "true",
+            "business_hours_template": "{business_name} here - sorry we missed you! Book: {booking_link}",
+            "after_hours_template": "", "booking_url": "https://acme.example/book-now", "business_hours": "24/7",
+            "timezone": "America/Chicago", "dedupe_hours": "12", "send_via": "twilio",
+            "stage_texted_back": "Contacted"}
+    resp = client.post(f"/settings/{sub_id}", data=form)
+    assert resp.status_code == 302 and resp.headers["Location"] == f"/settings/{sub_id}?saved=1"
+    twilio_post(client, "/webhooks/twilio/voice", twilio_fixture("call_status__no_answer"))
+    [text] = fake_twilio.messages
+    assert text["body"].startswith("Acme Plumbing here - sorry we missed you! Book: https://acme.example/book-now")
+    saved = client.get(f"/settings/{sub_id}?saved=1").data
+    assert b'value="Contacted"' in saved and b'value="12"' in saved
+
+
+def test_switched_off_means_no_text(client, rt, tenants, fake_twilio):
+    ghl_sign_in(client, _ghl_user(activeLocation=LOC_A))
+    sub_id = tenants["Acme Plumbing"]
+    form = {"csrf_token": csrf(client.get(f"/settings/{sub_id}")), "business_hours": "24/7",
+            "timezone": "America/Chicago", "dedupe_hours": "24"}  # no "enabled": the box is unticked
+    assert client.post(f"/settings/{sub_id}", data=form).status_code == 302
+    twilio_post(client, "/webhooks/twilio/voice", twilio_fixture("call_status__no_answer"))
+    assert fake_twilio.messages == []
+
+
+def test_preview_counts_segments_and_names_bad_fields(client, tenants):
+    ghl_sign_in(client, _ghl_user(activeLocation=LOC_A))
+    sub_id = tenants["Acme Plumbing"]
+    token = csrf(client.get(f"/settings/{sub_id}"))
+    hdrs = {"X-CSRFToken": token}
+    ok = client.post(f"/settings/{sub_id}/preview", json={"template": "Hi {first_name}, {business_name} 🙂"},
+                     headers=hdrs)
+    assert ok.json["text"].startswith("Hi there, Acme Plumbing 🙂") and ok.json["encoding"] == "UCS-2"
+    bad = client.post(f"/settings/{sub_id}/preview", json={"template": "{nope}"}, headers=hdrs)
+    assert bad.status_code == 400 and "nope" in bad.json["error"]
+
+
+def test_a_test_text_reaches_the_users_phone_at_most_five_times_an_hour(client, tenants, fake_twilio):
+    ghl_sign_in(client, _ghl_user(activeLocation=LOC_A))
+    sub_id = tenants["Acme Plumbing"]
+    hdrs = {"X-CSRFToken": csrf(client.get(f"/settings/{sub_id}"))}
+    for _ in range(5):
+        resp = client.post(f"/settings/{sub_id}/test-text", json={"phone": "(512) 555-0123"}, headers=hdrs)
+        assert resp.status_code == 200, resp.json
+    assert [m["to"] for m in fake_twilio.messages] == [CALLER] * 5
+    assert fake_twilio.messages[0]["body"].startswith("[Test] ")
+    assert client.post(f"/settings/{sub_id}/test-text", json={"phone": CALLER}, headers=hdrs).status_code == 429
+    assert client.post(f"/settings/{sub_id}/test-text", json={"phone": "12"}, headers=hdrs).status_code == 400
