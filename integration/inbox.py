@@ -7,7 +7,7 @@ from sqlalchemy.exc import IntegrityError
 
 from .db import transaction
 from .models import utcnow
-from .statements import INSERT_EVENT, SUB_BY_EXTERNAL, SUB_BY_NUMBER, TOUCH_INSTALLATION
+from .statements import INSERT_EVENT, SELECT_SUB, SUB_BY_EXTERNAL, SUB_BY_NUMBER, TOUCH_INSTALLATION
 
 CRM_PROVIDERS = {"ghl", "hubspot", "salesforce"}
 
@@ -22,7 +22,7 @@ class Stored:
 
 def store(runtime, *, provider: str, kind: str, key: str, payload: dict, number: str | None = None,
           account: str | None = None, token: str | None = None, unroutable_ok: bool = False,
-          act: bool = True, while_open=None) -> Stored:
+          act: bool = True, while_open=None, sub_id: int | None = None) -> Stored:
     """Insert the event once (a duplicate ``key`` or ``token`` stores nothing) and commit.
 
     The sub-account is the one owning ``number`` (the business's number the event is
@@ -35,7 +35,9 @@ def store(runtime, *, provider: str, kind: str, key: str, payload: dict, number:
         with transaction(runtime.sessions) as s:
             conn = s.connection()
             sub = None
-            if number:
+            if sub_id is not None:  # Ringback's own events (a CRM workflow's action) name it
+                sub = conn.execute(SELECT_SUB, {"_id": sub_id}).one_or_none()
+            elif number:
                 sub = conn.execute(SUB_BY_NUMBER, {"_number": number}).one_or_none()
             elif account:
                 sub = conn.execute(SUB_BY_EXTERNAL, {"_provider": provider, "_external": account}).one_or_none()

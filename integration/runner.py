@@ -24,7 +24,7 @@ from workflows.events import AppEvent, CallEvent, DeliveryUpdate, InboundSms
 from workflows.phones import UnusableNumber, to_e164
 from workflows.statuses import call_rank, message_advances, recovery_advances
 
-from . import crm_reads, lifecycle, senders, sync
+from . import actions, crm_reads, lifecycle, senders, sync
 from .db import transaction
 from .models import InboxEvent, Message, OptOut, Recovery, Step, SubAccount, utcnow
 from .providers import parse_stored
@@ -282,6 +282,8 @@ def handle_sms(s: Session, rt, ev: InboxEvent, sms: InboundSms, now: datetime) -
         rec.state, rec.replied_at = "replied", now
         summary = f"reply recorded; recovery {rec.id} replied"
         crm_ops.append(("stage", {"stage": "replied"}))
+        crm_ops += actions.trigger_ops(s, sub.id, "caller_replied", {"phone": sender, "message": sms.body,
+                                                                     "recoveryId": rec.id})
     if rec is not None and sub.provider in sync.CRM_PROVIDERS:
         crm_ops += sync.text_ops(sub.provider, note=f"{sender} replied to Ringback's text: {sms.body}",
                                  direction="inbound", body=sms.body, config=rt.config,
@@ -432,6 +434,9 @@ def deliver(rt, claim: Claim, now: datetime | None = None) -> Outcome:
                                 in_crm_inbox=p.get("via") == p["crm"])
             if moved:
                 ops.insert(0, ("stage", {"stage": "texted_back"}))
+                if p["crm"] == "ghl":
+                    ops += actions.trigger_ops(conn, p["sub_account_id"], "missed_call_texted_back", {
+                        "phone": p["to"], "message": p["body"], "recoveryId": p["recovery_id"]})
             sync.add(conn, sub_account_id=p["sub_account_id"], recovery_id=p["recovery_id"], provider=p["crm"],
                      ops=ops, now=now)
             syncs = [p["recovery_id"]]

@@ -193,6 +193,9 @@ def apply(crm, op: str, payload: dict, refs: dict) -> dict:
     if op == "text_status":
         crm.set_text_status(deal_id=refs["deal_id"], status=payload["status"])
         return {"text_status": payload["status"]}
+    if op == "trigger":  # a CRM workflow subscribed to one of Ringback's triggers
+        crm.fire_trigger(url=payload["url"], data=payload["data"] | {"contactId": refs.get("contact_id")})
+        return {}
     if op == "task":
         crm.create_task(contact_id=refs["contact_id"], title=payload["title"],
                         due=datetime.fromisoformat(payload["due"]))

@@ -207,3 +207,51 @@ def _lifecycle(kind: str, **fields) -> bytes:
                "timestamp": datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
                "webhookId": str(uuid.uuid4())} | fields
     return json.dumps(payload).encode()
+
+
+def _cli(config, monkeypatch, *args):
+    from click.testing import CliRunner
+
+    from integration.cli import main
+    monkeypatch.setenv("DATABASE_URL", config.database_url)
+    monkeypatch.setenv("RINGBACK_DATA_DIR", str(config.data_dir))
+    monkeypatch.setenv("RINGBACK_PUBLIC_URL", PUBLIC_URL)
+    for name in ("RINGBACK_SECRET_KEY", "RINGBACK_ENCRYPTION_KEY", "REDIS_URL"):
+        monkeypatch.delenv(name, raising=False)
+    result = CliRunner().invoke(main, list(args))
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_installations_list_shows_each_ones_health(client, rt, config, marketplace, fake_ghl, fake_salesforce,
+                                                   ghl_signing_keys, fake_twilio, monkeypatch):
+    from datetime import timedelta
+
+    from integration.models import utcnow
+    from tests.test_ghl_crm import missed_call
+    fake_ghl.add_location(LOC_A, COMPANY, "Acme Plumbing")
+    fake_ghl.contacts.clear()
+    query = _start(client, "ghl")
+    client.get(f"/oauth/ghl/callback?code={fake_ghl.authorize(query['redirect_uri'], location_id=LOC_A)}"
+               f"&state={query['state']}")
+    query = _start(client, "salesforce")
+    client.get(f"/oauth/salesforce/callback?code={fake_salesforce.authorize(query['redirect_uri'])}"
+               f"&state={query['state']}")
+    with rt.sessions.begin() as s:  # the GoHighLevel location gets a number, and its token expired an hour ago
+        s.scalar(select(SubAccount).where(SubAccount.external_id == LOC_A)).phone_number = "+15125550100"
+        s.scalar(select(Installation).where(Installation.provider == "salesforce")).expires_at = None
+    listed = json.loads(_cli(config, monkeypatch, "installations", "list", "--format", "json"))
+    assert [(r["provider"], r["kind"], r["last_event"], r["last_write"]) for r in listed] == [
+        ("ghl", "Location", "never", "never"), ("salesforce", "oauth", "never", "never")]
+    assert listed[0]["token"].startswith("valid, expires in 2") or listed[0]["token"].startswith("valid, expires in 1")
+    assert listed[1]["token"] == "valid until refused"
+    assert listed[1]["outbound_message_url"].startswith(f"{PUBLIC_URL}/webhooks/salesforce/")
+
+    missed_call(client, ghl_signing_keys)  # an event in, and the CRM writes out
+    with rt.sessions.begin() as s:
+        s.scalar(select(Installation).where(Installation.provider == "ghl")).expires_at = utcnow() - timedelta(hours=1)
+    table = _cli(config, monkeypatch, "installations", "list")
+    ghl_line = next(line for line in table.splitlines() if " ghl " in line)
+    assert "expired, refreshed on next use" in ghl_line and ghl_line.count("just now") == 2
+    assert "Outbound Message URL: " + PUBLIC_URL in table
+    assert fake_ghl.tokens[LOC_A] not in table  # tokens are never shown

@@ -36,8 +36,9 @@ class GhlClient:
                            throttled=True, retry_after=wait)
         headers = {"Authorization": f"Bearer {self._token}", "Version": version, "Accept": "application/json"}
         try:
-            resp = self.session.request(method, self.base_url + path, headers=headers, params=params, json=json,
-                                        timeout=self.timeout)
+            # A path, or (workflow triggers) the absolute URL GoHighLevel handed out.
+            url = path if path.startswith(("https://", "http://")) else self.base_url + path
+            resp = self.session.request(method, url, headers=headers, params=params, json=json, timeout=self.timeout)
         except requests.RequestException as exc:
             raise CrmError(f"GoHighLevel unreachable: {exc}", retryable=True) from exc
         if resp.status_code < 300:

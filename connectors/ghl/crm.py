@@ -150,6 +150,11 @@ class GhlCrm:
             _conversations[key] = conversation_id
         return message_id
 
+    def fire_trigger(self, *, url: str, data: dict) -> None:
+        """Fire a workflow trigger: POST the event to the targetUrl GoHighLevel gave when the
+        workflow subscribed, with the location's token (../shared/PROVIDERS.md)."""
+        self.client.request("POST", url, json=data)
+
     def create_task(self, *, contact_id: str, title: str, due: datetime) -> str:
         data = self.client.request("POST", f"/contacts/{contact_id}/tasks",
                                    json={"title": title, "dueDate": due.isoformat(), "completed": False})

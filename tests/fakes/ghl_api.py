@@ -69,6 +69,7 @@ class FakeGhl:
         self.locations: dict[str, dict] = {}  # locationId -> GET /locations/{id}'s location
         self.codes: dict[str, dict] = {}  # authorization code -> what it grants
         self.location_token_exchanges = 0
+        self.fired: list[dict] = []  # workflow trigger executions
         self.recently_used: dict[str, tuple[float, dict]] = {}
         self.refreshes = self.refused_refreshes = 0
         self.unexpected: list[str] = []
@@ -179,6 +180,11 @@ class FakeGhl:
             if request.path.startswith("/oauth/"):  # agency endpoints: the Company token
                 company = request.args.get("companyId") or request.form.get("companyId")
                 if not company or self.company_tokens.get(company) != token:
+                    return _json({"statusCode": 401, "message": "Invalid JWT"}, 401)
+                return None
+            if request.path.startswith("/workflows-marketplace/"):
+                # A trigger's target URL: the location is the one whose token is presented.
+                if token not in self.tokens.values():
                     return _json({"statusCode": 401, "message": "Invalid JWT"}, 401)
                 return None
             # Location tokens are scoped to their location: a request naming nothing the fake
@@ -467,6 +473,13 @@ class FakeGhl:
             found = found[:int(request.args.get("limit") or 20)]
             return _json({"lastMessageId": found[-1]["id"] if found else "", "nextPage": False,
                           "messages": [{k: v for k, v in m.items() if not k.startswith("_")} for m in found]})
+
+        @app.post("/workflows-marketplace/triggers/execute/<path:trigger>")
+        def execute_trigger(trigger):
+            # Not in the published specs: GoHighLevel hands this URL out in triggerData.targetUrl.
+            with self._lock:
+                self.fired.append({"trigger": trigger, "body": request.get_json()})
+            return _json({"success": True})
 
         strict(app, self, lambda: _json({"statusCode": 404, "message": "Not found"}, 404))
 
