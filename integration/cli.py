@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import signal
 import sys
@@ -347,6 +348,51 @@ def subaccount_stages(sub_id, pipeline, mappings, target, clear) -> None:
 
 
 # ------------------------------------------------------------------ CRM sync log
+
+@main.command(help="Write the marketplace manifests (GoHighLevel app, HubSpot app, Salesforce connected app, "
+                   "Flow and Outbound Message) filled in for a deployment, and validate them.")
+@click.option("--base-url", required=True, help="Where this Ringback is reached, e.g. https://ringback.example.com.")
+@click.option("--out", "out_dir", default="manifests", show_default=True, type=click.Path(file_okay=False),
+              help="Folder to write them into.")
+@click.option("--contact-email", default="support@example.com", show_default=True,
+              help="The Salesforce connected app's contact address.")
+@click.option("--integration-user", default="integration@example.com", show_default=True,
+              help="The Salesforce user the Outbound Message runs as.")
+@click.option("--allow-http", is_flag=True, help="Accept an http base URL (local trials; the marketplaces refuse it).")
+def manifests(base_url, out_dir, contact_email, integration_user, allow_http) -> None:
+    from pathlib import Path
+
+    from marketplace import manifests as manifests_mod
+    from marketplace.vault import Vault
+
+    from .actions import action_secret
+    from .app import create_app
+    from .models import Installation
+    from .runtime import Runtime
+
+    config = _config()
+    vault = Vault(config.encryption_key, secret_key=config.secret_key)
+    orgs = {}
+    with _sessions(config)() as s:
+        for inst in s.scalars(select(Installation).where(Installation.provider == "salesforce",
+                                                         Installation.webhook_secret.is_not(None))):
+            sub = s.get(SubAccount, inst.sub_account_id)
+            orgs[sub.external_id] = f"{base_url.rstrip('/')}/webhooks/salesforce/{vault.open(inst.webhook_secret)}"
+    app = create_app(config, rt=Runtime(config))
+    routes = {re.sub(r"<(?:[a-z]+:)?[a-z_]+>", "[^/]+", rule.rule) for rule in app.url_map.iter_rules()}
+    written = manifests_mod.render(base_url, Path(out_dir), action_secret=action_secret(config), salesforce_orgs=orgs,
+                                   routes=routes, contact_email=contact_email, integration_user=integration_user,
+                                   allow_http=allow_http)
+    for path in written.files:
+        click.echo(f"wrote {path}")
+    for note in written.notes:
+        click.echo(f"note: {note}")
+    if written.problems:
+        for problem in written.problems:
+            click.echo(f"invalid: {problem}", err=True)
+        raise SystemExit(1)
+    click.echo(f"{len(written.files)} file(s) written and valid for {base_url}")
+
 
 @main.group(help="Ringback's access to the CRMs it is installed in.")
 def installations() -> None:

@@ -9,9 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from connectors.base import CrmError
-from workflows.events import CallEvent, CallRef
+from workflows.events import BookingEvent, CallEvent, CallRef, MeetingRef
 
-from .models import SubAccount
+from sqlalchemy import select
+
+from .models import Recovery, SubAccount
 from .sync import READ_PROVIDERS, crm_for, with_fresh_token
 
 
@@ -24,7 +26,11 @@ class Unresolved:
 
 
 def incomplete(event) -> bool:
-    return isinstance(event, CallRef) or (isinstance(event, CallEvent) and not event.caller and bool(event.contact_ref))
+    if isinstance(event, (CallRef, MeetingRef)):
+        return True
+    if isinstance(event, BookingEvent):  # a HubSpot stage id: is it the Booked stage?
+        return event.is_booking is None and event.provider == "hubspot"
+    return isinstance(event, CallEvent) and not event.caller and bool(event.contact_ref)
 
 
 def complete(rt, sub_account_id: int, event):
@@ -36,6 +42,20 @@ def complete(rt, sub_account_id: int, event):
         if crm is None:
             raise CrmError(f"sub-account {sub_account_id} has no {event.provider} installation to fetch call {event.call_id}")
         return with_fresh_token(rt, crm, lambda c: c.get_call(event.call_id))[0]
+    if isinstance(event, MeetingRef):
+        if crm is None:
+            raise CrmError(f"sub-account {sub_account_id} has no {event.provider} installation to fetch meeting "
+                           f"{event.meeting_id}")
+        return with_fresh_token(rt, crm, lambda c: c.get_meeting(event.meeting_id))[0]
+    if isinstance(event, BookingEvent):
+        with rt.sessions() as s:  # only Ringback's own deals can be a recovery's booking: ask nothing else
+            ours = s.scalar(select(Recovery.id).where(Recovery.sub_account_id == sub_account_id,
+                                                      Recovery.crm_refs["deal_id"].as_string() == event.deal_ref).limit(1))
+        if ours is None:
+            return replace(event, is_booking=False)
+        if crm is None:
+            raise CrmError(f"sub-account {sub_account_id} has no {event.provider} installation to read its stages")
+        return replace(event, is_booking=with_fresh_token(rt, crm, lambda c: c.stage_is_booked(event.stage))[0])
     phone = with_fresh_token(rt, crm, lambda c: c.contact_phone(event.contact_ref))[0] if crm is not None else None
     return replace(event, caller=phone or "")
 
@@ -44,5 +64,9 @@ def unresolved(event, exc: Exception):
     """What is recorded when the vendor could not fill the event in: the vendor's own reason."""
     if isinstance(event, CallRef):
         return Unresolved(event.provider, f"call {event.call_id} could not be fetched: {exc}")
+    if isinstance(event, MeetingRef):
+        return Unresolved(event.provider, f"meeting {event.meeting_id} could not be fetched: {exc}")
+    if isinstance(event, BookingEvent):
+        return Unresolved(event.provider, f"deal {event.deal_ref}'s stage could not be checked: {exc}")
     # Decided without a caller: the call is recorded as not textable, with the vendor's reason.
     return replace(event, lookup_error=str(exc))

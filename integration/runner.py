@@ -20,11 +20,13 @@ from connectors.base import CrmError, SendError
 from connectors.twilio.client import OPTED_OUT_CODES
 from workflows import templates
 from workflows.decide import CallerState, classify_call, decide_reply, decide_text_back
-from workflows.events import AppEvent, CallEvent, DeliveryUpdate, InboundSms
+from workflows.events import AppEvent, BookingEvent, CallEvent, DeliveryUpdate, InboundSms
 from workflows.phones import UnusableNumber, to_e164
+from workflows.stages import UnmappedStages
+from workflows.stages import match as stages_match
 from workflows.statuses import call_rank, message_advances, recovery_advances
 
-from . import actions, crm_reads, lifecycle, senders, sync
+from . import actions, crm_reads, lifecycle, senders, settings_store, sync
 from .db import transaction
 from .models import InboxEvent, Message, OptOut, Recovery, Step, SubAccount, utcnow
 from .providers import parse_stored
@@ -140,6 +142,8 @@ def _dispatch(s: Session, rt, ev, event, now: datetime) -> Outcome:
         return handle_sms(s, rt, ev, event, now)
     if isinstance(event, DeliveryUpdate):
         return handle_delivery(s, event, now)
+    if isinstance(event, BookingEvent):
+        return handle_booking(s, ev, event, now)
     if isinstance(event, _Done):
         return Outcome(event.summary)
     if isinstance(event, crm_reads.Unresolved):
@@ -326,6 +330,58 @@ def handle_delivery(s: Session, upd: DeliveryUpdate, now: datetime) -> Outcome:
             sync.add(s, sub_account_id=sub.id, recovery_id=msg.recovery_id, provider=sub.provider, now=now, ops=ops)
             syncs = [msg.recovery_id]
     return Outcome(f"message {msg.id} {upd.status}", syncs=syncs)
+
+
+BOOKABLE_STATES = ("missed", "texted", "replied")
+BOOKING_MATCH_WINDOW = timedelta(days=30)
+
+
+def handle_booking(s: Session, ev, booking: BookingEvent, now: datetime) -> Outcome:
+    """A booking matched to the caller's recovery closes it as booked: the deal moves to Booked
+    with its value, scheduled texts are cancelled, and workflows subscribed to "Caller booked" fire."""
+    sub = s.get(SubAccount, ev.sub_account_id)
+    is_booking = booking.is_booking
+    if is_booking is None:  # a stage name (Salesforce): the sub-account's mapping, or the name, says
+        overrides = settings_store.stage_mapping(s, sub)
+        try:
+            stages_match({booking.stage: booking.stage}, overrides.get("opportunity") or overrides.get("stages"),
+                         needed=("booked",))
+            is_booking = True
+        except UnmappedStages:
+            is_booking = False
+    if not is_booking:
+        return Outcome(f"not a booking ({booking.stage or booking.status})")
+    where = [Recovery.sub_account_id == sub.id, Recovery.state.in_(BOOKABLE_STATES),
+             Recovery.opened_at >= now - BOOKING_MATCH_WINDOW]
+    if booking.deal_ref:
+        where.append(Recovery.crm_refs["deal_id"].as_string() == booking.deal_ref)
+    elif booking.contact_ref:
+        where.append(Recovery.crm_refs["contact_id"].as_string() == booking.contact_ref)
+    elif booking.phone:
+        try:
+            where.append(Recovery.caller == to_e164(booking.phone, sub.default_region))
+        except UnusableNumber as exc:
+            return Outcome(f"booking not matched: {exc}")
+    else:
+        return Outcome("booking names no caller, contact or deal")
+    rec = s.scalar(select(Recovery).where(*where).order_by(Recovery.opened_at.desc()).limit(1).with_for_update())
+    if rec is None:
+        return Outcome("booking not matched to a recovery Ringback is working on")
+    rec.state, rec.value, rec.closed_at = "booked", booking.value if booking.value is not None else rec.value, now
+    rec.open_key = None
+    s.execute(update(Step).where(Step.recovery_id == rec.id, Step.status == "pending")
+              .values(status="cancelled", last_error="the caller booked", finished_at=now))
+    syncs = []
+    if sub.provider in sync.CRM_PROVIDERS:
+        when = f" for {booking.starts_at.isoformat()}" if booking.starts_at else ""
+        ops = [("stage", {"stage": "booked", "value": rec.value}),
+               ("note", {"body": f"{rec.caller} booked{when} after Ringback's text ({booking.provider} "
+                                 f"{booking.booking_id})."})]
+        ops += actions.trigger_ops(s, sub.id, "caller_booked", {"phone": rec.caller, "recoveryId": rec.id,
+                                                                "value": rec.value})
+        sync.add(s, sub_account_id=sub.id, recovery_id=rec.id, provider=sub.provider, ops=ops, now=now)
+        syncs = [rec.id]
+    return Outcome(f"recovery {rec.id} booked", syncs=syncs)
 
 
 # ---------------------------------------------------------------- steps

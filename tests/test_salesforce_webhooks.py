@@ -18,7 +18,7 @@ EXPECTED = {
     "outbound_message__task_connected": (["done"], ["answered"]),
     "outbound_message__task_outbound_no_answer": (["done"], ["not_missed"]),
     "outbound_message__two_notifications": (["done", "done"], ["texted", "texted"]),
-    "outbound_message__event_created": (["ignored"], []),
+    "outbound_message__event_created": (["done"], []),  # a booking, matched to no recovery here
 }
 
 

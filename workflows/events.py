@@ -65,6 +65,9 @@ class DeliveryUpdate:
 
 @dataclass(frozen=True)
 class BookingEvent:
+    """A booking, or a deal moved in a way that may be one: matched to the caller's recovery by
+    phone, the CRM contact, or the deal Ringback opened."""
+
     provider: str
     booking_id: str
     phone: str | None
@@ -73,6 +76,18 @@ class BookingEvent:
     contact_ref: str | None = None
     status: str | None = None
     extra: dict = field(default_factory=dict)
+    deal_ref: str | None = None  # the deal/opportunity whose stage changed
+    stage: str | None = None  # its new stage (a CRM stage name or id)
+    # None: the stage still has to be compared with the sub-account's booked stage.
+    is_booking: bool | None = True
+
+
+@dataclass(frozen=True)
+class MeetingRef:
+    """HubSpot says a meeting was logged, without its contact or time: fetch it first."""
+
+    provider: str
+    meeting_id: str
 
 
 @dataclass(frozen=True)

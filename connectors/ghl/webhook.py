@@ -149,6 +149,8 @@ class AppLifecycleSchema(_Schema):
 
 
 CALL_TYPES = {"CALL", "TYPE_CALL", "VOICEMAIL", "TYPE_VOICEMAIL"}
+# Appointment statuses that are not (or no longer) a booking.
+NOT_BOOKED = {"cancelled", "canceled", "noshow", "invalid"}
 
 
 def parse(payload: dict):
@@ -174,9 +176,11 @@ def parse(payload: dict):
         if kind in ("AppointmentCreate", "AppointmentUpdate"):
             d = AppointmentEventSchema().load(payload)
             a = d["appointment"]
+            status = (a["appointmentStatus"] or "").lower()
             return BookingEvent(provider="ghl", booking_id=a["id"], phone=None, contact_ref=a["contactId"],
                                 status=a["appointmentStatus"], starts_at=_time(a["startTime"]),
-                                extra={"calendarId": a["calendarId"], "type": kind})
+                                extra={"calendarId": a["calendarId"], "type": kind},
+                                is_booking=status not in NOT_BOOKED)
         if kind in ("INSTALL", "UNINSTALL"):
             d = AppLifecycleSchema().load(payload)
             if not (d["locationId"] or d["companyId"]):

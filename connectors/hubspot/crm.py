@@ -19,7 +19,7 @@ from hubspot.crm.objects import communications as hs_communications
 from hubspot.crm.objects import notes as hs_notes
 from hubspot.crm.objects import tasks as hs_tasks
 
-from workflows.events import CallEvent
+from workflows.events import BookingEvent, CallEvent
 from workflows.stages import LABELS, STAGES, UnmappedStages, best_pipeline
 
 from ..base import CrmError
@@ -71,6 +71,28 @@ class HubSpotCrm:
         call = self._call(f"GET call {call_id}", self.client.crm.objects.calls.basic_api.get_by_id, call_id,
                           properties=calls.PROPERTIES)
         return calls.to_call_event(call.id, call.properties or {})
+
+    def get_meeting(self, meeting_id: str) -> BookingEvent:
+        """A logged meeting as a booking: its contact (association) and start time."""
+        meeting = self._call(f"GET meeting {meeting_id}", self.client.crm.objects.meetings.basic_api.get_by_id,
+                             meeting_id, properties=["hs_meeting_start_time", "hs_meeting_outcome"],
+                             associations=["contacts"])
+        props = meeting.properties or {}
+        contacts = ((meeting.associations or {}).get("contacts") or None)
+        contact = contacts.results[0].id if contacts and contacts.results else None
+        outcome = (props.get("hs_meeting_outcome") or "SCHEDULED").upper()
+        return BookingEvent(provider="hubspot", booking_id=f"meeting:{meeting_id}", phone=None, contact_ref=contact,
+                            starts_at=_parse_time(props.get("hs_meeting_start_time")), status=outcome,
+                            is_booking=outcome not in ("CANCELED", "NO_SHOW"))
+
+    def stage_is_booked(self, stage_id: str) -> bool:
+        """Whether a deal stage id is the one Ringback's Booked maps to (never creates a pipeline)."""
+        existing = self._call("list deal pipelines", self.client.crm.pipelines.pipelines_api.get_all, "deals")
+        pipelines = {p.id: {st.id: st.label for st in (p.stages or [])} for p in existing.results or []}
+        try:
+            return best_pipeline(pipelines, self.stage_overrides.get("stages"))[1].get("booked") == stage_id
+        except UnmappedStages:
+            return False
 
     def contact_phone(self, contact_id: str) -> str | None:
         contact = self._call(f"GET contact {contact_id}", self.client.crm.contacts.basic_api.get_by_id, contact_id,
@@ -199,3 +221,14 @@ def _error(exc, what: str) -> CrmError:
         return CrmError(message, status=status, retryable=True,
                         retry_after=float(retry_after) if retry_after else (10.0 if status == 429 else None))
     return CrmError(message, status=status, token_expired=status == 401)
+
+
+def _parse_time(value):
+    if not value:
+        return None
+    if isinstance(value, datetime):
+        return value
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None

@@ -16,13 +16,13 @@ from datetime import datetime, timezone
 from hubspot.exceptions import InvalidSignatureTimestampError
 from hubspot.utils.signature import Signature
 
-from workflows.events import CallRef, IgnoredEvent
+from workflows.events import BookingEvent, CallRef, IgnoredEvent, MeetingRef
 
 from ..base import WebhookRejected
 
 MAX_BATCH = 100
 MAX_SKEW_MS = 5 * 60 * 1000
-CALL_OBJECT = "0-48"
+CALL_OBJECT, MEETING_OBJECT, DEAL_OBJECT = "0-48", "0-47", "0-3"
 CALL_PROPERTIES = {"hs_call_status", "hs_call_disposition"}
 _DECODE = {"%3A": ":", "%2F": "/", "%3F": "?", "%40": "@", "%21": "!", "%24": "$", "%27": "'", "%28": "(",
            "%29": ")", "%2A": "*", "%2C": ",", "%3B": ";"}
@@ -89,11 +89,20 @@ def check_signature(body: bytes, headers, *, client_secret: str | None, url: str
 
 
 def parse(event: dict):
-    """A CallRef for a call logged or changed in a way that can mean missed; else IgnoredEvent."""
+    """A CallRef for a call logged or changed in a way that can mean missed; a MeetingRef for a
+    meeting logged (a booking); a BookingEvent to check for a deal moved to another stage;
+    else IgnoredEvent."""
     kind = event.get("subscriptionType", "")
     if event.get("objectTypeId") == CALL_OBJECT and (
             kind == "object.creation" or (kind == "object.propertyChange" and event.get("propertyName") in CALL_PROPERTIES)):
         return CallRef(provider="hubspot", call_id=str(event["objectId"]))
+    if event.get("objectTypeId") == MEETING_OBJECT and kind == "object.creation":
+        return MeetingRef(provider="hubspot", meeting_id=str(event["objectId"]))
+    if (event.get("objectTypeId") == DEAL_OBJECT or kind == "deal.propertyChange") and \
+            event.get("propertyName") == "dealstage" and event.get("propertyValue"):
+        return BookingEvent(provider="hubspot", booking_id=f"deal:{event['objectId']}:{event['propertyValue']}",
+                            phone=None, deal_ref=str(event["objectId"]), stage=str(event["propertyValue"]),
+                            is_booking=None)
     return IgnoredEvent(provider="hubspot", kind=f"{kind}:{event.get('objectTypeId') or event.get('propertyName') or ''}")
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from defusedxml import ElementTree
 from defusedxml.common import DefusedXmlException
 
-from workflows.events import CallEvent, IgnoredEvent
+from workflows.events import BookingEvent, CallEvent, IgnoredEvent
 
 from ..base import WebhookRejected
 
@@ -72,6 +72,15 @@ def same_org(a: str, b: str) -> bool:
 def to_event(n: Notification):
     """A call Task becomes a call event (its caller found later through WhoId); others are ignored."""
     f = n.fields
+    if n.sobject_type == "Event" and f.get("WhoId"):  # a meeting with the Lead/Contact: a booking
+        return BookingEvent(provider="salesforce", booking_id=f.get("Id") or n.id, phone=None,
+                            contact_ref=f["WhoId"], starts_at=_time(f.get("StartDateTime")), status="scheduled")
+    if n.sobject_type == "Opportunity" and f.get("StageName"):
+        # A booking when the stage is the one mapped to Booked (decided with the sub-account's mapping).
+        amount = f.get("Amount")
+        return BookingEvent(provider="salesforce", booking_id=f"{f.get('Id') or n.id}:{f['StageName']}", phone=None,
+                            contact_ref=f.get("ContactId") or None, deal_ref=f.get("Id"), stage=f["StageName"],
+                            value=float(amount) if _number(amount) else None, is_booking=None)
     if n.sobject_type != "Task" or f.get("TaskSubtype") != "Call":
         return IgnoredEvent(provider="salesforce", kind=f"{n.sobject_type}:{f.get('TaskSubtype', '')}")
     # CallDisposition is free text: which values mean missed is the sub-account's setting
@@ -86,3 +95,19 @@ def to_event(n: Notification):
 def secret_hash(secret: str) -> str:
     """How an Outbound Message URL's secret is found among installations without decrypting them."""
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _time(value: str | None):
+    from datetime import datetime
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+    except ValueError:
+        return None
+
+
+def _number(value) -> bool:
+    try:
+        float(value)
+        return True
+    except (TypeError, ValueError):
+        return False

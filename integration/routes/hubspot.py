@@ -45,7 +45,7 @@ def receive():
     for item in batch:
         event = webhook.parse(item)
         ignored = isinstance(event, IgnoredEvent)
-        stored = inbox.store(runtime, provider="hubspot", kind=event.kind if ignored else "call", payload=item,
+        stored = inbox.store(runtime, provider="hubspot", kind=event.kind if ignored else type(event).__name__, payload=item,
                              key=webhook.event_key(item), account=str(item["portalId"]), act=not ignored)
         if stored.event_id is None:
             counts["duplicate"] += 1

@@ -204,7 +204,13 @@ class FakeHubSpot:
             # ?properties=a,b and ?properties=a&properties=b (the SDK's form) are both accepted.
             wanted = {name for value in request.args.getlist("properties") for name in value.split(",")}
             shown = {k: v for k, v in props.items() if not wanted or k in wanted}
-            return _json(_object(object_id, shown))
+            body = _object(object_id, shown)
+            for kind in {name for value in request.args.getlist("associations") for name in value.split(",")}:
+                found = [{"id": str(to), "type": f"{object_type[:-1]}_to_{kind[:-1]}"}
+                         for (typ, oid, to, _t) in self.associations if typ == object_type and str(oid) == object_id]
+                if kind == "contacts" and found:
+                    body.setdefault("associations", {})[kind] = {"results": found}
+            return _json(body)
 
         @app.post("/crm/v3/objects/contacts/search")
         def search_contacts():

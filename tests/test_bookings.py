@@ -1,0 +1,124 @@
+"""Bookings from each CRM close the caller's recovery as booked and move the deal to Booked."""
+from __future__ import annotations
+
+import json
+import time
+
+from sqlalchemy import select
+
+from integration.models import InboxEvent, Recovery, Step
+from tests.conftest import CALLER, HUBSPOT_PORTAL, SF_LEAD
+from tests.test_ghl_crm import ghl_crm_sub, missed_call  # noqa: F401 (fixture)
+from tests.test_ghl_webhooks import raw, send, signed
+from tests.test_hubspot_crm import missed_call as hubspot_missed_call
+from tests.test_hubspot_webhooks import headers as hubspot_headers
+from tests.test_hubspot_webhooks import post as hubspot_post
+from tests.test_salesforce_webhooks import FIXTURES as SF_FIXTURES
+from tests.test_salesforce_webhooks import send as salesforce_send
+from tests.test_workflow_actions import _subscribe
+
+EVENT_CONTACT = "gb7laj5aYQC4glDtP1r5"  # the contactId in the GoHighLevel call and appointment fixtures
+
+
+def _recovery(rt) -> Recovery:
+    with rt.sessions() as s:
+        return s.scalar(select(Recovery))
+
+
+def _last_result(rt) -> str:
+    with rt.sessions() as s:
+        return s.scalar(select(InboxEvent.result).order_by(InboxEvent.id.desc()))
+
+
+def test_a_gohighlevel_appointment_books_the_recovery(client, config, rt, ghl_crm_sub, fake_ghl, fake_twilio,
+                                                     ghl_signing_keys):
+    fake_ghl.contacts[EVENT_CONTACT] = {"id": EVENT_CONTACT, "locationId": ghl_crm_sub.external_id, "phone": CALLER}
+    _subscribe(client, config, fake_ghl, "caller_booked", sub_id="trg-booked")
+    missed_call(client, ghl_signing_keys)
+    with rt.sessions.begin() as s:  # a follow-up was scheduled
+        rec = s.scalar(select(Recovery))
+        s.add(Step(sub_account_id=rec.sub_account_id, recovery_id=rec.id, kind="follow_up", status="pending",
+                   idempotency_key=f"recovery:{rec.id}:touch:2", due_at=rec.opened_at, payload={"to": CALLER}))
+    body = raw("appointment_create__confirmed")
+    assert send(client, body, signed(body, ghl_signing_keys)).json == {"status": "accepted"}
+    rec = _recovery(rt)
+    assert (rec.state, rec.open_key) == ("booked", None)
+    [opp] = fake_ghl.opportunities.values()
+    assert fake_ghl.stage_name(opp) == "Booked" and opp["status"] == "won"
+    assert fake_ghl.notes[-1]["body"].startswith(f"{CALLER} booked for 2026-11-18")
+    [fired] = fake_ghl.fired
+    assert fired["trigger"] == "trg-booked" and fired["body"]["phone"] == CALLER
+    with rt.sessions() as s:
+        assert s.scalar(select(Step.status).where(Step.kind == "follow_up")) == "cancelled"
+
+
+def test_a_cancelled_appointment_is_not_a_booking(client, rt, ghl_crm_sub, fake_ghl, fake_twilio, ghl_signing_keys):
+    fake_ghl.contacts[EVENT_CONTACT] = {"id": EVENT_CONTACT, "locationId": ghl_crm_sub.external_id, "phone": CALLER}
+    missed_call(client, ghl_signing_keys)
+    body = raw("appointment_create__confirmed").replace(b'"confirmed"', b'"cancelled"')
+    send(client, body, signed(body, ghl_signing_keys))
+    assert _recovery(rt).state == "texted" and _last_result(rt) == "not a booking (cancelled)"
+
+
+def test_a_salesforce_event_on_the_lead_books_it(client, rt, salesforce_sub, fake_salesforce, fake_twilio):
+    salesforce_send(client, "outbound_message__task_no_answer")
+    assert salesforce_send(client, "outbound_message__event_created").status_code == 200
+    assert _recovery(rt).state == "booked"
+    assert fake_salesforce.records[("Lead", SF_LEAD)]["Status"] == "Booked"
+
+
+def test_a_salesforce_opportunity_won_books_it_with_its_amount(client, rt, salesforce_sub, fake_salesforce,
+                                                               fake_twilio):
+    from tests.conftest import SF_CONTACT
+    del fake_salesforce.records[("Lead", SF_LEAD)]
+    fake_salesforce.put("Contact", SF_CONTACT, {"Phone": "512.555.0123", "MobilePhone": None, "LastName": "Okafor"})
+    call = (SF_FIXTURES / "outbound_message__task_no_answer.xml").read_bytes().replace(SF_LEAD.encode(),
+                                                                                      SF_CONTACT.encode())
+    salesforce_send(client, "", body=call)
+    [(_, opp_id)] = [k for k in fake_salesforce.records if k[0] == "Opportunity"]
+    won = (SF_FIXTURES / "outbound_message__event_created.xml").read_bytes()
+    won = won.replace(b"04l5e00000KBkLpAAL", b"04l5e00000KBkZZAAL").replace(b'xsi:type="sf:Event"', b'xsi:type="sf:Opportunity"')
+    start, end = won.index(b"<sf:Id>"), won.index(b"</sObject>")
+    won = won[:start] + (f"<sf:Id>{opp_id}</sf:Id><sf:StageName>Closed Won</sf:StageName><sf:Amount>450.00</sf:Amount>"
+                         f"<sf:ContactId>{SF_CONTACT}</sf:ContactId>\n    ").encode() + won[end:]
+    salesforce_send(client, "", body=won)
+    rec = _recovery(rt)
+    assert (rec.state, rec.value) == ("booked", 450.0)
+    assert fake_salesforce.records[("Opportunity", opp_id)]["StageName"] == "Closed Won"
+    assert fake_salesforce.records[("Opportunity", opp_id)]["Amount"] == 450.0
+
+
+def _hubspot_event(**fields) -> bytes:
+    return json.dumps([{"eventId": 2001, "subscriptionId": 3050, "portalId": int(HUBSPOT_PORTAL), "appId": 1160452,
+                        "occurredAt": int(time.time() * 1000), "attemptNumber": 0, "changeSource": "CRM_UI"} | fields]
+                      ).encode()
+
+
+def test_a_hubspot_meeting_with_the_contact_books_it(client, rt, hubspot_sub, fake_hubspot, fake_twilio):
+    hubspot_missed_call(client, fake_hubspot)
+    contact_id = _recovery(rt).crm_refs["contact_id"]
+    fake_hubspot.put(HUBSPOT_PORTAL, "meetings", "7001", {"hs_meeting_start_time": "2026-11-30T15:00:00Z",
+                                                          "hs_meeting_outcome": "SCHEDULED"})
+    fake_hubspot.associations.append(("meetings", "7001", contact_id, 200))
+    body = _hubspot_event(subscriptionType="object.creation", objectTypeId="0-47", objectId=7001)
+    assert hubspot_post(client, body, hubspot_headers(body)).json["accepted"] == 1
+    assert _recovery(rt).state == "booked"
+    [deal] = fake_hubspot.deals(HUBSPOT_PORTAL)
+    assert fake_hubspot.stage_label(HUBSPOT_PORTAL, deal["dealstage"]) == "Booked"
+
+
+def test_a_person_moving_ringbacks_deal_to_booked_in_hubspot_books_it(client, rt, hubspot_sub, fake_hubspot,
+                                                                      fake_twilio):
+    hubspot_missed_call(client, fake_hubspot)
+    [deal] = fake_hubspot.deals(HUBSPOT_PORTAL)
+    [pipeline] = fake_hubspot.pipelines[HUBSPOT_PORTAL]
+    booked = next(st["id"] for st in pipeline["stages"] if st["label"] == "Booked")
+    replied = next(st["id"] for st in pipeline["stages"] if st["label"] == "Replied")
+    other = _hubspot_event(subscriptionType="object.propertyChange", objectTypeId="0-3", objectId=int(deal["id"]),
+                           propertyName="dealstage", propertyValue=replied)
+    hubspot_post(client, other, hubspot_headers(other))
+    assert _recovery(rt).state == "texted" and _last_result(rt).startswith("not a booking")
+    moved = _hubspot_event(subscriptionType="object.propertyChange", objectTypeId="0-3", objectId=int(deal["id"]),
+                           propertyName="dealstage", propertyValue=booked, eventId=2002)
+    hubspot_post(client, moved, hubspot_headers(moved))
+    assert _recovery(rt).state == "booked"
