@@ -20,7 +20,7 @@ from connectors.base import CrmError, SendError
 from connectors.twilio.client import OPTED_OUT_CODES
 from workflows import templates
 from workflows.decide import CallerState, classify_call, decide_reply, decide_text_back
-from workflows.events import AppEvent, BookingEvent, CallEvent, DeliveryUpdate, InboundSms
+from workflows.events import AppEvent, BookingEvent, CallEvent, CrmText, DeliveryUpdate, InboundSms
 from workflows.phones import UnusableNumber, to_e164
 from workflows.stages import UnmappedStages
 from workflows.stages import match as stages_match
@@ -144,6 +144,8 @@ def _dispatch(s: Session, rt, ev, event, now: datetime) -> Outcome:
         return handle_delivery(s, event, now)
     if isinstance(event, BookingEvent):
         return handle_booking(s, ev, event, now)
+    if isinstance(event, CrmText):
+        return handle_crm_text(s, ev, event, now)
     if isinstance(event, _Done):
         return Outcome(event.summary)
     if isinstance(event, crm_reads.Unresolved):
@@ -330,6 +332,31 @@ def handle_delivery(s: Session, upd: DeliveryUpdate, now: datetime) -> Outcome:
             sync.add(s, sub_account_id=sub.id, recovery_id=msg.recovery_id, provider=sub.provider, now=now, ops=ops)
             syncs = [msg.recovery_id]
     return Outcome(f"message {msg.id} {upd.status}", syncs=syncs)
+
+
+DOUBLE_TEXT_WINDOW = timedelta(minutes=2)
+CRM_TEXT_STATUS = "sent_by_crm"  # a text the CRM itself sent a caller Ringback had just texted
+
+
+def handle_crm_text(s: Session, ev, text: CrmText, now: datetime) -> Outcome:
+    """A text the CRM sent, not by a person, within two minutes of Ringback's text-back to the
+    same contact: most likely the CRM's own missed-call text back, so the caller got two texts.
+    Recorded (the settings page warns); a person's own texts are not Ringback's business."""
+    if text.by_person or not text.contact_ref:
+        return Outcome("a person's text: not Ringback's")
+    rec = s.scalar(select(Recovery).where(Recovery.sub_account_id == ev.sub_account_id,
+                                          Recovery.crm_refs["contact_id"].as_string() == text.contact_ref,
+                                          Recovery.texted_at >= now - DOUBLE_TEXT_WINDOW).limit(1))
+    if rec is None:
+        return Outcome("a text of the CRM's own, not near a Ringback text-back")
+    seg = templates.segments(text.body or "")
+    s.add(Message(sub_account_id=ev.sub_account_id, recovery_id=rec.id, direction="outbound", to_number=rec.caller,
+                  from_number="", body=text.body or "", provider=text.provider, provider_sid=f"crm:{text.message_id}",
+                  status=CRM_TEXT_STATUS, segments=seg.count, encoding=seg.encoding,
+                  error_message=f"sent by {text.provider} itself ({text.source or 'no source'}), not by Ringback"))
+    log.warning("sub-account %s: %s texted caller %s too (its own missed-call text back?)", ev.sub_account_id,
+                text.provider, rec.caller)
+    return Outcome(f"double text: {text.provider} also texted the caller of recovery {rec.id}")
 
 
 BOOKABLE_STATES = ("missed", "texted", "replied")

@@ -187,3 +187,21 @@ def test_send_via_ghl_is_shown_by_the_settings_command(rt, ghl_crm_sub, config, 
 def test_an_unknown_sender_is_refused_with_its_name(rt, ghl_crm_sub, value):
     with rt.sessions.begin() as s, pytest.raises(ValueError, match="send_via must be one of twilio, ghl"):
         save_text_back(s, s.get(SubAccount, ghl_crm_sub.id), send_via=value)
+
+
+def test_gohighlevels_own_missed_call_text_back_is_detected_and_warned_about(client, rt, ghl_crm_sub, fake_twilio,
+                                                                            fake_ghl, ghl_signing_keys):
+    from integration import viewer  # noqa: F401 (the page is opened through a signed-in session below)
+    _known_caller(fake_ghl)
+    missed_call(client, ghl_signing_keys)  # Ringback texts back...
+    body = raw("outbound_message__sms_missed_call_text_back")  # ...and so does GoHighLevel, by itself
+    assert send(client, body, signed(body, ghl_signing_keys)).json == {"status": "accepted"}
+    person = raw("outbound_message__sms_from_app")  # a person answering is not a double text
+    send(client, person, signed(person, ghl_signing_keys))
+    doubles = [m for m in _messages(rt) if m.status == "sent_by_crm"]
+    assert len(doubles) == 1 and doubles[0].body.startswith("Hi, sorry we missed your call")
+    with client.session_transaction() as session:
+        session["viewer"] = {"provider": "ghl", "user": "dana@acme.example", "agency_id": None,
+                            "sub_ids": [ghl_crm_sub.id], "expires": 4102444800.0}
+    page = client.get(f"/settings/{ghl_crm_sub.id}").data.decode()
+    assert "GoHighLevel itself also texted 1 caller(s) within two minutes" in page

@@ -35,7 +35,8 @@ EXPECTED = {
     "inbound_message__email": ("ignored", None, 0),
     # A delivery report for a text Ringback has not recorded (yet): kept pending for a minute.
     "outbound_message__sms_delivered": ("pending", None, 0),
-    "outbound_message__sms_from_app": ("ignored", None, 0),  # a person's own text: not Ringback's
+    "outbound_message__sms_from_app": ("done", None, 0),  # a person's own text: looked at, not Ringback's
+    "outbound_message__sms_missed_call_text_back": ("done", None, 0),  # GoHighLevel's own: watched for doubles
     "appointment_create__confirmed": ("done", None, 0),
     "install__location": ("done", None, 0),
     "install__company": ("done", None, 0),

@@ -242,3 +242,10 @@ def test_a_test_text_reaches_the_users_phone_at_most_five_times_an_hour(client, 
     assert fake_twilio.messages[0]["body"].startswith("[Test] ")
     assert client.post(f"/settings/{sub_id}/test-text", json={"phone": CALLER}, headers=hdrs).status_code == 429
     assert client.post(f"/settings/{sub_id}/test-text", json={"phone": "12"}, headers=hdrs).status_code == 400
+
+
+def test_hubspots_page_opened_on_its_own_offers_a_hubspot_sign_in(client, rt, hubspot_sub):
+    page = client.get(f"/settings/{hubspot_sub.id}")
+    assert page.status_code == 401 and b'id="hubspot-sign-in" href="/oauth/hubspot/install"' in page.data
+    start = client.get("/oauth/hubspot/install")
+    assert start.headers["Location"].startswith("https://app.hubspot.com/oauth/authorize?")

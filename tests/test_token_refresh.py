@@ -114,3 +114,47 @@ def test_a_token_another_worker_just_refreshed_is_used_not_refreshed_again(rt, h
     first = tokens.refresh(rt, _inst(rt).id, stale)
     second = tokens.refresh(rt, _inst(rt).id, stale)
     assert first == second and fake_hubspot.refreshes == 1
+
+
+def _refresh_in_process(config, installation_id, stale, barrier, results):
+    from integration.runtime import Runtime
+    rt = Runtime(config)
+    barrier.wait(timeout=30)
+    try:
+        results.put(tokens.refresh(rt, installation_id, stale))
+    except Exception as exc:  # noqa: BLE001 (reported to the test)
+        results.put(f"error: {exc}")
+    finally:
+        rt.close()
+
+
+def test_two_processes_refreshing_at_once_spend_gohighlevels_single_use_token_once(config, rt, fake_ghl):
+    """Two worker processes find the same location token refused at the same moment."""
+    import multiprocessing
+
+    from tests.test_ghl_crm import LOCATION
+    access, refresh = fake_ghl.install_oauth(LOCATION)
+    with rt.sessions.begin() as s:
+        sub = SubAccount(name="Acme Plumbing", provider="ghl", external_id=LOCATION, timezone="America/Chicago",
+                         business_hours="24/7")
+        s.add(sub)
+        s.flush()
+        inst = Installation(sub_account_id=sub.id, provider="ghl", kind="oauth", access_token=rt.vault.seal(access),
+                            refresh_token=rt.vault.seal(refresh))
+        s.add(inst)
+        s.flush()
+        inst_id = inst.id
+    fake_ghl.expire(LOCATION)
+    ctx = multiprocessing.get_context("spawn")
+    barrier, results = ctx.Barrier(2), ctx.Queue()
+    procs = [ctx.Process(target=_refresh_in_process, args=(config, inst_id, access, barrier, results)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    got = [results.get(timeout=60) for _ in procs]
+    for p in procs:
+        p.join(timeout=30)
+    assert fake_ghl.refreshes == 1 and fake_ghl.refused_refreshes == 0, got
+    assert got[0] == got[1] == fake_ghl.tokens[LOCATION]
+    # Exactly one refresh token is alive at GoHighLevel, and it is the one stored.
+    alive = [t for t, loc in fake_ghl.refresh_tokens.items() if loc == LOCATION]
+    assert len(alive) == 1 and rt.vault.open(_inst(rt).refresh_token) == alive[0]

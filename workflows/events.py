@@ -106,3 +106,16 @@ class IgnoredEvent:
 
     provider: str
     kind: str
+
+
+@dataclass(frozen=True)
+class CrmText:
+    """A text the CRM sent to a contact that is not Ringback's (a person, a workflow, or the CRM's
+    own missed-call text back): watched for callers who would get two texts."""
+
+    provider: str
+    message_id: str
+    contact_ref: str | None
+    source: str | None
+    by_person: bool
+    body: str = ""

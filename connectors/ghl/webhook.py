@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
-from workflows.events import AppEvent, BookingEvent, CallEvent, DeliveryUpdate, IgnoredEvent, InboundSms
+from workflows.events import AppEvent, BookingEvent, CallEvent, CrmText, DeliveryUpdate, IgnoredEvent, InboundSms
 
 from ..base import WebhookRejected
 from . import keys as published
@@ -172,6 +172,10 @@ def parse(payload: dict):
                 if status is None:
                     raise ValidationError({"status": [f"unknown message status {d['status']!r}"]})
                 return DeliveryUpdate(provider="ghl", message_id=d["messageId"], status=status)
+            if kind == "OutboundMessage" and mtype in ("SMS", "TYPE_SMS"):
+                d = MessageSchema().load(payload)
+                return CrmText(provider="ghl", message_id=d["messageId"], contact_ref=d["contactId"],
+                               source=payload.get("source"), by_person=bool(payload.get("userId")), body=d["body"])
             return IgnoredEvent(provider="ghl", kind=f"{kind}:{mtype or 'unknown'}")
         if kind in ("AppointmentCreate", "AppointmentUpdate"):
             d = AppointmentEventSchema().load(payload)
@@ -242,6 +246,8 @@ def event_key(payload: dict, event, body: bytes) -> str:
         return f"sms:{event.message_id}"
     if isinstance(event, DeliveryUpdate):
         return f"delivery:{event.message_id}:{event.status}"
+    if isinstance(event, CrmText):
+        return f"crm-text:{event.message_id}"
     if isinstance(event, BookingEvent):
         return f"appointment:{event.booking_id}:{payload.get('type')}:{payload.get('appointment', {}).get('dateUpdated') or payload.get('timestamp')}"
     return payload.get("webhookId") or "body:" + hashlib.sha256(body).hexdigest()

@@ -38,7 +38,7 @@ NAMES = {"ghl": "GoHighLevel", "hubspot": "HubSpot", "salesforce": "Salesforce"}
 
 
 def _page(status: int, title: str, message: str, hint: str | None = None):
-    return render_template("message.html", status=status, title=title, message=message, hint=hint), status
+    return render_template("message.html", status=status, title=title, message=message, hint=hint, link=None), status
 
 
 def callback_url(provider: str) -> str:

@@ -33,6 +33,7 @@ from workflows.stages import LABELS, STAGES
 from .. import senders, viewer
 from ..db import transaction
 from ..models import Agency, Call, Installation, Message, Recovery, SubAccount, utcnow
+from ..runner import CRM_TEXT_STATUS
 from ..settings_store import save_stage_mapping, save_text_back, stage_mapping, text_back_settings
 from . import rt
 
@@ -41,8 +42,8 @@ bp = Blueprint("settings", __name__)
 TEST_TEXTS_PER_HOUR = 5
 
 
-def _page(status: int, title: str, message: str, hint: str | None = None):
-    return render_template("message.html", status=status, title=title, message=message, hint=hint), status
+def _page(status: int, title: str, message: str, hint: str | None = None, link: dict | None = None):
+    return render_template("message.html", status=status, title=title, message=message, hint=hint, link=link), status
 
 
 def _refused(why: str):
@@ -53,12 +54,16 @@ def _refused(why: str):
 def _visible_sub(sub_id: int):
     """(viewer, sub) when the session may see this sub-account, else the page to answer with."""
     who = viewer.current()
-    if who is None:
-        return None, _page(401, "Open Ringback from your CRM",
-                           "This page shows a business's settings, so it opens only from inside its CRM "
-                           "(GoHighLevel, HubSpot or Salesforce), which tells Ringback who you are.")
     with rt().sessions() as s:
         sub = s.get(SubAccount, sub_id)
+    if who is None:
+        # HubSpot's app settings page opens on its own (no signed request): signing in with
+        # HubSpot's OAuth proves the portal.
+        link = ({"id": "hubspot-sign-in", "href": url_for("oauth.install", provider="hubspot"),
+                 "text": "Sign in with HubSpot"} if sub is not None and sub.provider == "hubspot" else None)
+        return None, _page(401, "Open Ringback from your CRM",
+                           "This page shows a business's settings, so it opens only from inside its CRM "
+                           "(GoHighLevel, HubSpot or Salesforce), which tells Ringback who you are.", link=link)
     if not who.may_see(sub):
         log.warning("settings refused key=settings.forbidden viewer=%s sub=%s", who.user, sub_id)
         return None, _page(403, "Not yours to see", "You can only see the sub-accounts your CRM login belongs to.")
@@ -228,12 +233,14 @@ def _warnings(s, sub, settings, inst) -> list[str]:
     if sub.provider == "ghl" and settings.send_via != "ghl" and not sub.phone_number:
         found.append("This sub-account has no Twilio number: switch \"Send texts through\" to GoHighLevel, "
                      "or ask your agency to add a number.")
-    doubled = s.scalar(select(func.count()).select_from(Message).where(
-        Message.sub_account_id == sub.id, Message.status == "native_double_text"))
+    doubled = s.scalar(select(func.count(func.distinct(Message.recovery_id))).where(
+        Message.sub_account_id == sub.id, Message.status == CRM_TEXT_STATUS,
+        Message.created_at >= utcnow() - timedelta(days=30)))
     if doubled:
-        found.append(f"GoHighLevel's own Missed Call Text Back also texted {doubled} caller(s) Ringback texted: "
-                     "callers get two texts. Turn it off in GoHighLevel (Settings > Phone Numbers > "
-                     "Missed Call Text Back) or switch Ringback's text back off.")
+        found.append(f"GoHighLevel itself also texted {doubled} caller(s) within two minutes of Ringback's text "
+                     "(not a person: most likely its own Missed Call Text Back), so they got two texts. Turn it "
+                     "off in GoHighLevel (Settings > Phone Numbers > Missed Call Text Back) or switch Ringback's "
+                     "text back off.")
     elif sub.provider == "ghl":
         found.append("If GoHighLevel's own Missed Call Text Back is on for this sub-account, callers get two "
                      "texts: turn it off in GoHighLevel (Settings > Phone Numbers).")
