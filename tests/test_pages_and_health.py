@@ -34,3 +34,11 @@ def test_home_page_shows_calls_and_texts(client, sub, fake_twilio):
 def test_empty_home_page_says_what_to_do(client):
     page = client.get("/").get_data(as_text=True)
     assert "No sub-accounts yet" in page and "ringback subaccount add" in page
+
+
+def test_production_home_shows_no_business_data(client, rt, sub):
+    from dataclasses import replace
+    rt.config = replace(rt.config, env="production")
+    page = client.get("/")
+    assert page.status_code == 200 and b"Ringback is running" in page.data
+    assert b"Acme Plumbing" not in page.data and sub.phone_number.encode() not in page.data

@@ -13,6 +13,12 @@ bp = Blueprint("pages", __name__)
 @bp.get("/")
 def home():
     runtime = rt()
+    if runtime.config.env == "production":
+        # Every business's calls and texts are on the development dashboard: in production the
+        # data is only on the settings pages, behind the CRMs' sign-in.
+        return render_template("message.html", status=200, title="Ringback is running",
+                               message="Install Ringback from your CRM's marketplace (GoHighLevel, HubSpot or "
+                                       "Salesforce), then open it from inside the CRM.", hint=None, link=None)
     with runtime.sessions() as s:
         subs = s.scalars(select(SubAccount).order_by(SubAccount.id)).all()
         calls = s.scalars(select(Call).order_by(Call.id.desc()).limit(25)).all()
