@@ -78,5 +78,5 @@ class CrmPort(Protocol):
     def add_note(self, *, contact_id: str, body: str) -> str:
         """A note on the contact."""
 
-    def create_task(self, *, contact_id: str, title: str, due) -> str:
-        """A task for a person."""
+    def create_task(self, *, contact_id: str, title: str, due, body: str | None = None) -> str:
+        """A task for a person (``body``: what they need to know, e.g. the conversation so far)."""

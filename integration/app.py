@@ -33,10 +33,10 @@ def create_app(config: Config | None = None, *, rt: Runtime | None = None) -> Fl
                       SESSION_COOKIE_HTTPONLY=True, PERMANENT_SESSION_LIFETIME=12 * 3600,
                       WTF_CSRF_TIME_LIMIT=12 * 3600)
 
-    from .routes import actions, ghl, health, hubspot, oauth, pages, salesforce, settings, twilio
+    from .routes import actions, booking, ghl, health, hubspot, oauth, pages, salesforce, settings, twilio
     csrf = CSRFProtect(app)
     # Vendors' requests carry their own proof (signatures, signed requests, encrypted SSO).
-    for bp in (twilio.bp, ghl.bp, hubspot.bp, salesforce.bp, actions.bp):
+    for bp in (twilio.bp, ghl.bp, hubspot.bp, salesforce.bp, actions.bp, booking.bp):
         csrf.exempt(bp)
     csrf.exempt(settings.sso_ghl)
     csrf.exempt(settings.sso_salesforce)
@@ -49,4 +49,5 @@ def create_app(config: Config | None = None, *, rt: Runtime | None = None) -> Fl
     app.register_blueprint(oauth.bp)
     app.register_blueprint(settings.bp)
     app.register_blueprint(actions.bp)
+    app.register_blueprint(booking.bp)
     return app

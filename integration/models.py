@@ -61,6 +61,8 @@ class SubAccount(Base):
     business_hours: Mapped[str] = mapped_column(String(500))
     booking_url: Mapped[str | None] = mapped_column(String(500), nullable=True)
     default_region: Mapped[str] = mapped_column(String(2), default="US")
+    # The secret its booking tool signs POST /webhooks/booking with (sealed by the vault).
+    booking_secret: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -141,6 +143,12 @@ class Recovery(Base):
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     value: Mapped[float | None] = mapped_column(Float, nullable=True)
     crm_refs: Mapped[dict] = mapped_column(JSON, default=dict)
+    # The tracked booking link (/b/<token>) in this recovery's texts, and its clicks.
+    link_token: Mapped[str | None] = mapped_column(String(32), unique=True, nullable=True)
+    link_clicks: Mapped[int] = mapped_column(Integer, default=0)
+    link_clicked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    booked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    touches: Mapped[int] = mapped_column(Integer, default=0)  # texts sent to the caller (at most 3)
 
 
 Index("ix_recoveries_sub_caller", Recovery.sub_account_id, Recovery.caller)
@@ -164,6 +172,7 @@ class Message(Base):
     error_message: Mapped[str | None] = mapped_column(Text, nullable=True)
     # "<step idempotency key>": at most one outbound text per recovery touch.
     idempotency_key: Mapped[str | None] = mapped_column(String(120), unique=True, nullable=True)
+    intent: Mapped[str | None] = mapped_column(String(20), nullable=True)  # an inbound reply: what it asked for
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

@@ -1,11 +1,13 @@
 """Which connector parses which provider's stored webhook payloads."""
 from __future__ import annotations
 
+from datetime import datetime
+
 from connectors.ghl import webhook as ghl_webhook
 from connectors.hubspot import webhook as hubspot_webhook
 from connectors.salesforce import webhook as salesforce_webhook
 from connectors.twilio import webhook as twilio_webhook
-from workflows.events import CallEvent
+from workflows.events import BookingEvent, CallEvent
 
 PARSERS = {
     "twilio": twilio_webhook.parse,
@@ -15,7 +17,23 @@ PARSERS = {
         payload["id"], payload["type"], payload["fields"])),
     # A CRM workflow's "Send missed-call text back" action: a call Ringback missed from a contact.
     "action": lambda _kind, payload: CallEvent(**payload["call"]),
+    # POST /webhooks/booking: a scheduling tool's booking, matched to the caller by phone.
+    "booking": lambda _kind, payload: _booking(payload),
 }
+
+
+def _booking(payload: dict) -> BookingEvent:
+    status = str(payload.get("status") or "booked").lower()
+    starts = payload.get("starts_at")
+    try:
+        starts_at = datetime.fromisoformat(str(starts).replace("Z", "+00:00")) if starts else None
+    except ValueError:
+        starts_at = None
+    value = payload.get("value")
+    return BookingEvent(provider="booking", booking_id=str(payload.get("booking_id") or ""),
+                        phone=str(payload["phone"]), starts_at=starts_at,
+                        value=float(value) if value is not None else None, status=status,
+                        is_booking=status not in ("cancelled", "canceled", "no_show", "noshow"))
 
 
 def parse_stored(provider: str, kind: str, payload: dict):

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from connectors.base import CrmError, SendError
 from connectors.twilio.client import OPTED_OUT_CODES
-from workflows import templates
+from workflows import replies, templates
 from workflows.decide import CallerState, classify_call, decide_reply, decide_text_back
 from workflows.events import AppEvent, BookingEvent, CallEvent, CrmText, DeliveryUpdate, InboundSms
 from workflows.phones import UnusableNumber, to_e164
@@ -26,12 +26,12 @@ from workflows.stages import UnmappedStages
 from workflows.stages import match as stages_match
 from workflows.statuses import call_rank, message_advances, recovery_advances
 
-from . import actions, crm_reads, lifecycle, senders, settings_store, sync
+from . import actions, crm_reads, lifecycle, senders, sequence, settings_store, sync
 from .db import transaction
 from .models import InboxEvent, Message, OptOut, Recovery, Step, SubAccount, utcnow
 from .providers import parse_stored
 from .statements import (CALLER_STATE, DONE_STEP, FINISH_EVENT, JOIN_RECOVERY, SELECT_CALL, SELECT_EVENT,
-                         SELECT_OPEN_RECOVERY, SELECT_SUB, SENT_MESSAGE, TEXTED_RECOVERY, UPDATE_CALL,
+                         SELECT_OPEN_RECOVERY, SELECT_SUB, SENT_MESSAGE, TEXTED_RECOVERY, TOUCHED_RECOVERY, UPDATE_CALL,
                          UPDATE_RECOVERY, calls_table, messages_table, recoveries_table, steps_table)
 from .settings_store import text_back_settings
 
@@ -39,7 +39,7 @@ log = logging.getLogger("ringback.runner")
 
 MAX_SEND_ATTEMPTS = 6
 EVENT_RETRY_WINDOW = timedelta(minutes=10)
-STOPPED_STEP_KINDS = {"text_back"}
+STOPPED_STEP_KINDS = {"text_back", "follow_up"}
 CRM_TEXT_STATUSES = {"delivered", "undelivered", "failed", "read"}  # written to the CRM's field  # kinds never sent to a number that opted out meanwhile
 
 
@@ -137,7 +137,7 @@ def process_event(rt, event_id: int, now: datetime | None = None) -> Outcome:
 
 def _dispatch(s: Session, rt, ev, event, now: datetime) -> Outcome:
     if isinstance(event, CallEvent):
-        return handle_call(s, ev, event, now, (rt.sender.name, rt.lease))
+        return handle_call(s, ev, event, now, (rt.sender.name, rt.lease, rt.config.public_url))
     if isinstance(event, InboundSms):
         return handle_sms(s, rt, ev, event, now)
     if isinstance(event, DeliveryUpdate):
@@ -153,7 +153,7 @@ def _dispatch(s: Session, rt, ev, event, now: datetime) -> Outcome:
     return Outcome(f"stored; {type(event).__name__} is not acted on")
 
 
-def handle_call(s: Session, ev, call: CallEvent, now: datetime, sender: tuple[str, timedelta]) -> Outcome:
+def handle_call(s: Session, ev, call: CallEvent, now: datetime, sender: tuple[str, timedelta, str]) -> Outcome:
     """A call status report. The hot path of Ringback, so written as plain statements (Core):
     the ORM's unit of work cost more than everything else a missed call needs, together.
     """
@@ -193,7 +193,7 @@ def handle_call(s: Session, ev, call: CallEvent, now: datetime, sender: tuple[st
 
 
 def _missed_call(s: Session, sub, settings, call: CallEvent, why: str, values: dict, now: datetime,
-                 sender: tuple[str, timedelta]) -> tuple[str, Claim | None]:
+                 sender: tuple[str, timedelta, str]) -> tuple[str, Claim | None]:
     """Decide and record what a missed call leads to; ``values`` collects the call row's outcome."""
     try:
         caller = to_e164(call.caller, settings.default_region)
@@ -228,7 +228,10 @@ def _missed_call(s: Session, sub, settings, call: CallEvent, why: str, values: d
     state = CallerState(opted_out=bool(opted_out), open_recovery_id=open_rec.id if open_rec else None,
                         open_recovery_opened_at=open_rec.opened_at if open_rec else None,
                         first_text_already_sent=bool(texted_before))
-    decision = decide_text_back(caller, state, settings, now)
+    # The booking link in every text of this recovery is its own tracked link (/b/<token>).
+    token = sequence.new_link_token() if settings.booking_link else None
+    link = sequence.tracked_link(sender[2], token)
+    decision = decide_text_back(caller, state, settings.with_overrides(booking_link=link) if token else settings, now)
     values["reason"] = f"{why}; {decision.reason}"
     if decision.action == "suppress":
         values["outcome"] = "suppressed"
@@ -239,8 +242,10 @@ def _missed_call(s: Session, sub, settings, call: CallEvent, why: str, values: d
         return f"missed, joined recovery {open_rec.id}: {decision.reason}", None
     if open_rec is not None:  # older than the dedupe window: a new recovery takes the key
         conn.execute(UPDATE_RECOVERY, {"_id": open_rec.id, "open_key": None})
-    rec_id = conn.execute(recoveries_table.insert(), {"sub_account_id": sub.id, "caller": caller, "state": "missed", "open_key": key,
-                                           "opened_at": now, "calls_count": 1, "crm_refs": {}}).inserted_primary_key[0]
+    rec_id = conn.execute(recoveries_table.insert(), {
+        "sub_account_id": sub.id, "caller": caller, "state": "missed", "open_key": key, "opened_at": now,
+        "calls_count": 1, "crm_refs": {}, "link_token": token, "link_clicks": 0, "touches": 0,
+    }).inserted_primary_key[0]
     crm = sub.provider if sub.provider in sync.CRM_PROVIDERS else None
     if crm:
         sync.add(conn, sub_account_id=sub.id, recovery_id=rec_id, provider=crm, now=now, ops=[
@@ -256,10 +261,16 @@ def _missed_call(s: Session, sub, settings, call: CallEvent, why: str, values: d
                          "crm": crm})
     if via_ghl:
         step.payload.update(via="ghl", contact_id=call.contact_ref if call.provider == "ghl" else None)
-        sender = ("ghl", sender[1])
+        sender = ("ghl", sender[1], sender[2])
     claim = _claim_new(s, step, sender, now)
+    # The rest of the sequence, as steps: follow-ups, the escalation check, the lost check.
+    sequence.schedule_after_text_back(conn, sub, settings_store.pack_settings(s, sub), rec_id, dict(step.payload),
+                                      link, now)
     values.update(outcome="texted", recovery_id=rec_id)
     return f"missed ({why}): texting back ({decision.template})", claim
+
+
+CLASSIFIER: replies.Classifier = replies.RuleClassifier()  # a language model can stand in here
 
 
 def handle_sms(s: Session, rt, ev: InboxEvent, sms: InboundSms, now: datetime) -> Outcome:
@@ -270,41 +281,93 @@ def handle_sms(s: Session, rt, ev: InboxEvent, sms: InboundSms, now: datetime) -
         return Outcome(f"reply from an unusable number ignored: {exc}")
     key = f"{sub.id}:{sender}"
     rec = s.scalar(select(Recovery).where(Recovery.open_key == key).with_for_update())
-    s.add(Message(sub_account_id=sub.id, recovery_id=rec.id if rec else None, direction="inbound",
-                  to_number=sms.recipient, from_number=sender, body=sms.body, provider=sms.provider,
-                  provider_sid=sms.message_id, status="received",
-                  segments=templates.segments(sms.body).count, encoding=templates.segments(sms.body).encoding))
+    seg = templates.segments(sms.body)
+    inbound = Message(sub_account_id=sub.id, recovery_id=rec.id if rec else None, direction="inbound",
+                      to_number=sms.recipient, from_number=sender, body=sms.body, provider=sms.provider,
+                      provider_sid=sms.message_id, status="received", segments=seg.count, encoding=seg.encoding)
+    s.add(inbound)
     decision = decide_reply(sms, business_name=sub.name, business_phone=sub.phone_number)
-    summary, crm_ops = "reply recorded", []
-    if decision.action == "opt_out":
-        _record_opt_out(s, sub.id, sender, "keyword", now)
+    pack = settings_store.pack_settings(s, sub)
+    intent = None
+    if decision.action == "reply" and pack.replies.enabled:
+        intent = CLASSIFIER.classify(sms.body, pack.replies.urgent_words)
+        inbound.intent = intent.name
+    summary, crm_ops, answer, alerts = "reply recorded", [], decision.answer, []
+    if decision.action == "opt_out" or (intent is not None and intent.name == "opt_out"):
+        _record_opt_out(s, sub.id, sender, "keyword" if decision.action == "opt_out" else "reply", now)
         summary = "opted out"
+        if intent is not None:  # "please stop texting me": confirmed once, never texted again
+            answer = f"You're unsubscribed from {sub.name} texts and won't get more."
     elif decision.action == "opt_in":
         s.execute(delete(OptOut).where(OptOut.sub_account_id == sub.id, OptOut.phone == sender))
         summary = "opted back in"
     elif decision.action == "help":
         summary = "help requested"
-    elif rec is not None and recovery_advances(rec.state, "replied"):
-        rec.state, rec.replied_at = "replied", now
-        summary = f"reply recorded; recovery {rec.id} replied"
-        crm_ops.append(("stage", {"stage": "replied"}))
-        crm_ops += actions.trigger_ops(s, sub.id, "caller_replied", {"phone": sender, "message": sms.body,
-                                                                     "recoveryId": rec.id})
+    elif rec is not None:
+        # Any reply stops the follow-ups at once.
+        sequence.cancel_follow_ups(s, rec.id, "the caller replied", now)
+        if recovery_advances(rec.state, "replied"):
+            rec.state, rec.replied_at = "replied", now
+            crm_ops.append(("stage", {"stage": "replied"}))
+            crm_ops += actions.trigger_ops(s, sub.id, "caller_replied", {"phone": sender, "message": sms.body,
+                                                                         "recoveryId": rec.id})
+        summary = f"reply recorded; recovery {rec.id} {rec.state}"
+        if intent is not None:
+            action = replies.route(intent, pack.replies, business_name=sub.name, caller=sender,
+                                   booking_link=sequence.tracked_link(rt.config.public_url, rec.link_token))
+            summary += f"; {intent.name}" + (f" ({intent.matched})" if intent.matched else "")
+            answer = action.answer
+            if action.close:  # wrong number: the recovery ends here
+                rec.state, rec.open_key, rec.closed_at = action.state, None, now
+                crm_ops.append(("stage", {"stage": "lost"}))
+            if action.task:
+                conversation = _conversation(s, rec.id, sms.body)
+                crm_ops.append(("task", {"title": action.task[:250], "due": now.isoformat(), "body": conversation}))
+            if action.alert_staff:
+                alerts = _staff_alerts(s, sub, pack, rec, sender, sms.body, now)
     if rec is not None and sub.provider in sync.CRM_PROVIDERS:
         crm_ops += sync.text_ops(sub.provider, note=f"{sender} replied to Ringback's text: {sms.body}",
                                  direction="inbound", body=sms.body, config=rt.config,
                                  in_crm_inbox=sms.provider == sub.provider)
         sync.add(s, sub_account_id=sub.id, recovery_id=rec.id, provider=sub.provider, ops=crm_ops, now=now)
-    claims = []
-    # Keyword answers go back the way the text came: through Twilio. (A CRM's own inbox
-    # answers STOP itself, e.g. GoHighLevel's DND; Ringback records the opt-out.)
-    if decision.answer and sms.provider == "twilio":
+    claims = [_claim_new(s, step, (rt.sender.name, rt.lease), now) for step in alerts]
+    # Answers go back the way the text came: Twilio, or the GoHighLevel conversation.
+    # (A CRM's own inbox answers STOP itself, e.g. GoHighLevel's DND; Ringback records the opt-out.)
+    if answer and sms.provider in ("twilio", "ghl") and (sms.provider == "twilio" or intent is not None):
         step = Step(sub_account_id=sub.id, recovery_id=rec.id if rec else None, kind="reply_answer",
                     idempotency_key=f"answer:{sms.provider}:{sms.message_id}", due_at=now,
                     expires_at=now + timedelta(minutes=10),
-                    payload={"to": sender, "from": sms.recipient, "body": decision.answer})
-        claims.append(_claim_new(s, step, (rt.sender.name, rt.lease), now))
+                    payload={"to": sender, "from": sms.recipient or sub.phone_number or "", "body": answer,
+                             "crm": sub.provider if rec is not None and sub.provider in sync.CRM_PROVIDERS else None})
+        via = ("ghl", rt.lease) if sms.provider == "ghl" else (rt.sender.name, rt.lease)
+        if sms.provider == "ghl":
+            step.payload.update(via="ghl", contact_id=sms.contact_ref)
+        claims.append(_claim_new(s, step, via, now))
     return Outcome(summary, claims=claims, syncs=[rec.id] if crm_ops else [])
+
+
+def _conversation(s: Session, rec_id: int, latest: str) -> str:
+    """The texts of a recovery so far, oldest first, for a person picking it up."""
+    rows = s.execute(select(Message.direction, Message.body).where(Message.recovery_id == rec_id)
+                     .order_by(Message.id)).all()
+    lines = [f"{'Caller' if d == 'inbound' else 'Ringback'}: {b}" for d, b in rows]
+    if not rows or rows[-1].body != latest:
+        lines.append(f"Caller: {latest}")
+    return "\n".join(lines[-10:])
+
+
+def _staff_alerts(s: Session, sub, pack, rec: Recovery, caller: str, body: str, now: datetime) -> list[Step]:
+    """Texts to the on-call numbers, now: who needs help and what they wrote."""
+    esc = pack.escalation
+    if not (esc.enabled and esc.on_call_numbers and sub.phone_number):
+        return []
+    alert = templates.render(esc.alert_template, business_name=sub.name, first_name=None, booking_link=None,
+                             first_in_conversation=False)
+    text = f"{alert} {caller} wrote: \"{body[:300]}\" Call them now."
+    return [Step(sub_account_id=sub.id, recovery_id=rec.id, kind="staff_alert",
+                 idempotency_key=f"recovery:{rec.id}:alert:{number}:{now.timestamp():.0f}", due_at=now,
+                 expires_at=now + timedelta(hours=1), payload={"to": number, "from": sub.phone_number, "body": text})
+            for number in esc.on_call_numbers]
 
 
 def handle_delivery(s: Session, upd: DeliveryUpdate, now: datetime) -> Outcome:
@@ -394,7 +457,10 @@ def handle_booking(s: Session, ev, booking: BookingEvent, now: datetime) -> Outc
     rec = s.scalar(select(Recovery).where(*where).order_by(Recovery.opened_at.desc()).limit(1).with_for_update())
     if rec is None:
         return Outcome("booking not matched to a recovery Ringback is working on")
-    rec.state, rec.value, rec.closed_at = "booked", booking.value if booking.value is not None else rec.value, now
+    value = booking.value
+    if value is None:  # the sub-account's average job value stands in
+        value = settings_store.pack_settings(s, sub).booking.average_job_value
+    rec.state, rec.value, rec.closed_at, rec.booked_at = "booked", value, now, now
     rec.open_key = None
     s.execute(update(Step).where(Step.recovery_id == rec.id, Step.status == "pending")
               .values(status="cancelled", last_error="the caller booked", finished_at=now))
@@ -411,6 +477,36 @@ def handle_booking(s: Session, ev, booking: BookingEvent, now: datetime) -> Outc
     return Outcome(f"recovery {rec.id} booked", syncs=syncs)
 
 
+def _run_task_step(s: Session, step: Step, now: datetime) -> Outcome:
+    """A step that sends nothing: the escalation check, the lost check."""
+    rec = s.get(Recovery, step.recovery_id, with_for_update=True)
+    crm = (step.payload or {}).get("crm")
+    if rec is None:
+        _finish(step, "cancelled", now, "no recovery")
+        return Outcome("no recovery")
+    if step.kind == "escalate":
+        if rec.state in ("booked", "lost") or rec.open_key is None:
+            _finish(step, "done", now, f"nothing to escalate: recovery is {rec.state}")
+            return Outcome(step.last_error)
+        _finish(step, "done", now)
+        if not crm:
+            return Outcome("no booking yet; no CRM to give a task to")
+        sync.add(s, sub_account_id=rec.sub_account_id, recovery_id=rec.id, provider=crm, now=now,
+                 ops=[_call_back_task(rec.caller, "no booking yet since the missed call", now)])
+        return Outcome(f"no booking yet: task for a person to call {rec.caller}", syncs=[rec.id])
+    # mark_lost: a caller who never replied, after the days set
+    if rec.state not in ("missed", "texted") or rec.open_key is None:
+        _finish(step, "done", now, f"not lost: recovery is {rec.state}")
+        return Outcome(step.last_error)
+    rec.state, rec.open_key, rec.closed_at = "lost", None, now
+    sequence.cancel_follow_ups(s, rec.id, "the recovery went lost", now)
+    _finish(step, "done", now)
+    if crm:
+        sync.add(s, sub_account_id=rec.sub_account_id, recovery_id=rec.id, provider=crm, now=now,
+                 ops=[("stage", {"stage": "lost"})])
+    return Outcome(f"recovery {rec.id} lost: no reply", syncs=[rec.id] if crm else [])
+
+
 # ---------------------------------------------------------------- steps
 
 def _claim_new(s: Session, step: Step, sender: tuple[str, timedelta], now: datetime) -> Claim:
@@ -420,7 +516,7 @@ def _claim_new(s: Session, step: Step, sender: tuple[str, timedelta], now: datet
     through the queue. Should this worker die first, the lease runs out and the sweeper
     hands the step to another, which looks for the text at the provider before sending.
     """
-    sender_name, lease = sender
+    sender_name, lease = sender[0], sender[1]
     conn = s.connection()
     step_id = conn.execute(steps_table.insert(), {
         "sub_account_id": step.sub_account_id, "recovery_id": step.recovery_id, "kind": step.kind,
@@ -430,7 +526,7 @@ def _claim_new(s: Session, step: Step, sender: tuple[str, timedelta], now: datet
     msg = _new_message(step, sender_name, now)
     msg_id = conn.execute(messages_table.insert(), {c.key: getattr(msg, c.key) for c in messages_table.columns if c.key != "id"}
                           ).inserted_primary_key[0]
-    return Claim(step_id, msg_id, step.payload | {"recovery_id": step.recovery_id,
+    return Claim(step_id, msg_id, step.payload | {"recovery_id": step.recovery_id, "kind": step.kind,
                                                   "sub_account_id": step.sub_account_id}, 1, False, now)
 
 
@@ -463,6 +559,17 @@ def claim_step(rt, step_id: int, now: datetime | None = None) -> Claim | Outcome
             return Outcome("step not due, already taken or finished")
         step = s.get(Step, step_id)
         p = step.payload
+        if step.kind in sequence.TASK_KINDS:
+            return _run_task_step(s, step, now)
+        if step.kind == sequence.FOLLOW_UP:
+            sub = s.get(SubAccount, step.sub_account_id)
+            why, later = sequence.follow_up_blocked(s, step, now, settings_store.pack_settings(s, sub), sub)
+            if later is not None:  # quiet hours, a closed day or a holiday: deferred, never dropped
+                step.status, step.due_at, step.lease_until, step.attempts = "pending", later, None, step.attempts - 1
+                return Outcome(f"deferred to {later.isoformat()}", retry_in=(later - now).total_seconds())
+            if why:
+                _finish(step, "cancelled", now, why)
+                return Outcome(why)
         if step.expires_at is not None and now > step.expires_at:
             _finish(step, "expired", now, "too late to send: the caller would get it long after the call")
             _mark_message(s, step, "expired")
@@ -480,7 +587,8 @@ def claim_step(rt, step_id: int, now: datetime | None = None) -> Claim | Outcome
             s.add(msg)
             s.flush()
         msg.status = "pending"
-        return Claim(step.id, msg.id, p | {"recovery_id": step.recovery_id, "sub_account_id": step.sub_account_id},
+        return Claim(step.id, msg.id, p | {"recovery_id": step.recovery_id, "sub_account_id": step.sub_account_id,
+                                           "kind": step.kind},
                      step.attempts, reconcile, msg.created_at)
 
 
@@ -510,9 +618,14 @@ def deliver(rt, claim: Claim, now: datetime | None = None) -> Outcome:
         conn.execute(DONE_STEP, {"_id": claim.step_id, "status": "done", "finished_at": now, "lease_until": None})
         # A text-back moves its recovery forward (never backward) and stamps the first text.
         moved = conn.execute(TEXTED_RECOVERY, {"_step": claim.step_id, "_now": now}).rowcount
+        if p.get("kind") in ("text_back", sequence.FOLLOW_UP) and p.get("recovery_id"):
+            conn.execute(TOUCHED_RECOVERY, {"_id": p["recovery_id"]})
         syncs = []
-        if p.get("crm") and p.get("recovery_id"):
-            ops = sync.text_ops(p["crm"], note=f"Ringback texted {p['to']} back after a missed call: {p['body']}",
+        if p.get("crm") and p.get("recovery_id") and p.get("kind") != "staff_alert":
+            note = {"text_back": f"Ringback texted {p['to']} back after a missed call: {p['body']}",
+                    sequence.FOLLOW_UP: f"Ringback followed up with {p['to']} (touch {p.get('touch')}): {p['body']}",
+                    }.get(p.get("kind"), f"Ringback answered {p['to']}: {p['body']}")
+            ops = sync.text_ops(p["crm"], note=note,
                                 direction="outbound", body=p["body"], config=rt.config,
                                 in_crm_inbox=p.get("via") == p["crm"])
             if moved:
@@ -523,6 +636,11 @@ def deliver(rt, claim: Claim, now: datetime | None = None) -> Outcome:
             sync.add(conn, sub_account_id=p["sub_account_id"], recovery_id=p["recovery_id"], provider=p["crm"],
                      ops=ops, now=now)
             syncs = [p["recovery_id"]]
+    if p.get("kind") == sequence.FOLLOW_UP and p.get("touch") == 2:
+        with transaction(rt.sessions) as s:
+            rec, sub = s.get(Recovery, p["recovery_id"]), s.get(SubAccount, p["sub_account_id"])
+            link = sequence.tracked_link(rt.config.public_url, rec.link_token)
+            sequence.schedule_touch_3(s, sub, settings_store.pack_settings(s, sub), rec, p, link, now)
     return Outcome(f"sent {result.sid} ({result.status})", syncs=syncs)
 
 
@@ -541,7 +659,9 @@ def _send_failed(rt, step_id: int, msg_id: int, err: SendError, attempts: int, n
         syncs = []
         if err.opted_out:
             _record_opt_out(s, msg.sub_account_id, msg.to_number, f"twilio_{err.code}", now)
-        elif step.kind == "text_back" and step.payload.get("crm") and step.recovery_id:
+        if step.kind == "text_back" and step.recovery_id:
+            sequence.cancel_follow_ups(s, step.recovery_id, "the text-back could not be sent", now)
+        if not err.opted_out and step.kind == "text_back" and step.payload.get("crm") and step.recovery_id:
             # The caller was not texted: a person should call them.
             sync.add(s, sub_account_id=step.sub_account_id, recovery_id=step.recovery_id, provider=step.payload["crm"],
                      now=now, ops=[_call_back_task(msg.to_number, f"the text back could not be sent: {err}", now)])

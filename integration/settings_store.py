@@ -106,3 +106,72 @@ def save_stage_mapping(session: Session, sub, *, pipeline: str | None = None, st
     row.settings = current
     session.flush()
     return current
+
+
+# ------------------------------------------------------------------ the workflow pack
+
+_SELECT_WORKFLOWS = select(_ws.c.sub_account_id, _ws.c.workflow, _ws.c.enabled, _ws.c.settings).where(
+    _ws.c.workflow.in_(("reply_router", "follow_ups", "escalation", "booking_sync")),
+    (_ws.c.sub_account_id == bindparam("_sub"))
+    | (_ws.c.sub_account_id.is_(None) & _ws.c.agency_id.is_not(None) & (_ws.c.agency_id == bindparam("_agency"))),
+)
+
+
+def workflow_values(session: Session, sub) -> dict[str, dict]:
+    """{workflow: the agency's values overlaid by the sub-account's, "enabled" included}, one query."""
+    rows = session.connection().execute(_SELECT_WORKFLOWS, {"_sub": sub.id, "_agency": sub.agency_id}).all()
+    rows.sort(key=lambda r: r.sub_account_id is not None)
+    merged: dict[str, dict] = {}
+    for row in rows:
+        values = merged.setdefault(row.workflow, {})
+        values.update({k: v for k, v in (row.settings or {}).items() if v is not None})
+        values["enabled"] = row.enabled
+    return merged
+
+
+def pack_settings(session: Session, sub):
+    """Every workflow of the pack, validated, as the runner uses them."""
+    from workflows import config
+    values = workflow_values(session, sub)
+    return config.Pack(replies=config.reply_settings(values.get("reply_router", {})),
+                       follow_ups=config.follow_up_settings(values.get("follow_ups", {})),
+                       escalation=config.escalation_settings(values.get("escalation", {})),
+                       booking=config.booking_settings(values.get("booking_sync", {})))
+
+
+def save_workflow(session: Session, sub=None, workflow: str = "", *, agency_id: int | None = None,
+                  enabled: bool | None = None, replace: bool = False, **values) -> WorkflowSetting:
+    """Set a workflow's switch and values for a sub-account (or, with ``agency_id``, the agency's
+    defaults). Validated first: a refusal names the workflow and the field, and nothing is saved."""
+    from workflows import config
+    if workflow == TEXT_BACK:
+        return save_text_back(session, sub, enabled=enabled, **values)
+    scope = ([WorkflowSetting.sub_account_id == sub.id] if sub is not None
+             else [WorkflowSetting.sub_account_id.is_(None), WorkflowSetting.agency_id == agency_id])
+    row = session.scalar(select(WorkflowSetting).where(WorkflowSetting.workflow == workflow, *scope))
+    current = {} if (row is None or replace) else dict(row.settings or {})
+    current.update(values)
+    config.validate_settings(workflow, current | ({"enabled": enabled} if enabled is not None else {}))
+    if row is None:
+        row = WorkflowSetting(sub_account_id=sub.id if sub is not None else None,
+                              agency_id=sub.agency_id if sub is not None else agency_id, workflow=workflow, settings={})
+        session.add(row)
+    row.settings = current
+    if enabled is not None:
+        row.enabled = enabled
+    session.flush()
+    return row
+
+
+def apply_pack(session: Session, sub, pack: str) -> list[str]:
+    """A trade's ready-made settings for every workflow of the sub-account, in one step."""
+    from workflows import config
+    if pack not in config.PACKS:
+        raise ValueError(f"unknown pack {pack!r} (one of {', '.join(config.PACKS)})")
+    done = []
+    for workflow, values in config.PACKS[pack].items():
+        if workflow == "label":
+            continue
+        save_workflow(session, sub, workflow, enabled=True, **values)
+        done.append(workflow)
+    return done

@@ -55,5 +55,8 @@ TEXTED_RECOVERY = recoveries_table.update().where(
     recoveries_table.c.state == "missed",
 ).values(state="texted", texted_at=bindparam("_now"))
 
+TOUCHED_RECOVERY = recoveries_table.update().where(recoveries_table.c.id == bindparam("_id")).values(
+    touches=recoveries_table.c.touches + 1)
+
 SENT_MESSAGE = messages_table.update().where(messages_table.c.id == bindparam("_id"))
 DONE_STEP = steps_table.update().where(steps_table.c.id == bindparam("_id"))

@@ -198,7 +198,7 @@ def apply(crm, op: str, payload: dict, refs: dict) -> dict:
         return {}
     if op == "task":
         crm.create_task(contact_id=refs["contact_id"], title=payload["title"],
-                        due=datetime.fromisoformat(payload["due"]))
+                        due=datetime.fromisoformat(payload["due"]), body=payload.get("body"))
         return {}
     raise CrmError(f"unknown CRM write {op!r}")
 

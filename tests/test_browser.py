@@ -113,7 +113,7 @@ def test_toggle_edit_preview_save_and_the_next_call_follows(request, browser, db
             _missed_call(server, "CA" + "2" * 32)
             [text] = fake_twilio.wait_for(1)
             assert text["body"].startswith("Acme Plumbing: sorry we missed you, there! Book here: "
-                                           "https://acme.example/book")
+                                           + server["url"] + "/b/")
             page.close()
     finally:
         server["stop"]()

@@ -110,8 +110,11 @@ def test_missed_call_texted_once_then_stop_is_honoured(server, db_url, fake_twil
     assert _callback(server, "call_status__no_answer").status_code == 200
     [text] = fake_twilio.wait_for(1)
     assert text["to"] == CALLER and text["from"] == BUSINESS_NUMBER
-    assert text["body"].startswith("Hi there, this is Acme Plumbing. Sorry we missed your call!")
-    assert "https://acme.example/book" in text["body"] and text["body"].endswith("Reply STOP to opt out.")
+    assert text["body"].startswith("Hi there, it's Acme Plumbing. Sorry we missed your call!")
+    assert text["body"].endswith("Reply STOP to opt out.")
+    link = text["body"].split("book: ")[1].split(" ")[0]  # the recovery's tracked link
+    assert link.startswith(server["url"] + "/b/")
+    assert requests.get(link, allow_redirects=False, timeout=5).headers["Location"] == "https://acme.example/book"
 
     # Twilio delivers the same callback again: acknowledged, still one text.
     assert _callback(server, "call_status__no_answer").status_code == 200

@@ -47,7 +47,8 @@ def test_gohighlevel(request, db_url, fake_twilio, fake_ghl, ghl_signing_keys, t
         stage = lambda: [fake_ghl.stage_name(o) for o in fake_ghl.opportunities.values()]  # noqa: E731
         wait_until(lambda: stage() == ["Texted back"] and len(fake_ghl.notes) == 1, what="the opportunity in Texted back")
         _reply(server)
-        wait_until(lambda: stage() == ["Replied"] and len(fake_ghl.notes) == 2, what="the opportunity in Replied")
+        # The reply's note, and the note of Ringback's answer to it.
+        wait_until(lambda: stage() == ["Replied"] and len(fake_ghl.notes) == 3, what="the opportunity in Replied")
         assert [c["phone"] for c in fake_ghl.contacts.values()] == [CALLER]
     finally:
         server["stop"]()

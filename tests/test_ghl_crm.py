@@ -56,7 +56,14 @@ def test_missed_call_text_and_reply_move_the_opportunity(client, rt, ghl_crm_sub
 
     twilio_post(client, "/webhooks/twilio/sms", twilio_fixture("inbound_sms__reply"))
     assert fake_ghl.stage_name(opp) == "Replied"
-    assert fake_ghl.notes[-1]["body"].endswith("my water heater is leaking. Can someone come today?")
+    # The reply (a leak: urgent) is noted, answered, and a person gets a task with the conversation.
+    notes = [n["body"] for n in fake_ghl.notes]
+    reply = twilio_fixture("inbound_sms__reply")["Body"]
+    assert notes[1] == f"{CALLER} replied to Ringback's text: {reply}"
+    assert notes[2].startswith(f"Ringback answered {CALLER}: We're on it")
+    [task] = fake_ghl.tasks
+    assert task["title"] == f"URGENT: call {CALLER} now (leaking)"
+    assert task["body"].endswith(f"Caller: {reply}")
     assert all(op.status == "done" for op in _ops(rt))
     with rt.sessions() as s:
         refs = s.scalar(select(Recovery.crm_refs))

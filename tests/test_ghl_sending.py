@@ -58,7 +58,7 @@ def test_text_back_goes_out_of_the_location_inbox_and_its_delivery_is_written_ba
     assert fake_twilio.messages == []  # not through Ringback's Twilio
     [text] = _outbound(fake_ghl)
     assert text["contactId"] == EVENT_CONTACT and text["_to"] == CALLER and text["source"] == "api"
-    assert "Acme Plumbing" in text["body"] and "https://acme.example/book" in text["body"]
+    assert "Acme Plumbing" in text["body"] and "https://ringback.example.com/b/" in text["body"]
     [msg] = _messages(rt)
     assert (msg.provider, msg.provider_sid, msg.status) == ("ghl", text["id"], "queued")
     [opp] = fake_ghl.opportunities.values()
@@ -89,7 +89,7 @@ def test_a_throttled_send_waits_for_gohighlevels_interval_and_sends_once(client,
     missed_call(client, ghl_signing_keys)
     assert _outbound(fake_ghl) == []
     with rt.sessions() as s:
-        step = s.scalar(select(Step))
+        step = s.scalar(select(Step).where(Step.kind == "text_back"))
     assert step.status == "pending" and "429" in step.last_error
     assert 2.0 <= (step.due_at - utcnow()).total_seconds() <= 2.6
     assert runner.run_step(rt, step.id, now=utcnow() + timedelta(seconds=3)).summary.startswith("sent ")
@@ -105,7 +105,7 @@ def test_a_send_gohighlevel_took_but_answered_502_is_found_not_repeated(client, 
     missed_call(client, ghl_signing_keys)
     [text] = _outbound(fake_ghl)
     with rt.sessions() as s:
-        step = s.scalar(select(Step))
+        step = s.scalar(select(Step).where(Step.kind == "text_back"))
     assert step.status == "pending" and _messages(rt)[0].status == "pending"  # maybe sent: look first
     outcome = runner.run_step(rt, step.id, now=utcnow() + timedelta(seconds=2))
     assert outcome.summary == f"sent {text['id']} (queued)"
@@ -139,9 +139,11 @@ def test_twilio_texts_are_logged_in_the_gohighlevel_conversation_when_a_provider
     [sent] = fake_twilio.messages
     twilio_post(client, "/webhooks/twilio/sms", twilio_fixture("inbound_sms__reply"))
     [conv] = fake_ghl.conversations.values()
+    [_, answer] = fake_twilio.messages  # Ringback's answer to the (urgent) reply
     logged = [(m["direction"], m["body"], m["conversationProviderId"], m["conversationId"]) for m in fake_ghl.messages]
     assert logged == [("outbound", sent["body"], PROVIDER_ID, conv["id"]),
-                      ("inbound", twilio_fixture("inbound_sms__reply")["Body"], PROVIDER_ID, conv["id"])]
+                      ("inbound", twilio_fixture("inbound_sms__reply")["Body"], PROVIDER_ID, conv["id"]),
+                      ("outbound", answer["body"], PROVIDER_ID, conv["id"])]
     assert conv["contactId"] == next(iter(fake_ghl.contacts))
     with rt.sessions() as s:
         assert all(op.status == "done" for op in s.scalars(select(SyncOp)))
@@ -164,7 +166,11 @@ def test_a_reply_in_the_gohighlevel_inbox_moves_the_recovery(client, rt, ghl_crm
         assert s.scalar(select(Recovery.state)) == "replied"
     [opp] = fake_ghl.opportunities.values()
     assert fake_ghl.stage_name(opp) == "Replied"
-    assert len(fake_ghl.messages) == 1  # the reply is GoHighLevel's own message: not logged again
+    # The reply is GoHighLevel's own message (not logged again); Ringback's answer to it goes
+    # back the same way, through the location's conversation.
+    [first, answer] = fake_ghl.messages
+    assert answer["direction"] == "outbound" and answer["body"].startswith("We're on it: Acme Plumbing")
+    assert fake_twilio.messages == []
 
 
 def test_send_via_ghl_is_refused_for_other_sub_accounts(rt, sub, config, monkeypatch):

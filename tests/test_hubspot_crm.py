@@ -37,7 +37,8 @@ def test_first_missed_call_creates_the_pipeline_contact_and_deal(client, rt, hub
     twilio_post(client, "/webhooks/twilio/sms", twilio_fixture("inbound_sms__reply"))
     [deal] = fake_hubspot.deals(PORTAL)
     assert fake_hubspot.stage_label(PORTAL, deal["dealstage"]) == "Replied"
-    assert sum(1 for (_, typ, _), _p in fake_hubspot.objects.items() if typ == "communications") == 2
+    # The text-back, the reply and Ringback's answer to it, each an SMS on the timeline.
+    assert sum(1 for (_, typ, _), _p in fake_hubspot.objects.items() if typ == "communications") == 3
     with rt.sessions() as s:
         assert all(op.status == "done" for op in s.scalars(select(SyncOp)))
         assert s.scalar(select(Recovery.crm_refs))["deal_id"] == deal["id"]

@@ -26,7 +26,10 @@ def test_a_known_lead_moves_through_its_status_with_tasks_for_the_texts(client, 
     assert (note["WhoId"], note["TaskSubtype"], note["Status"]) == (LEAD, "Task", "Completed")
     assert text["body"] in note["Description"]
     twilio_post(client, "/webhooks/twilio/sms", twilio_fixture("inbound_sms__reply"))
-    assert lead["Status"] == "Replied" and len(fake_salesforce.tasks()) == 2
+    # The reply's note, the urgent call task for a person, and the answer's note.
+    assert lead["Status"] == "Replied" and len(fake_salesforce.tasks()) == 4
+    [urgent] = [t for t in fake_salesforce.tasks() if t["Subject"].startswith("URGENT")]
+    assert (urgent["TaskSubtype"], urgent["Priority"], urgent["WhoId"]) == ("Call", "High", LEAD)
     assert all(op.status == "done" for op in _ops(rt)), [(o.op, o.last_error) for o in _ops(rt)]
 
 

@@ -14,8 +14,10 @@ from tests.twilio_helpers import fixture, post
 
 
 def _one(rt, model):
+    """The row (for steps: the text-back's; follow-ups and checks are scheduled beside it)."""
     with rt.sessions() as s:
-        return s.scalar(select(model))
+        where = [Step.kind == "text_back"] if model is Step else []
+        return s.scalar(select(model).where(*where).order_by(model.id))
 
 
 def _count(rt, model, *where):

@@ -204,7 +204,9 @@ def test_saved_wording_is_what_the_next_missed_caller_gets(client, rt, tenants, 
     assert resp.status_code == 302 and resp.headers["Location"] == f"/settings/{sub_id}?saved=1"
     twilio_post(client, "/webhooks/twilio/voice", twilio_fixture("call_status__no_answer"))
     [text] = fake_twilio.messages
-    assert text["body"].startswith("Acme Plumbing here - sorry we missed you! Book: https://acme.example/book-now")
+    assert text["body"].startswith("Acme Plumbing here - sorry we missed you! Book: https://ringback.example.com/b/")
+    link = text["body"].split("Book: ")[1].split(" ")[0].removeprefix("https://ringback.example.com")
+    assert client.get(link).headers["Location"] == "https://acme.example/book-now"  # the saved link
     saved = client.get(f"/settings/{sub_id}?saved=1").data
     assert b'value="Contacted"' in saved and b'value="12"' in saved
 

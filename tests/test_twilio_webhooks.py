@@ -1,6 +1,8 @@
 """Twilio's webhooks: one test per real parameter set, one per way a request is refused."""
 from __future__ import annotations
 
+import re
+
 import pytest
 from sqlalchemy import func, select
 from werkzeug.datastructures import MultiDict
@@ -60,7 +62,10 @@ def test_call_fixture(name, client, rt, sub, fake_twilio):
     if texts:
         msg = fake_twilio.messages[0]
         assert msg["to"] == CALLER and msg["from"] == BUSINESS_NUMBER
-        assert "Acme Plumbing" in msg["body"] and "https://acme.example/book" in msg["body"]
+        assert "Acme Plumbing" in msg["body"]
+        # The booking link is the recovery's tracked link, forwarding to the booking page.
+        link = re.search(re.escape(PUBLIC_URL) + r"(/b/[\w-]+)", msg["body"])
+        assert link and client.get(link.group(1)).headers["Location"] == "https://acme.example/book"
         assert "STOP" in msg["body"]
         assert msg["status_callback"] == f"{PUBLIC_URL}/webhooks/twilio/message-status"
         assert msg["validity_period"] == "600"

@@ -9,8 +9,8 @@ from .hours import WeeklySchedule, zone
 # Short, human, a booking link, an invitation to reply: the shape of the texts that get
 # answers. Only GSM-7 characters (no curly quotes or dashes), so each stays one segment.
 BUSINESS_HOURS_TEMPLATE = (
-    "Hi {first_name}, this is {business_name}. Sorry we missed your call! "
-    "How can we help? Reply here or book a time: {booking_link}"
+    "Hi {first_name}, it's {business_name}. Sorry we missed your call! "
+    "How can we help? Reply here or book: {booking_link}"
 )
 AFTER_HOURS_TEMPLATE = (
     "Hi {first_name}, thanks for calling {business_name}. We're closed right now but we'll "

@@ -155,7 +155,9 @@ class GhlCrm:
         workflow subscribed, with the location's token (../shared/PROVIDERS.md)."""
         self.client.request("POST", url, json=data)
 
-    def create_task(self, *, contact_id: str, title: str, due: datetime) -> str:
-        data = self.client.request("POST", f"/contacts/{contact_id}/tasks",
-                                   json={"title": title, "dueDate": due.isoformat(), "completed": False})
+    def create_task(self, *, contact_id: str, title: str, due: datetime, body: str | None = None) -> str:
+        task = {"title": title, "dueDate": due.isoformat(), "completed": False}
+        if body:
+            task["body"] = body
+        data = self.client.request("POST", f"/contacts/{contact_id}/tasks", json=task)
         return data["task"]["id"]

@@ -193,11 +193,14 @@ class HubSpotCrm:
                               associations=[_association(hs_communications, contact_id, COMMUNICATION_TO_CONTACT)]))
         return made.id
 
-    def create_task(self, *, contact_id: str, title: str, due: datetime) -> str:
+    def create_task(self, *, contact_id: str, title: str, due: datetime, body: str | None = None) -> str:
+        props = {"hs_task_subject": title, "hs_task_status": "NOT_STARTED", "hs_task_type": "CALL",
+                 "hs_timestamp": due.isoformat()}
+        if body:
+            props["hs_task_body"] = body
         task = self._call("create task", self.client.crm.objects.tasks.basic_api.create,
                           simple_public_object_input_for_create=hs_tasks.SimplePublicObjectInputForCreate(
-                              properties={"hs_task_subject": title, "hs_task_status": "NOT_STARTED",
-                                          "hs_task_type": "CALL", "hs_timestamp": due.isoformat()},
+                              properties=props,
                               associations=[_association(hs_tasks, contact_id, TASK_TO_CONTACT)]))
         return task.id
 

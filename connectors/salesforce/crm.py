@@ -113,10 +113,12 @@ class SalesforceCrm:
             "WhoId": contact_id, "Subject": "Ringback text", "Description": body, "Status": "Completed",
             "Priority": "Normal", "TaskSubtype": "Task", "ActivityDate": date.today().isoformat()})["id"]
 
-    def create_task(self, *, contact_id: str, title: str, due) -> str:
-        return self._call("create Task", self.sf.Task.create, {
-            "WhoId": contact_id, "Subject": title, "Status": "Not Started", "Priority": "High",
-            "TaskSubtype": "Call", "ActivityDate": due.date().isoformat()})["id"]
+    def create_task(self, *, contact_id: str, title: str, due, body: str | None = None) -> str:
+        task = {"WhoId": contact_id, "Subject": title, "Status": "Not Started", "Priority": "High",
+                "TaskSubtype": "Call", "ActivityDate": due.date().isoformat()}
+        if body:
+            task["Description"] = body
+        return self._call("create Task", self.sf.Task.create, task)["id"]
 
     def set_text_status(self, *, deal_id: str, status: str) -> None:
         sobject = self.sf.Lead if deal_id.startswith("00Q") else self.sf.Opportunity

@@ -352,7 +352,7 @@ class FakeGhl:
                 return _json({"statusCode": 400, "message": "Contact not found"}, 400)
             body = request.get_json()
             task = {"id": _id(), "title": body["title"], "dueDate": body["dueDate"], "completed": body["completed"],
-                    "contactId": contact_id}
+                    "contactId": contact_id, "body": body.get("body", "")}
             with self._lock:
                 self.tasks.append(task)
             return _json({"task": task}, 201)
