@@ -315,6 +315,93 @@ def subaccount_settings(sub_id, enabled, business_hours_text, after_hours_text, 
         click.echo(f"    {body}")
 
 
+def _value(text: str):
+    """A --set value: JSON when it parses (numbers, true/false, lists), else the text itself."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+@subaccount.command("workflow", help="Show or change one workflow of a sub-account: reply_router, follow_ups, "
+                                     "escalation, booking_sync. With --agency, the defaults of its agency.")
+@click.argument("sub_id", type=int)
+@click.argument("name", type=click.Choice(["reply_router", "follow_ups", "escalation", "booking_sync"]))
+@click.option("--agency", is_flag=True, help="Change the agency's defaults (every sub-account without its own value).")
+@click.option("--on/--off", "enabled", default=None, help="Switch the workflow on or off.")
+@click.option("--set", "pairs", multiple=True, metavar="KEY=VALUE",
+              help='A setting (repeatable); JSON values allowed: --set touches=2 --set \'on_call_numbers=["+15125550111"]\'.')
+def subaccount_workflow(sub_id, name, agency, enabled, pairs) -> None:
+    from workflows.config import BadWorkflowSettings, validate_settings
+
+    from .settings_store import save_workflow, workflow_values
+
+    values = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"{pair!r}: write KEY=VALUE", param_hint="--set")
+        values[key.strip()] = _value(raw)
+    config = _config()
+    try:
+        with transaction(_sessions(config)) as s:
+            sub = s.get(SubAccount, sub_id)
+            if sub is None:
+                raise click.ClickException(f"no sub-account {sub_id} (see `ringback subaccount list`)")
+            if agency and sub.agency_id is None:
+                raise click.ClickException(f"{sub.name} belongs to no agency: set its own values instead")
+            if values or enabled is not None:
+                if agency:
+                    save_workflow(s, None, name, agency_id=sub.agency_id, enabled=enabled, **values)
+                else:
+                    save_workflow(s, sub, name, enabled=enabled, **values)
+            effective = validate_settings(name, workflow_values(s, sub).get(name, {}))
+    except BadWorkflowSettings as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{name} for {sub.name} (#{sub.id}): {'ON' if effective['enabled'] else 'OFF'}")
+    for key, value in sorted(effective.items()):
+        if key != "enabled":
+            click.echo(f"  {key}: {json.dumps(value)}")
+
+
+@subaccount.command("pack", help="Apply a trade's ready-made settings to every workflow of a sub-account.")
+@click.argument("sub_id", type=int)
+@click.argument("pack", type=click.Choice(["home_services", "med_spa", "dental", "professional", "auto_repair"]))
+def subaccount_pack(sub_id, pack) -> None:
+    from workflows.config import PACKS
+
+    from .settings_store import apply_pack
+
+    config = _config()
+    with transaction(_sessions(config)) as s:
+        sub = s.get(SubAccount, sub_id)
+        if sub is None:
+            raise click.ClickException(f"no sub-account {sub_id} (see `ringback subaccount list`)")
+        done = apply_pack(s, sub, pack)
+    click.echo(f"{sub.name}: {PACKS[pack]['label']} applied to {', '.join(done)}")
+
+
+@subaccount.command("booking-secret", help="Show (or --rotate) the secret a booking tool signs POST /webhooks/booking with.")
+@click.argument("sub_id", type=int)
+@click.option("--rotate", is_flag=True, help="Make a new secret (the old one stops working).")
+def subaccount_booking_secret(sub_id, rotate) -> None:
+    from marketplace.vault import Vault
+
+    config = _config()
+    vault = Vault(config.encryption_key, secret_key=config.secret_key)
+    with transaction(_sessions(config)) as s:
+        sub = s.get(SubAccount, sub_id)
+        if sub is None:
+            raise click.ClickException(f"no sub-account {sub_id} (see `ringback subaccount list`)")
+        if rotate or not sub.booking_secret:
+            sub.booking_secret = vault.seal(secrets.token_urlsafe(32))
+        secret = vault.open(sub.booking_secret)
+    click.echo(secret)
+    click.echo(f"POST {config.public_url}/webhooks/booking with headers X-Ringback-Account: {sub_id} and "
+               "X-Ringback-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<body>\" with this secret>; "
+               'body {"phone": "+1...", "booking_id": "...", "starts_at": "...", "value": 250}', err=True)
+
+
 @subaccount.command("stages", help="Map Ringback's stages to the CRM's own pipeline stages (else matched by name).")
 @click.argument("sub_id", type=int)
 @click.option("--pipeline", default=None, help="GoHighLevel: the pipeline (name or id) to use.")
@@ -348,6 +435,35 @@ def subaccount_stages(sub_id, pipeline, mappings, target, clear) -> None:
 
 
 # ------------------------------------------------------------------ CRM sync log
+
+@main.command(help="Missed calls, texted, delivered, replied, booked, lost, opted out and revenue recovered, "
+                   "with reply and booking rates and call-to-text seconds: per day and in total.")
+@click.option("--subaccount", "sub_id", type=int, default=None, help="One sub-account (default: all).")
+@click.option("--since", type=click.DateTime(formats=["%Y-%m-%d"]), default=None, help="From this day (YYYY-MM-DD).")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+def report(sub_id, since, fmt) -> None:
+    import csv
+    import io
+
+    from . import report as report_mod
+
+    config = _config()
+    with _sessions(config)() as s:
+        if sub_id is not None and s.get(SubAccount, sub_id) is None:
+            raise click.ClickException(f"no sub-account {sub_id} (see `ringback subaccount list`)")
+        rows, total = report_mod.build(s, sub_account_id=sub_id, since=since.date() if since else None)
+    if fmt == "json":
+        click.echo(json.dumps({"days": [r.as_dict() for r in rows], "total": total.as_dict()}, indent=2))
+    elif fmt == "csv":
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=report_mod.COLUMNS)
+        writer.writeheader()
+        for r in [*rows, total]:
+            writer.writerow(r.as_dict())
+        click.echo(out.getvalue().rstrip("\n"))
+    else:
+        click.echo(report_mod.as_table(rows, total))
+
 
 @main.command(help="Write the marketplace manifests (GoHighLevel app, HubSpot app, Salesforce connected app, "
                    "Flow and Outbound Message) filled in for a deployment, and validate them.")

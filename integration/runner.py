@@ -178,7 +178,8 @@ def handle_call(s: Session, ev, call: CallEvent, now: datetime, sender: tuple[st
             values["outcome"] = "answered" if "answered" in verdict.reason else "not_missed"
             summary = f"not missed: {verdict.reason}"
         else:
-            summary, claim = _missed_call(s, sub, settings, call, verdict.reason, values, now, sender)
+            summary, claim = _missed_call(s, sub, settings, call, verdict.reason, values, now, sender,
+                                          heard_at=getattr(ev, "received_at", None) or now)
             claims = [claim] if claim else []
             if claim and claim.payload.get("crm"):
                 syncs = [values["recovery_id"]]
@@ -193,7 +194,7 @@ def handle_call(s: Session, ev, call: CallEvent, now: datetime, sender: tuple[st
 
 
 def _missed_call(s: Session, sub, settings, call: CallEvent, why: str, values: dict, now: datetime,
-                 sender: tuple[str, timedelta, str]) -> tuple[str, Claim | None]:
+                 sender: tuple[str, timedelta, str], heard_at: datetime | None = None) -> tuple[str, Claim | None]:
     """Decide and record what a missed call leads to; ``values`` collects the call row's outcome."""
     try:
         caller = to_e164(call.caller, settings.default_region)
@@ -243,7 +244,8 @@ def _missed_call(s: Session, sub, settings, call: CallEvent, why: str, values: d
     if open_rec is not None:  # older than the dedupe window: a new recovery takes the key
         conn.execute(UPDATE_RECOVERY, {"_id": open_rec.id, "open_key": None})
     rec_id = conn.execute(recoveries_table.insert(), {
-        "sub_account_id": sub.id, "caller": caller, "state": "missed", "open_key": key, "opened_at": now,
+        "sub_account_id": sub.id, "caller": caller, "state": "missed", "open_key": key,
+        "opened_at": min(heard_at or now, now),  # when the missed call was heard: the report's clock starts
         "calls_count": 1, "crm_refs": {}, "link_token": token, "link_clicks": 0, "touches": 0,
     }).inserted_primary_key[0]
     crm = sub.provider if sub.provider in sync.CRM_PROVIDERS else None

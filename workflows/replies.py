@@ -46,11 +46,12 @@ _AREA = ("service area", "do you service", "do you serve", "do you cover", "come
          "near", "in my area", "zip")
 _QUESTION = ("?", "do you", "are you", "can you", "is there", "what", "which", "how", "does", "insurance",
              "accept", "warranty", "financing", "license", "licensed")
-_TIME = re.compile(
-    r"\b(?:(?:after|before|around|at|by)\s+\d{1,2}(?::\d{2})?\s*(?:am|pm|a\.m\.|p\.m\.)?"
-    r"|\d{1,2}(?::\d{2})?\s*(?:am|pm|a\.m\.|p\.m\.)"
-    r"|(?:this|tomorrow)\s+(?:morning|afternoon|evening)|tonight|tomorrow|later today|in an hour|in \d+ minutes"
-    r"|after work|lunch ?time|on my lunch|(?:mon|tues|wednes|thurs|fri|satur|sun)day)\b", re.I)
+# A clock time is the most useful thing a caller can give; words like "tomorrow" come second.
+_CLOCK = re.compile(r"\b(?:(?:after|before|around|at|by)\s+\d{1,2}(?::\d{2})?\s*(?:am|pm|a\.m\.|p\.m\.)?"
+                    r"|\d{1,2}(?::\d{2})?\s*(?:am|pm|a\.m\.|p\.m\.))", re.I)
+_WHEN = re.compile(r"\b(?:(?:this|tomorrow)\s+(?:morning|afternoon|evening)|tonight|tomorrow|later today|in an hour"
+                   r"|in \d+ minutes|after work|lunch ?time|on my lunch|(?:mon|tues|wednes|thurs|fri|satur|sun)day)\b",
+                   re.I)
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,7 @@ class RuleClassifier:
         if hit := _find(t, tuple(w.lower() for w in urgent_words)):
             return Intent("urgent", matched=hit)
         if hit := _find(t, _CALL_BACK):
-            when = _TIME.search(text or "")
+            when = _CLOCK.search(text or "") or _WHEN.search(text or "")
             return Intent("call_back", when=when.group(0) if when else None, matched=hit)
         if hit := _find(t, _BOOK):
             return Intent("book", matched=hit)

@@ -1,0 +1,114 @@
+"""The numbers that prove the money recovered: per day and in total.
+
+Calls count on the day they came in, recoveries on the day their missed call came in (so a
+booking two days later still counts for the day of the call), opt-outs on the day they came.
+Days are UTC dates. Seconds to text run from the moment Ringback heard of the missed call (its
+webhook arrived) to the moment the provider accepted the text.
+"""
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, time, timezone
+
+from sqlalchemy import select
+
+from .models import Call, Message, OptOut, Recovery
+
+DELIVERED = {"delivered", "read"}
+COLUMNS = ("day", "missed_calls", "texted", "delivered", "replied", "booked", "lost", "opted_out",
+           "revenue", "reply_rate", "booking_rate", "median_seconds_to_text", "p95_seconds_to_text")
+
+
+@dataclass
+class Row:
+    day: str
+    missed_calls: int = 0
+    texted: int = 0
+    delivered: int = 0
+    replied: int = 0
+    booked: int = 0
+    lost: int = 0
+    opted_out: int = 0
+    revenue: float = 0.0
+    reply_rate: float | None = None
+    booking_rate: float | None = None
+    median_seconds_to_text: float | None = None
+    p95_seconds_to_text: float | None = None
+    _delays: list = field(default_factory=list, repr=False)
+
+    def finish(self) -> "Row":
+        if self.texted:
+            self.reply_rate = round(self.replied / self.texted, 3)
+            self.booking_rate = round(self.booked / self.texted, 3)
+        if self._delays:
+            delays = sorted(self._delays)
+            self.median_seconds_to_text = round(statistics.median(delays), 3)
+            self.p95_seconds_to_text = round(delays[min(len(delays) - 1, int(0.95 * len(delays)))], 3)
+        self.revenue = round(self.revenue, 2)
+        return self
+
+    def as_dict(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if not k.startswith("_")}
+
+
+def build(s, *, sub_account_id: int | None = None, since: date | None = None) -> tuple[list[Row], Row]:
+    """(one row per day, the total row)."""
+    start = datetime.combine(since, time(0, 0), tzinfo=timezone.utc) if since else None
+    days: dict[str, Row] = {}
+    total = Row("total")
+
+    def row(when: datetime) -> Row:
+        key = when.date().isoformat()
+        return days.setdefault(key, Row(key))
+
+    def where(model, column):
+        out = []
+        if sub_account_id is not None:
+            out.append(model.sub_account_id == sub_account_id)
+        if start is not None:
+            out.append(column >= start)
+        return out
+
+    for (started,) in s.execute(select(Call.started_at).where(Call.missed.is_(True), *where(Call, Call.started_at))):
+        row(started).missed_calls += 1
+        total.missed_calls += 1
+    recs = s.scalars(select(Recovery).where(*where(Recovery, Recovery.opened_at))).all()
+    delivered = {rid for (rid,) in s.execute(select(Message.recovery_id).where(
+        Message.recovery_id.in_([r.id for r in recs] or [-1]), Message.status.in_(DELIVERED),
+        Message.idempotency_key.like("recovery:%:touch:1")))}
+    for rec in recs:
+        for r in (row(rec.opened_at), total):
+            if rec.texted_at is not None:
+                r.texted += 1
+                r._delays.append((rec.texted_at - rec.opened_at).total_seconds())
+            r.delivered += rec.id in delivered
+            r.replied += rec.replied_at is not None
+            r.booked += rec.state == "booked"
+            r.lost += rec.state == "lost"
+            r.revenue += (rec.value or 0.0) if rec.state == "booked" else 0.0
+    for (created,) in s.execute(select(OptOut.created_at).where(*where(OptOut, OptOut.created_at))):
+        row(created).opted_out += 1
+        total.opted_out += 1
+    return [days[k].finish() for k in sorted(days)], total.finish()
+
+
+def as_table(rows: list[Row], total: Row) -> str:
+    heads = ("day", "missed", "texted", "deliv.", "replied", "booked", "lost", "opt-out", "revenue", "reply%",
+             "book%", "p50 s", "p95 s")
+    lines = ["  ".join(f"{h:>10}" if i else f"{h:<10}" for i, h in enumerate(heads))]
+    for r in [*rows, total]:
+        cells = [r.day, r.missed_calls, r.texted, r.delivered, r.replied, r.booked, r.lost, r.opted_out,
+                 f"${r.revenue:,.0f}", _pct(r.reply_rate), _pct(r.booking_rate), _num(r.median_seconds_to_text),
+                 _num(r.p95_seconds_to_text)]
+        lines.append("  ".join(f"{c:>10}" if i else f"{c:<10}" for i, c in enumerate(map(str, cells))))
+    return "\n".join(lines)
+
+
+def _pct(v):
+    return "-" if v is None else f"{v * 100:.0f}%"
+
+
+def _num(v):
+    return "-" if v is None else f"{v:.2f}"
