@@ -251,3 +251,33 @@ def test_hubspots_page_opened_on_its_own_offers_a_hubspot_sign_in(client, rt, hu
     assert page.status_code == 401 and b'id="hubspot-sign-in" href="/oauth/hubspot/install"' in page.data
     start = client.get("/oauth/hubspot/install")
     assert start.headers["Location"].startswith("https://app.hubspot.com/oauth/authorize?")
+
+
+def test_the_pack_workflows_are_switched_and_set_on_the_page(client, rt, tenants):
+    from integration.models import SubAccount
+    from integration.settings_store import pack_settings
+    ghl_sign_in(client, _ghl_user(activeLocation=LOC_A))
+    sub_id = tenants["Acme Plumbing"]
+    page = client.get(f"/settings/{sub_id}")
+    assert b'id="wf_follow_ups" value="true" checked' in page.data
+    form = {"csrf_token": csrf(page), "enabled": "true", "business_hours": "24/7", "timezone": "America/Chicago",
+            "dedupe_hours": "24", "workflows_shown": "1", "wf_reply_router": "true", "wf_escalation": "true",
+            "urgent_words": "flooding, no heat", "answer_hours": "Open 24/7.", "touches": "2",
+            "second_after_minutes": "90", "quiet_start": "20:00", "quiet_end": "09:00",
+            "on_call_numbers": "(512) 555-0177", "no_booking_hours": "6", "average_job_value": "275",
+            "lost_after_days": "5"}  # follow-ups and booking sync unticked
+    assert client.post(f"/settings/{sub_id}", data=form).status_code == 302
+    with rt.sessions() as s:
+        pack = pack_settings(s, s.get(SubAccount, sub_id))
+    assert pack.replies.urgent_words == ("flooding", "no heat") and pack.replies.answers == {"hours": "Open 24/7."}
+    assert (pack.follow_ups.enabled, pack.follow_ups.touches, pack.follow_ups.second_after_minutes) == (False, 2, 90)
+    assert pack.escalation.on_call_numbers == ("+15125550177",) and pack.booking.enabled is False
+    form |= {"touches": "4", "csrf_token": csrf(client.get(f"/settings/{sub_id}"))}
+    refused = client.post(f"/settings/{sub_id}", data=form)
+    assert refused.status_code == 400 and b"follow_ups.touches" in refused.data
+    # A trade pack in one step.
+    form = {"csrf_token": csrf(client.get(f"/settings/{sub_id}")), "enabled": "true", "business_hours": "24/7",
+            "timezone": "America/Chicago", "dedupe_hours": "24", "workflows_shown": "1", "pack": "auto_repair"}
+    assert client.post(f"/settings/{sub_id}", data=form).status_code == 302
+    with rt.sessions() as s:
+        assert pack_settings(s, s.get(SubAccount, sub_id)).booking.average_job_value == 450.0

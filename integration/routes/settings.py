@@ -34,7 +34,8 @@ from .. import senders, viewer
 from ..db import transaction
 from ..models import Agency, Call, Installation, Message, Recovery, SubAccount, utcnow
 from ..runner import CRM_TEXT_STATUS
-from ..settings_store import save_stage_mapping, save_text_back, stage_mapping, text_back_settings
+from ..settings_store import (apply_pack, save_stage_mapping, save_text_back, save_workflow, stage_mapping,
+                              text_back_settings, workflow_values)
 from . import rt
 
 log = logging.getLogger("ringback.settings")
@@ -223,7 +224,12 @@ def _page_data(s, sub) -> dict:
         Call.sub_account_id == sub.id, Call.missed.is_(True), Call.started_at >= since))
     previews = {kind: _render(settings.template_for(kind), sub.name, sub.booking_url)
                 for kind in ("business_hours", "after_hours")}
+    from workflows.config import PACKS, WORKFLOWS, validate_settings
+    values = workflow_values(s, sub)
+    pack = {name: validate_settings(name, values.get(name, {})) for name in ("reply_router", "follow_ups",
+                                                                             "escalation", "booking_sync")}
     return {"sub": sub, "settings": settings, "installation": inst, "mapping": stage_mapping(s, sub),
+            "pack": pack, "workflow_names": WORKFLOWS, "packs": {k: v["label"] for k, v in PACKS.items()},
             "stages": [(k, LABELS[k]) for k in STAGES], "previews": previews, "missed": missed, "counts": counts,
             "warnings": _warnings(s, sub, settings, inst)}
 
@@ -291,10 +297,44 @@ def save(sub_id: int):
             save_text_back(s, sub, enabled=form["enabled"], **changes)
             if sub.provider in ("ghl", "hubspot", "salesforce"):
                 save_stage_mapping(s, sub, pipeline=form["pipeline"].strip() or None, stages=stages, replace=True)
+            if request.form.get("pack"):
+                apply_pack(s, sub, request.form["pack"])
+            elif request.form.get("workflows_shown"):  # the page's workflow section was part of the form
+                for name, values in _workflow_form(request.form).items():
+                    save_workflow(s, sub, name, enabled=request.form.get(f"wf_{name}") == "true", **values)
     except (ValueError, BadSchedule, templates.BadTemplate) as exc:
         return _invalid(sub_id, {"form": str(exc)})
     log.info("settings saved sub=%s by=%s enabled=%s", sub_id, who.user, form["enabled"])
     return redirect(url_for("settings.page", sub_id=sub_id, saved=1))
+
+
+def _lines(text: str) -> list[str]:
+    return [x.strip() for x in (text or "").replace("\n", ",").split(",") if x.strip()]
+
+
+def _workflow_form(form) -> dict[str, dict]:
+    """The pack's fields on the page, as each workflow's values (validated when saved)."""
+    def number(name, kind=int):
+        raw = (form.get(name) or "").strip()
+        if not raw:
+            return None
+        try:
+            return kind(raw)
+        except ValueError:
+            raise ValueError(f"{name.replace('_', ' ')}: {raw!r} is not a number") from None
+    answers = {k: form.get(f"answer_{k}", "").strip() for k in ("hours", "area", "price")}
+    out = {
+        # An emptied urgent-words box means Ringback's own list, never "nothing is urgent".
+        "reply_router": {"urgent_words": _lines(form.get("urgent_words", "")) or None,
+                         "answers": {k: v for k, v in answers.items() if v}},
+        "follow_ups": {"touches": number("touches"), "second_after_minutes": number("second_after_minutes"),
+                       "quiet_start": form.get("quiet_start") or None, "quiet_end": form.get("quiet_end") or None},
+        "escalation": {"on_call_numbers": _lines(form.get("on_call_numbers", "")),
+                       "no_booking_hours": number("no_booking_hours")},
+        "booking_sync": {"average_job_value": number("average_job_value", float),
+                         "lost_after_days": number("lost_after_days")},
+    }
+    return {name: {k: v for k, v in values.items() if v is not None} for name, values in out.items()}
 
 
 def _invalid(sub_id: int, errors: dict):
