@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from workflows import config as wf_config
 from workflows import followups, templates
 from workflows.hours import WeeklySchedule
+from workflows.phones import caller_timezone
 
 from .models import Recovery, Step
 from .statements import steps_table
@@ -37,9 +38,12 @@ def holidays_for(country: str, subdivision: str | None, year: int) -> frozenset:
     return wf_config.holiday_dates(country, subdivision, (year, year + 1))
 
 
-def calendar(sub, settings: followups.FollowUpSettings, now: datetime) -> followups.Calendar:
+def calendar(sub, settings: followups.FollowUpSettings, now: datetime, caller: str | None = None) -> followups.Calendar:
+    """The business's hours and holidays, and the caller's timezone when their number says it:
+    quiet hours hold in both."""
     return followups.Calendar(hours=WeeklySchedule.parse(sub.business_hours), timezone=sub.timezone,
-                              holidays=holidays_for(settings.country, settings.subdivision, now.year))
+                              holidays=holidays_for(settings.country, settings.subdivision, now.year),
+                              caller_timezone=caller_timezone(caller) if caller else None)
 
 
 def new_link_token() -> str:
@@ -55,7 +59,7 @@ def tracked_link(public_url: str, token: str | None) -> str | None:
 def schedule_after_text_back(conn, sub, pack, rec_id: int, payload: dict, link: str | None, now: datetime) -> None:
     """Right after a text-back is decided: touch 2, the escalation check and the lost check."""
     fu = pack.follow_ups
-    due = followups.next_touch_at(2, now, fu, calendar(sub, fu, now))
+    due = followups.next_touch_at(2, now, fu, calendar(sub, fu, now, payload.get("to")))
     rows = []
     if due is not None:
         body = templates.render(fu.template_for(2, bool(link)), business_name=sub.name, first_name=None,
@@ -81,7 +85,7 @@ def _step(sub_id, rec_id, kind, key, due, now, payload) -> dict:
 def schedule_touch_3(s, sub, pack, rec: Recovery, previous: dict, link: str | None, now: datetime) -> None:
     """After touch 2 went out: the last touch, at the next business day's opening."""
     fu = pack.follow_ups
-    due = followups.next_touch_at(3, now, fu, calendar(sub, fu, now))
+    due = followups.next_touch_at(3, now, fu, calendar(sub, fu, now, previous.get("to")))
     if due is None or rec.state not in OPEN_STATES or rec.open_key is None:
         return
     body = templates.render(fu.template_for(3, bool(link)), business_name=sub.name, first_name=None,
@@ -112,7 +116,7 @@ def follow_up_blocked(s, step: Step, now: datetime, pack, sub) -> tuple[str | No
     fu = pack.follow_ups
     if not fu.enabled:
         return "follow-ups were switched off", None
-    cal = calendar(sub, fu, now)
+    cal = calendar(sub, fu, now, (step.payload or {}).get("to"))
     if not followups.allowed(now, fu, cal):
         later = followups.first_allowed(now, fu, cal)
         return ("no time allowed within 30 days", None) if later is None else (None, later)

@@ -257,3 +257,13 @@ def test_report_counts_what_happened_per_day_and_in_total(client, rt, config, we
     assert csv[0].startswith("day,missed_calls,texted") and csv[1].startswith("2026-11-18,1,1")
     table = CliRunner().invoke(main, ["report", "--subaccount", str(weekday_sub.id)]).output
     assert "total" in table and "$480" in table
+
+
+def test_quiet_hours_hold_where_the_caller_lives(client, rt, weekday_sub, fake_twilio):
+    """A Los Angeles caller (area code 213) of a Chicago business: 08:00 in Chicago is 06:00 for them."""
+    la = "+12135550123"
+    with time_machine.travel(at("2026-11-17T06:00:00"), tick=False):
+        params = fixture("call_status__no_answer") | {"CallSid": "CA" + "a" * 32, "From": la, "Caller": la}
+        post(client, "/webhooks/twilio/voice", params)
+    assert [m["to"] for m in fake_twilio.messages] == [la]  # the text-back goes at once, at any hour
+    assert _steps(rt)["touch:2"][1] == at("2026-11-17T10:00:00")  # 08:00 in Los Angeles

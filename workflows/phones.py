@@ -31,3 +31,14 @@ def region_of(e164: str) -> str | None:
         return phonenumbers.region_code_for_number(phonenumbers.parse(e164, None))
     except phonenumbers.NumberParseException:
         return None
+
+
+def caller_timezone(e164: str) -> str | None:
+    """The caller's timezone when their number says it unambiguously (a US area code in one
+    zone); None otherwise (toll-free, mobile ranges spanning zones, unknown)."""
+    from phonenumbers import timezone as number_timezone
+    try:
+        zones = number_timezone.time_zones_for_number(phonenumbers.parse(e164))
+    except phonenumbers.NumberParseException:
+        return None
+    return zones[0] if len(zones) == 1 and zones[0] != "Etc/Unknown" else None
