@@ -2,7 +2,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
+
+
+def iso_time(value) -> datetime | None:
+    """A vendor's ISO 8601 time ("...Z" included), or None when absent or unreadable."""
+    if not value:
+        return None
+    if isinstance(value, datetime):
+        return value
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
 
 
 class WebhookRejected(Exception):

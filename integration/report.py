@@ -8,7 +8,6 @@ webhook arrived) to the moment the provider accepted the text.
 from __future__ import annotations
 
 import statistics
-from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, time, timezone
 

@@ -189,6 +189,23 @@ def fake_hubspot(_fake_hubspot_server):
     assert not fake.invalid, f"requests HubSpot would refuse: {fake.invalid}"
 
 
+GHL_LOCATION, GHL_TOKEN = "ve9EPM428h8vShlRW1KT", "pit-8f2b6c1e-4d3a-4b5c-9e7f-0a1b2c3d4e5f"
+
+
+@pytest.fixture
+def ghl_crm_sub(rt, fake_ghl):
+    """A GoHighLevel sub-account with a Private Integration Token, and its location at the fake."""
+    fake_ghl.install(GHL_LOCATION, GHL_TOKEN)
+    with rt.sessions.begin() as s:
+        sub = SubAccount(name="Acme Plumbing", provider="ghl", external_id=GHL_LOCATION, phone_number=BUSINESS_NUMBER,
+                         timezone="America/Chicago", business_hours="24/7", booking_url="https://acme.example/book")
+        s.add(sub)
+        s.flush()
+        s.add(Installation(sub_account_id=sub.id, provider="ghl", kind="private_token",
+                           access_token=rt.vault.seal(GHL_TOKEN)))
+    return sub
+
+
 HUBSPOT_SECRET = "yyyyyyyy-yyyy-yyyy-yyyy-yyyyyyyyyyyy"
 HUBSPOT_PORTAL, HUBSPOT_TOKEN = "62515", "pat-na1-7d1c2b3a-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
 

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from integration.models import InboxEvent, Recovery, Step
 from tests.conftest import CALLER, HUBSPOT_PORTAL, SF_LEAD
-from tests.test_ghl_crm import ghl_crm_sub, missed_call  # noqa: F401 (fixture)
+from tests.test_ghl_crm import missed_call
 from tests.test_ghl_webhooks import raw, send, signed
 from tests.test_hubspot_crm import missed_call as hubspot_missed_call
 from tests.test_hubspot_webhooks import headers as hubspot_headers

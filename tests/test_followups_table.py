@@ -1,7 +1,7 @@
 """When follow-ups fall due, as tables (now passed in), and the properties that must always hold."""
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta, timezone
+from datetime import datetime, time, timezone
 
 import pytest
 from hypothesis import given, settings

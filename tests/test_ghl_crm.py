@@ -11,26 +11,12 @@ from integration import sync
 from integration.cli import main
 from integration.models import Installation, Recovery, SubAccount, SyncOp, utcnow
 from tests.conftest import BUSINESS_NUMBER, CALLER
+from tests.conftest import GHL_TOKEN as TOKEN
 from tests.test_ghl_webhooks import LOCATION, raw, send, signed
 from tests.twilio_helpers import fixture as twilio_fixture
 from tests.twilio_helpers import post as twilio_post
 from tests.twilio_helpers import report
 
-TOKEN = "pit-8f2b6c1e-4d3a-4b5c-9e7f-0a1b2c3d4e5f"
-
-
-@pytest.fixture
-def ghl_crm_sub(rt, fake_ghl):
-    """A GoHighLevel sub-account with a Private Integration Token, and its location at the fake."""
-    fake_ghl.install(LOCATION, TOKEN)
-    with rt.sessions.begin() as s:
-        sub = SubAccount(name="Acme Plumbing", provider="ghl", external_id=LOCATION, phone_number=BUSINESS_NUMBER,
-                         timezone="America/Chicago", business_hours="24/7", booking_url="https://acme.example/book")
-        s.add(sub)
-        s.flush()
-        s.add(Installation(sub_account_id=sub.id, provider="ghl", kind="private_token",
-                           access_token=rt.vault.seal(TOKEN)))
-    return sub
 
 
 def missed_call(client, keys):

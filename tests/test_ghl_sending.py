@@ -13,7 +13,7 @@ from integration.cli import main
 from integration.models import Installation, Message, Recovery, Step, SubAccount, SyncOp, utcnow
 from integration.settings_store import save_text_back
 from tests.conftest import CALLER
-from tests.test_ghl_crm import TOKEN, ghl_crm_sub, missed_call  # noqa: F401 (fixture)
+from tests.test_ghl_crm import missed_call
 from tests.test_ghl_webhooks import LOCATION, raw, send, signed
 from tests.twilio_helpers import fixture as twilio_fixture
 from tests.twilio_helpers import post as twilio_post
@@ -197,7 +197,6 @@ def test_an_unknown_sender_is_refused_with_its_name(rt, ghl_crm_sub, value):
 
 def test_gohighlevels_own_missed_call_text_back_is_detected_and_warned_about(client, rt, ghl_crm_sub, fake_twilio,
                                                                             fake_ghl, ghl_signing_keys):
-    from integration import viewer  # noqa: F401 (the page is opened through a signed-in session below)
     _known_caller(fake_ghl)
     missed_call(client, ghl_signing_keys)  # Ringback texts back...
     body = raw("outbound_message__sms_missed_call_text_back")  # ...and so does GoHighLevel, by itself

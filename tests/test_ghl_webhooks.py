@@ -13,12 +13,12 @@ from sqlalchemy import func, select
 
 from connectors.ghl.webhook import WebhookKeys
 from integration.models import Call, InboxEvent, Message, OptOut, Recovery, SubAccount
-from tests.conftest import BUSINESS_NUMBER, CALLER
+from tests.conftest import BUSINESS_NUMBER, CALLER, GHL_LOCATION
 from tests.twilio_helpers import fixture as twilio_fixture
 from tests.twilio_helpers import post as twilio_post
 
 FIXTURES = Path(__file__).with_name("fixtures") / "ghl"
-LOCATION = "ve9EPM428h8vShlRW1KT"
+LOCATION = GHL_LOCATION  # the locationId in the fixtures
 FIXTURE_TIME = b"2026-11-17T15:04:05.123Z"
 
 # What each payload leads to: (inbox status, call outcome or None, texts sent through Twilio).

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from integration.actions import action_secret
 from integration.models import Recovery, Step, TriggerSubscription
 from tests.conftest import BUSINESS_NUMBER, CALLER, HUBSPOT_PORTAL, HUBSPOT_SECRET, PUBLIC_URL
-from tests.test_ghl_crm import ghl_crm_sub, missed_call  # noqa: F401 (fixture)
+from tests.test_ghl_crm import missed_call
 from tests.test_ghl_webhooks import LOCATION
 from tests.twilio_helpers import fixture as twilio_fixture
 from tests.twilio_helpers import post as twilio_post

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 import time as time_mod
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 
 import pytest
 import time_machine
@@ -16,8 +16,8 @@ from integration import jobs
 from integration.cli import main
 from integration.models import Message, Recovery, Step, SubAccount
 from integration.routes.booking import sign as booking_sign
-from integration.settings_store import apply_pack, save_workflow
-from tests.conftest import BUSINESS_NUMBER, CALLER, PUBLIC_URL
+from integration.settings_store import save_workflow
+from tests.conftest import BUSINESS_NUMBER, CALLER
 from tests.twilio_helpers import fixture, post
 from workflows.hours import zone
 

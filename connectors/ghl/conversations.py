@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from ..base import CrmError, SendError, SendResult
+from ..base import CrmError, SendError, SendResult, iso_time
 from .client import VERSION_CONVERSATIONS, GhlClient
 
 # GoHighLevel's message statuses, in Twilio's words (workflows.statuses orders those).
@@ -110,7 +110,7 @@ class GhlConversationSender:
         page = data.get("messages")
         messages = page.get("messages", []) if isinstance(page, dict) else (page or [])
         for msg in messages:
-            added = _time(msg.get("dateAdded"))
+            added = iso_time(msg.get("dateAdded"))
             if (msg.get("direction") == "outbound" and msg.get("body") == body
                     and (added is None or added >= since)):
                 return SendResult(msg["id"], STATUS.get(msg.get("status") or "pending", "queued"))
@@ -132,12 +132,3 @@ def _send_error(exc: CrmError, *, maybe_sent: bool) -> SendError:
 
 class TokenExpired(SendError):
     """GoHighLevel refused the location's token: refresh it and send again."""
-
-
-def _time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None

@@ -24,7 +24,7 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
 from workflows.events import AppEvent, BookingEvent, CallEvent, CrmText, DeliveryUpdate, IgnoredEvent, InboundSms
 
-from ..base import WebhookRejected
+from ..base import WebhookRejected, iso_time
 from . import keys as published
 from .conversations import STATUS
 
@@ -182,7 +182,7 @@ def parse(payload: dict):
             a = d["appointment"]
             status = (a["appointmentStatus"] or "").lower()
             return BookingEvent(provider="ghl", booking_id=a["id"], phone=None, contact_ref=a["contactId"],
-                                status=a["appointmentStatus"], starts_at=_time(a["startTime"]),
+                                status=a["appointmentStatus"], starts_at=iso_time(a["startTime"]),
                                 extra={"calendarId": a["calendarId"], "type": kind},
                                 is_booking=status not in NOT_BOOKED)
         if kind in ("INSTALL", "UNINSTALL"):
@@ -214,15 +214,6 @@ def _message(d: dict, is_call: bool):
         )
     return InboundSms(provider="ghl", message_id=d["messageId"], sender=d["from_"] or "",
                       recipient=d["to"] or "", body=d["body"], contact_ref=d["contactId"])
-
-
-def _time(value):
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 def _flat(messages, prefix=""):

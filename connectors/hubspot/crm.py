@@ -22,7 +22,7 @@ from hubspot.crm.objects import tasks as hs_tasks
 from workflows.events import BookingEvent, CallEvent
 from workflows.stages import LABELS, STAGES, UnmappedStages, best_pipeline
 
-from ..base import CrmError
+from ..base import CrmError, iso_time
 from . import calls
 
 PIPELINE_LABEL = "Missed Call Recovery"
@@ -82,7 +82,7 @@ class HubSpotCrm:
         contact = contacts.results[0].id if contacts and contacts.results else None
         outcome = (props.get("hs_meeting_outcome") or "SCHEDULED").upper()
         return BookingEvent(provider="hubspot", booking_id=f"meeting:{meeting_id}", phone=None, contact_ref=contact,
-                            starts_at=_parse_time(props.get("hs_meeting_start_time")), status=outcome,
+                            starts_at=iso_time(props.get("hs_meeting_start_time")), status=outcome,
                             is_booking=outcome not in ("CANCELED", "NO_SHOW"))
 
     def stage_is_booked(self, stage_id: str) -> bool:
@@ -224,14 +224,3 @@ def _error(exc, what: str) -> CrmError:
         return CrmError(message, status=status, retryable=True,
                         retry_after=float(retry_after) if retry_after else (10.0 if status == 429 else None))
     return CrmError(message, status=status, token_expired=status == 401)
-
-
-def _parse_time(value):
-    if not value:
-        return None
-    if isinstance(value, datetime):
-        return value
-    try:
-        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None

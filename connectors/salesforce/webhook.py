@@ -17,7 +17,7 @@ from defusedxml.common import DefusedXmlException
 
 from workflows.events import BookingEvent, CallEvent, IgnoredEvent
 
-from ..base import WebhookRejected
+from ..base import WebhookRejected, iso_time
 
 SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
 OUTBOUND = "http://soap.sforce.com/2005/09/outbound"
@@ -74,7 +74,7 @@ def to_event(n: Notification):
     f = n.fields
     if n.sobject_type == "Event" and f.get("WhoId"):  # a meeting with the Lead/Contact: a booking
         return BookingEvent(provider="salesforce", booking_id=f.get("Id") or n.id, phone=None,
-                            contact_ref=f["WhoId"], starts_at=_time(f.get("StartDateTime")), status="scheduled")
+                            contact_ref=f["WhoId"], starts_at=iso_time(f.get("StartDateTime")), status="scheduled")
     if n.sobject_type == "Opportunity" and f.get("StageName"):
         # A booking when the stage is the one mapped to Booked (decided with the sub-account's mapping).
         amount = f.get("Amount")
@@ -95,14 +95,6 @@ def to_event(n: Notification):
 def secret_hash(secret: str) -> str:
     """How an Outbound Message URL's secret is found among installations without decrypting them."""
     return hashlib.sha256(secret.encode()).hexdigest()
-
-
-def _time(value: str | None):
-    from datetime import datetime
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
-    except ValueError:
-        return None
 
 
 def _number(value) -> bool:
