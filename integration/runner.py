@@ -326,7 +326,7 @@ def handle_sms(s: Session, rt, ev: InboxEvent, sms: InboundSms, now: datetime) -
                 conversation = _conversation(s, rec.id, sms.body)
                 crm_ops.append(("task", {"title": action.task[:250], "due": now.isoformat(), "body": conversation}))
             if action.alert_staff:
-                alerts = _staff_alerts(s, sub, pack, rec, sender, sms.body, now)
+                alerts = _staff_alerts(s, sub, pack, rec, sender, sms, now)
     if rec is not None and sub.provider in sync.CRM_PROVIDERS:
         crm_ops += sync.text_ops(sub.provider, note=f"{sender} replied to Ringback's text: {sms.body}",
                                  direction="inbound", body=sms.body, config=rt.config,
@@ -358,8 +358,10 @@ def _conversation(s: Session, rec_id: int, latest: str) -> str:
     return "\n".join(lines[-10:])
 
 
-def _staff_alerts(s: Session, sub, pack, rec: Recovery, caller: str, body: str, now: datetime) -> list[Step]:
-    """Texts to the on-call numbers, now: who needs help and what they wrote."""
+def _staff_alerts(s: Session, sub, pack, rec: Recovery, caller: str, sms: InboundSms, now: datetime) -> list[Step]:
+    """Texts to the on-call numbers, now: who needs help and what they wrote (one per number
+    per reply, whatever retries the reply's webhook sees)."""
+    body = sms.body
     esc = pack.escalation
     if not (esc.enabled and esc.on_call_numbers and sub.phone_number):
         return []
@@ -367,7 +369,7 @@ def _staff_alerts(s: Session, sub, pack, rec: Recovery, caller: str, body: str, 
                              first_in_conversation=False)
     text = f"{alert} {caller} wrote: \"{body[:300]}\" Call them now."
     return [Step(sub_account_id=sub.id, recovery_id=rec.id, kind="staff_alert",
-                 idempotency_key=f"recovery:{rec.id}:alert:{number}:{now.timestamp():.0f}", due_at=now,
+                 idempotency_key=f"alert:{sms.provider}:{sms.message_id}:{number}", due_at=now,
                  expires_at=now + timedelta(hours=1), payload={"to": number, "from": sub.phone_number, "body": text})
             for number in esc.on_call_numbers]
 

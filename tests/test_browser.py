@@ -111,7 +111,11 @@ def test_toggle_edit_preview_save_and_the_next_call_follows(request, browser, db
             expect(frame.locator("#enabled")).to_be_checked()
 
             _missed_call(server, "CA" + "2" * 32)
-            [text] = fake_twilio.wait_for(1)
+            sent = fake_twilio.wait_for(1, timeout=20)
+            if len(sent) != 1:
+                server["log"].seek(0)
+                pytest.fail("the call after switching back on was not texted:\n" + server["log"].read()[-4000:])
+            [text] = sent
             assert text["body"].startswith("Acme Plumbing: sorry we missed you, there! Book here: "
                                            + server["url"] + "/b/")
             page.close()
