@@ -33,6 +33,7 @@ class Config:
     ghl_client_secret: str | None = None
     ghl_conversation_provider_id: str | None = None
     ghl_app_id: str | None = None
+    ghl_marketplace_url: str = "https://marketplace.gohighlevel.com"
     ghl_sso_key: str | None = None
     hubspot_client_id: str | None = None
     hubspot_client_secret: str | None = None
@@ -82,6 +83,8 @@ class Config:
             ghl_client_secret=env.get("GHL_CLIENT_SECRET") or None,
             ghl_conversation_provider_id=env.get("GHL_CONVERSATION_PROVIDER_ID") or None,
             ghl_app_id=env.get("GHL_APP_ID") or None,
+            # White-label agencies install through their own brand's marketplace host.
+            ghl_marketplace_url=(env.get("GHL_MARKETPLACE_URL") or "https://marketplace.gohighlevel.com").rstrip("/"),
             ghl_sso_key=env.get("GHL_SSO_KEY") or None,
             hubspot_client_id=env.get("HUBSPOT_CLIENT_ID") or None,
             hubspot_client_secret=env.get("HUBSPOT_CLIENT_SECRET") or None,

@@ -255,3 +255,9 @@ def test_installations_list_shows_each_ones_health(client, rt, config, marketpla
     assert "expired, refreshed on next use" in ghl_line and ghl_line.count("just now") == 2
     assert "Outbound Message URL: " + PUBLIC_URL in table
     assert fake_ghl.tokens[LOC_A] not in table  # tokens are never shown
+
+
+def test_a_white_label_agency_installs_through_its_own_marketplace_host(client, rt):
+    rt.config = replace(rt.config, ghl_marketplace_url="https://marketplace.leadconnectorhq.com")
+    query = _start(client, "ghl")
+    assert query["_target"].startswith("https://marketplace.leadconnectorhq.com/oauth/chooselocation?")

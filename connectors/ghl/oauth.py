@@ -14,15 +14,15 @@ import requests
 from ..base import CrmError
 from .client import VERSION
 
-AUTHORIZE_URL = "https://marketplace.gohighlevel.com/oauth/chooselocation"
+MARKETPLACE = "https://marketplace.gohighlevel.com"  # white-label: https://marketplace.leadconnectorhq.com
 SCOPES = ("contacts.readonly contacts.write conversations.readonly conversations.write "
           "conversations/message.readonly conversations/message.write opportunities.readonly opportunities.write "
           "calendars.readonly calendars/events.readonly workflows.readonly locations.readonly "
           "locations/customFields.readonly locations/customFields.write oauth.readonly oauth.write users.readonly")
 
 
-def authorize_url(client_id: str, redirect_uri: str, state: str, base: str = AUTHORIZE_URL) -> str:
-    return base + "?" + urlencode({"response_type": "code", "client_id": client_id, "redirect_uri": redirect_uri,
+def authorize_url(client_id: str, redirect_uri: str, state: str, marketplace: str = MARKETPLACE) -> str:
+    return marketplace.rstrip("/") + "/oauth/chooselocation?" + urlencode({"response_type": "code", "client_id": client_id, "redirect_uri": redirect_uri,
                                    "scope": SCOPES, "state": state})
 
 

@@ -60,7 +60,7 @@ def install(provider: str):
     session["oauth_state"] = {"provider": provider, "state": state, "at": time.time()}
     redirect_uri = callback_url(provider)
     if provider == "ghl":
-        target = ghl_oauth.authorize_url(client_id, redirect_uri, state)
+        target = ghl_oauth.authorize_url(client_id, redirect_uri, state, c.ghl_marketplace_url)
     elif provider == "hubspot":
         target = HUBSPOT_AUTHORIZE + "?" + urlencode({"client_id": client_id, "redirect_uri": redirect_uri,
                                                        "scope": HUBSPOT_SCOPES, "state": state})
