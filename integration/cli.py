@@ -449,9 +449,12 @@ def report(sub_id, since, fmt) -> None:
 
     config = _config()
     with _sessions(config)() as s:
-        if sub_id is not None and s.get(SubAccount, sub_id) is None:
+        sub = s.get(SubAccount, sub_id) if sub_id is not None else None
+        if sub_id is not None and sub is None:
             raise click.ClickException(f"no sub-account {sub_id} (see `ringback subaccount list`)")
-        rows, total = report_mod.build(s, sub_account_id=sub_id, since=since.date() if since else None)
+        # One business's days are its own local days; across sub-accounts, UTC days.
+        rows, total = report_mod.build(s, sub_account_id=sub_id, since=since.date() if since else None,
+                                       tz=sub.timezone if sub else None)
     if fmt == "json":
         click.echo(json.dumps({"days": [r.as_dict() for r in rows], "total": total.as_dict()}, indent=2))
     elif fmt == "csv":

@@ -2,7 +2,7 @@
 
 Calls count on the day they came in, recoveries on the day their missed call came in (so a
 booking two days later still counts for the day of the call), opt-outs on the day they came.
-Days are UTC dates. Seconds to text run from the moment Ringback heard of the missed call (its
+Days are the sub-account's local dates when the report is for one sub-account, else UTC dates. Seconds to text run from the moment Ringback heard of the missed call (its
 webhook arrived) to the moment the provider accepted the text.
 """
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import statistics
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, time, timezone
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
@@ -52,14 +53,16 @@ class Row:
         return {k: v for k, v in asdict(self).items() if not k.startswith("_")}
 
 
-def build(s, *, sub_account_id: int | None = None, since: date | None = None) -> tuple[list[Row], Row]:
-    """(one row per day, the total row)."""
-    start = datetime.combine(since, time(0, 0), tzinfo=timezone.utc) if since else None
+def build(s, *, sub_account_id: int | None = None, since: date | None = None,
+          tz: str | None = None) -> tuple[list[Row], Row]:
+    """(one row per day, the total row). Days are dates in ``tz`` (a sub-account's own), else UTC."""
+    zone_ = ZoneInfo(tz) if tz else timezone.utc
+    start = datetime.combine(since, time(0, 0), tzinfo=zone_) if since else None
     days: dict[str, Row] = {}
     total = Row("total")
 
     def row(when: datetime) -> Row:
-        key = when.date().isoformat()
+        key = when.astimezone(zone_).date().isoformat()
         return days.setdefault(key, Row(key))
 
     def where(model, column):

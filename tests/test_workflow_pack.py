@@ -267,3 +267,15 @@ def test_quiet_hours_hold_where_the_caller_lives(client, rt, weekday_sub, fake_t
         post(client, "/webhooks/twilio/voice", params)
     assert [m["to"] for m in fake_twilio.messages] == [la]  # the text-back goes at once, at any hour
     assert _steps(rt)["touch:2"][1] == at("2026-11-17T10:00:00")  # 08:00 in Los Angeles
+
+
+def test_one_sub_accounts_report_uses_its_own_days(client, rt, config, weekday_sub, fake_twilio, monkeypatch):
+    # 20:00 in Chicago on the 17th is already the 18th in UTC.
+    with time_machine.travel(at("2026-11-17T20:00:00"), tick=False):
+        _call(client, "CA" + "b" * 32)
+    monkeypatch.setenv("DATABASE_URL", config.database_url)
+    monkeypatch.setenv("RINGBACK_DATA_DIR", str(config.data_dir))
+    mine = json.loads(CliRunner().invoke(main, ["report", "--subaccount", str(weekday_sub.id), "--format", "json"]).output)
+    everyone = json.loads(CliRunner().invoke(main, ["report", "--format", "json"]).output)
+    assert [d["day"] for d in mine["days"]] == ["2026-11-17"]
+    assert [d["day"] for d in everyone["days"]] == ["2026-11-18"]
