@@ -281,3 +281,29 @@ def test_the_pack_workflows_are_switched_and_set_on_the_page(client, rt, tenants
     assert client.post(f"/settings/{sub_id}", data=form).status_code == 302
     with rt.sessions() as s:
         assert pack_settings(s, s.get(SubAccount, sub_id)).booking.average_job_value == 450.0
+
+
+def test_wording_is_edited_on_the_page_and_an_emptied_box_goes_back_to_ringbacks(client, rt, tenants):
+    from integration.models import SubAccount
+    from integration.settings_store import pack_settings
+    ghl_sign_in(client, _ghl_user(activeLocation=LOC_A))
+    sub_id = tenants["Acme Plumbing"]
+    base = {"enabled": "true", "business_hours": "24/7", "timezone": "America/Chicago", "dedupe_hours": "24",
+            "workflows_shown": "1", "wf_reply_router": "true", "wf_follow_ups": "true"}
+    form = base | {"csrf_token": csrf(client.get(f"/settings/{sub_id}")),
+                   "second_template": "{business_name} again: still need us? {booking_link}",
+                   "book_reply": "Book here, {first_name}: {booking_link}"}
+    assert client.post(f"/settings/{sub_id}", data=form).status_code == 302
+    with rt.sessions() as s:
+        pack = pack_settings(s, s.get(SubAccount, sub_id))
+    assert pack.follow_ups.second_template.startswith("{business_name} again")
+    assert pack.replies.book_reply == "Book here, {first_name}: {booking_link}"
+    bad = base | {"csrf_token": csrf(client.get(f"/settings/{sub_id}")), "third_template": "Last try {nmae}"}
+    refused = client.post(f"/settings/{sub_id}", data=bad)
+    assert refused.status_code == 400 and b"unknown merge field {nmae}" in refused.data
+    cleared = base | {"csrf_token": csrf(client.get(f"/settings/{sub_id}")), "second_template": "", "book_reply": ""}
+    assert client.post(f"/settings/{sub_id}", data=cleared).status_code == 302
+    with rt.sessions() as s:
+        pack = pack_settings(s, s.get(SubAccount, sub_id))
+    assert pack.follow_ups.second_template is None
+    assert pack.replies.book_reply.startswith("Great! Pick a time")

@@ -57,11 +57,11 @@ class ReplyRouterSchema(_Base):
     urgent_words = fields.List(fields.String(validate=validate.Length(min=2)), load_default=list(DEFAULT_URGENT_WORDS))
     answers = fields.Dict(keys=fields.String(validate=validate.OneOf(["hours", "area", "price", "general"])),
                           values=fields.String(validate=_template), load_default=dict)
-    book_reply = fields.String(validate=_template, load_default=None)
-    call_back_reply = fields.String(validate=_template, load_default=None)
-    urgent_reply = fields.String(validate=_template, load_default=None)
-    handoff_reply = fields.String(validate=_template, load_default=None)
-    wrong_number_reply = fields.String(validate=_template, load_default=None)
+    book_reply = fields.String(validate=_template, load_default=None, allow_none=True)
+    call_back_reply = fields.String(validate=_template, load_default=None, allow_none=True)
+    urgent_reply = fields.String(validate=_template, load_default=None, allow_none=True)
+    handoff_reply = fields.String(validate=_template, load_default=None, allow_none=True)
+    wrong_number_reply = fields.String(validate=_template, load_default=None, allow_none=True)
 
 
 class FollowUpsSchema(_Base):

@@ -308,6 +308,9 @@ def save(sub_id: int):
     return redirect(url_for("settings.page", sub_id=sub_id, saved=1))
 
 
+REPLY_WORDING = ("book_reply", "call_back_reply", "urgent_reply", "handoff_reply", "wrong_number_reply")
+
+
 def _lines(text: str) -> list[str]:
     return [x.strip() for x in (text or "").replace("\n", ",").split(",") if x.strip()]
 
@@ -326,15 +329,21 @@ def _workflow_form(form) -> dict[str, dict]:
     out = {
         # An emptied urgent-words box means Ringback's own list, never "nothing is urgent".
         "reply_router": {"urgent_words": _lines(form.get("urgent_words", "")) or None,
-                         "answers": {k: v for k, v in answers.items() if v}},
+                         "answers": {k: v for k, v in answers.items() if v},
+                         **{k: form.get(k, "").strip() or None for k in REPLY_WORDING}},
         "follow_ups": {"touches": number("touches"), "second_after_minutes": number("second_after_minutes"),
-                       "quiet_start": form.get("quiet_start") or None, "quiet_end": form.get("quiet_end") or None},
+                       "quiet_start": form.get("quiet_start") or None, "quiet_end": form.get("quiet_end") or None,
+                       "second_template": form.get("second_template", "").strip() or None,
+                       "third_template": form.get("third_template", "").strip() or None},
         "escalation": {"on_call_numbers": _lines(form.get("on_call_numbers", "")),
                        "no_booking_hours": number("no_booking_hours")},
         "booking_sync": {"average_job_value": number("average_job_value", float),
                          "lost_after_days": number("lost_after_days")},
     }
-    return {name: {k: v for k, v in values.items() if v is not None} for name, values in out.items()}
+    # An emptied wording box goes back to Ringback's wording (None clears it); other empty
+    # fields keep what was set.
+    clearable = set(REPLY_WORDING) | {"second_template", "third_template"}
+    return {name: {k: v for k, v in values.items() if v is not None or k in clearable} for name, values in out.items()}
 
 
 def _invalid(sub_id: int, errors: dict):
