@@ -60,6 +60,18 @@ window.addEventListener("message", (e) => {{
     return app
 
 
+def _save(page, frame) -> None:
+    """Click Save and wait for the saved page: the form's answer, not a "Saved" line still on
+    screen from the save before (the page is already /settings/<id>?saved=1 then)."""
+    from playwright.sync_api import expect
+    import re
+    form_post = re.compile(r"/settings/\d+(\?saved=1)?$")  # not the live preview's /settings/<id>/preview
+    with page.expect_response(lambda r: r.request.method == "POST" and form_post.search(r.url)) as answer:
+        frame.locator("#save").click()
+    assert answer.value.status == 302, answer.value.status
+    expect(frame.locator("#saved")).to_be_visible()
+
+
 def _outcome(db_url: str, sid: str) -> str | None:
     """What Ringback decided for this call, read from its database."""
     from sqlalchemy import select
@@ -97,8 +109,7 @@ def test_toggle_edit_preview_save_and_the_next_call_follows(request, browser, db
 
             # Switch it off: the next missed call is not texted.
             frame.locator("#enabled").uncheck()
-            frame.locator("#save").click()
-            expect(frame.locator("#saved")).to_be_visible()
+            _save(page, frame)
             _missed_call(server, "CA" + "1" * 32)
             wait_until(lambda: _outcome(db_url, "CA" + "1" * 32) == "suppressed", what="the call decided, not texted")
             assert fake_twilio.messages == []
@@ -119,8 +130,7 @@ def test_toggle_edit_preview_save_and_the_next_call_follows(request, browser, db
             expect(preview).to_contain_text("oops")
             expect(preview).to_have_class("preview error")
             box.fill("{business_name}: sorry we missed you, {first_name}! Book here: {booking_link}")
-            frame.locator("#save").click()
-            expect(frame.locator("#saved")).to_be_visible()
+            _save(page, frame)
             expect(frame.locator("#enabled")).to_be_checked()
 
             _missed_call(server, "CA" + "2" * 32)
