@@ -13,8 +13,8 @@ BUSINESS_HOURS_TEMPLATE = (
     "How can we help? Reply here or book: {booking_link}"
 )
 AFTER_HOURS_TEMPLATE = (
-    "Hi {first_name}, thanks for calling {business_name}. We're closed right now but we'll "
-    "call you back first thing. Reply here with what you need, or book a time: {booking_link}"
+    "Hi {first_name}, it's {business_name}. We're closed now but will call you first thing. "
+    "Reply here or book: {booking_link}"
 )
 BUSINESS_HOURS_TEMPLATE_NO_LINK = (
     "Hi {first_name}, this is {business_name}. Sorry we missed your call! "
