@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
 from datetime import datetime
 
@@ -122,7 +121,3 @@ def trigger_ops(s, sub_account_id: int, key: str, data: dict) -> list[tuple[str,
     targets = s.execute(select(TriggerSubscription.target_url).where(
         TriggerSubscription.sub_account_id == sub_account_id, TriggerSubscription.trigger_key == key)).scalars().all()
     return [("trigger", {"url": url, "key": key, "data": data}) for url in targets]
-
-
-def event_body(key: str, data: dict) -> str:
-    return json.dumps({"type": key, **data}, sort_keys=True)

@@ -28,7 +28,6 @@ from .statements import steps_table
 log = logging.getLogger("ringback.sequence")
 
 FOLLOW_UP = "follow_up"
-SMS_KINDS = {"text_back", "follow_up", "reply_answer", "staff_alert", "test"}
 TASK_KINDS = {"escalate", "mark_lost"}
 OPEN_STATES = ("missed", "texted")  # a follow-up only goes to a caller who has not replied or booked
 

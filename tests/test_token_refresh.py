@@ -8,8 +8,7 @@ from sqlalchemy import select
 
 from integration import tokens
 from integration.models import Call, Installation, SubAccount, SyncOp, utcnow
-from integration.routes.salesforce import secret_hash
-from tests.conftest import BUSINESS_NUMBER, SF_CONTACT, SF_LEAD, SF_ORG, SF_OTHER_CALLER, SF_SECRET
+from tests.conftest import BUSINESS_NUMBER, SF_LEAD
 from tests.test_hubspot_crm import missed_call as hubspot_missed_call
 from tests.test_hubspot_webhooks import PORTAL
 from tests.test_salesforce_webhooks import send as salesforce_send
@@ -40,20 +39,12 @@ def hubspot_oauth_sub(rt, fake_hubspot):
 
 
 @pytest.fixture
-def salesforce_oauth_sub(rt, fake_salesforce):
-    """A Salesforce org installed through OAuth (a session and a refresh token)."""
-    fake_salesforce.put("Lead", SF_LEAD, {"Phone": "(512) 555-0123", "MobilePhone": None, "LastName": "Reyes"})
-    fake_salesforce.put("Contact", SF_CONTACT, {"Phone": SF_OTHER_CALLER, "MobilePhone": None, "LastName": "Okafor"})
+def salesforce_oauth_sub(rt, salesforce_sub, fake_salesforce):
+    """The org's sub-account, installed through OAuth (a session and a refresh token)."""
     with rt.sessions.begin() as s:
-        sub = SubAccount(name="Acme Plumbing", provider="salesforce", external_id=SF_ORG, phone_number=BUSINESS_NUMBER,
-                         timezone="America/Chicago", business_hours="24/7")
-        s.add(sub)
-        s.flush()
-        s.add(Installation(sub_account_id=sub.id, provider="salesforce", kind="oauth", instance_url=fake_salesforce.url,
-                           access_token=rt.vault.seal(fake_salesforce.session_id),
-                           refresh_token=rt.vault.seal(fake_salesforce.issue_refresh_token()),
-                           webhook_secret=rt.vault.seal(SF_SECRET), webhook_secret_hash=secret_hash(SF_SECRET)))
-    return sub
+        inst = s.scalar(select(Installation))
+        inst.kind, inst.refresh_token = "oauth", rt.vault.seal(fake_salesforce.issue_refresh_token())
+    return salesforce_sub
 
 
 def test_hubspot_token_refused_is_refreshed_and_every_write_lands(client, rt, hubspot_oauth_sub, fake_hubspot,
