@@ -159,7 +159,8 @@ def handle_call(s: Session, ev, call: CallEvent, now: datetime, sender: tuple[st
     """
     conn = s.connection()
     sub = conn.execute(SELECT_SUB, {"_id": ev.sub_account_id}).one()
-    settings = text_back_settings(s, sub)
+    rows = settings_store.workflow_rows(s, sub)  # one query for the text back's and the pack's settings
+    settings = text_back_settings(s, sub, rows)
     row = conn.execute(SELECT_CALL, {"_provider": call.provider, "_call_id": call.call_id}).one_or_none()
     if row is not None and row.decided_at is not None:
         return Outcome(f"call already decided ({row.outcome}); {call.status} ignored")
@@ -179,7 +180,7 @@ def handle_call(s: Session, ev, call: CallEvent, now: datetime, sender: tuple[st
             summary = f"not missed: {verdict.reason}"
         else:
             summary, claim = _missed_call(s, sub, settings, call, verdict.reason, values, now, sender,
-                                          heard_at=getattr(ev, "received_at", None) or now)
+                                          heard_at=getattr(ev, "received_at", None) or now, rows=rows)
             claims = [claim] if claim else []
             if claim and claim.payload.get("crm"):
                 syncs = [values["recovery_id"]]
@@ -194,7 +195,8 @@ def handle_call(s: Session, ev, call: CallEvent, now: datetime, sender: tuple[st
 
 
 def _missed_call(s: Session, sub, settings, call: CallEvent, why: str, values: dict, now: datetime,
-                 sender: tuple[str, timedelta, str], heard_at: datetime | None = None) -> tuple[str, Claim | None]:
+                 sender: tuple[str, timedelta, str], heard_at: datetime | None = None,
+                 rows: list | None = None) -> tuple[str, Claim | None]:
     """Decide and record what a missed call leads to; ``values`` collects the call row's outcome."""
     try:
         caller = to_e164(call.caller, settings.default_region)
@@ -266,8 +268,8 @@ def _missed_call(s: Session, sub, settings, call: CallEvent, why: str, values: d
         sender = ("ghl", sender[1], sender[2])
     claim = _claim_new(s, step, sender, now)
     # The rest of the sequence, as steps: follow-ups, the escalation check, the lost check.
-    sequence.schedule_after_text_back(conn, sub, settings_store.pack_settings(s, sub), rec_id, dict(step.payload),
-                                      link, now)
+    sequence.schedule_after_text_back(conn, sub, settings_store.pack_settings(s, sub, rows), rec_id,
+                                      dict(step.payload), link, now)
     values.update(outcome="texted", recovery_id=rec_id)
     return f"missed ({why}): texting back ({decision.template})", claim
 

@@ -8,9 +8,9 @@ the sandbox). A CRM sender needs the location's token, so a refused token is ref
 from __future__ import annotations
 
 from connectors.base import CrmError, SendError
-from connectors.ghl.conversations import GhlConversationSender, TokenExpired
+from connectors.ghl.conversations import GhlConversationSender
 
-from . import sync, tokens
+from . import sync
 from .models import SubAccount
 
 
@@ -18,28 +18,18 @@ def send_with(rt, payload: dict, send):
     """``send(sender)`` with the sender the payload asks for; raises SendError."""
     if payload.get("via") != "ghl":
         return send(rt.sender)
-    crm = _ghl_crm(rt, payload["sub_account_id"])
-    if tokens.expiring(crm.expires_at):
-        try:
-            tokens.refresh(rt, crm.installation_id, crm.token)
-        except CrmError as exc:
-            raise SendError(f"cannot refresh the GoHighLevel token: {exc}", retryable=exc.retryable) from None
-        crm = _ghl_crm(rt, payload["sub_account_id"])
+    contact_id = payload.get("contact_id")
     try:
-        return send(GhlConversationSender(crm.client, payload.get("contact_id")))
-    except TokenExpired as refused:
-        try:
-            tokens.refresh(rt, crm.installation_id, crm.token)
-        except CrmError as exc:
-            raise SendError(f"{refused}; {exc}", code=exc.status, retryable=exc.retryable) from None
         crm = _ghl_crm(rt, payload["sub_account_id"])
-        return send(GhlConversationSender(crm.client, payload.get("contact_id")))
+        # The same door as every CRM call: a token about to expire, or refused, is refreshed once.
+        return sync.with_fresh_token(rt, crm, lambda c: send(GhlConversationSender(c.client, contact_id)))[0]
+    except SendError:
+        raise
+    except CrmError as exc:  # no installation, or the refresh itself was refused
+        raise SendError(f"cannot send through GoHighLevel: {exc}", code=exc.status, retryable=exc.retryable) from None
 
 
 def _ghl_crm(rt, sub_account_id: int):
     with rt.sessions() as s:
         sub = s.get(SubAccount, sub_account_id)
-        try:
-            return sync.crm_for(rt, s, sub)
-        except CrmError as exc:  # no installation: nothing to send with until there is one
-            raise SendError(f"cannot send through GoHighLevel: {exc}") from None
+        return sync.crm_for(rt, s, sub)

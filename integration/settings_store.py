@@ -23,21 +23,28 @@ _OVERRIDABLE = {
 
 
 _ws = WorkflowSetting.__table__
-_SELECT_TEXT_BACK = select(_ws.c.sub_account_id, _ws.c.enabled, _ws.c.settings).where(
-    _ws.c.workflow == TEXT_BACK,
+# Every workflow's rows for a sub-account and its agency, in one query: a missed call needs
+# the text back's and the pack's settings both.
+_SELECT_WORKFLOWS = select(_ws.c.sub_account_id, _ws.c.workflow, _ws.c.enabled, _ws.c.settings).where(
     (_ws.c.sub_account_id == bindparam("_sub"))
     | (_ws.c.sub_account_id.is_(None) & _ws.c.agency_id.is_not(None) & (_ws.c.agency_id == bindparam("_agency"))),
 )
 
 
-def text_back_settings(session: Session, sub) -> TextBackSettings:
-    """``sub`` is a SubAccount or a row with its columns (the hot path reads plain rows)."""
-    rows = session.connection().execute(_SELECT_TEXT_BACK, {"_sub": sub.id, "_agency": sub.agency_id}).all()
-    # Agency defaults first, the sub-account's own overrides last.
+def workflow_rows(session: Session, sub) -> list:
+    """The settings rows of every workflow: the agency's defaults first, the sub-account's last."""
+    rows = session.connection().execute(_SELECT_WORKFLOWS, {"_sub": sub.id, "_agency": sub.agency_id}).all()
     rows.sort(key=lambda r: r.sub_account_id is not None)
+    return rows
+
+
+def text_back_settings(session: Session, sub, rows: list | None = None) -> TextBackSettings:
+    """``sub`` is a SubAccount or a row with its columns (the hot path reads plain rows);
+    ``rows`` from workflow_rows when the caller has them already."""
+    rows = workflow_rows(session, sub) if rows is None else rows
     values: dict = {}
     enabled = True
-    for row in rows:
+    for row in (r for r in rows if r.workflow == TEXT_BACK):
         enabled = row.enabled
         for key, value in (row.settings or {}).items():
             if key in _OVERRIDABLE and value is not None:
@@ -110,29 +117,24 @@ def save_stage_mapping(session: Session, sub, *, pipeline: str | None = None, st
 
 # ------------------------------------------------------------------ the workflow pack
 
-_SELECT_WORKFLOWS = select(_ws.c.sub_account_id, _ws.c.workflow, _ws.c.enabled, _ws.c.settings).where(
-    _ws.c.workflow.in_(("reply_router", "follow_ups", "escalation", "booking_sync")),
-    (_ws.c.sub_account_id == bindparam("_sub"))
-    | (_ws.c.sub_account_id.is_(None) & _ws.c.agency_id.is_not(None) & (_ws.c.agency_id == bindparam("_agency"))),
-)
+PACK_WORKFLOWS = ("reply_router", "follow_ups", "escalation", "booking_sync")
 
 
-def workflow_values(session: Session, sub) -> dict[str, dict]:
-    """{workflow: the agency's values overlaid by the sub-account's, "enabled" included}, one query."""
-    rows = session.connection().execute(_SELECT_WORKFLOWS, {"_sub": sub.id, "_agency": sub.agency_id}).all()
-    rows.sort(key=lambda r: r.sub_account_id is not None)
+def workflow_values(session: Session, sub, rows: list | None = None) -> dict[str, dict]:
+    """{workflow: the agency's values overlaid by the sub-account's, "enabled" included}."""
+    rows = workflow_rows(session, sub) if rows is None else rows
     merged: dict[str, dict] = {}
-    for row in rows:
+    for row in (r for r in rows if r.workflow in PACK_WORKFLOWS):
         values = merged.setdefault(row.workflow, {})
         values.update({k: v for k, v in (row.settings or {}).items() if v is not None})
         values["enabled"] = row.enabled
     return merged
 
 
-def pack_settings(session: Session, sub):
+def pack_settings(session: Session, sub, rows: list | None = None):
     """Every workflow of the pack, validated, as the runner uses them."""
     from workflows import config
-    values = workflow_values(session, sub)
+    values = workflow_values(session, sub, rows)
     return config.Pack(replies=config.reply_settings(values.get("reply_router", {})),
                        follow_ups=config.follow_up_settings(values.get("follow_ups", {})),
                        escalation=config.escalation_settings(values.get("escalation", {})),

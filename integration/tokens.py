@@ -12,13 +12,15 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+from sqlalchemy import select
+
 from connectors.base import CrmError
 from connectors.ghl import oauth as ghl_oauth
 from connectors.hubspot import oauth as hubspot_oauth
 from connectors.salesforce import oauth as salesforce_oauth
 
 from .db import transaction
-from .models import Installation, utcnow
+from .models import Agency, Installation, utcnow
 
 log = logging.getLogger("ringback.tokens")
 AHEAD = timedelta(minutes=5)  # a token this close to its expiry is refreshed before use
@@ -55,9 +57,6 @@ def refresh(rt, installation_id: int, stale_access_token: str) -> str:
 
 
 def _exchange_again(rt, s, inst: Installation) -> str:
-    from sqlalchemy import select
-
-    from .models import Agency
     agency = s.get(Agency, inst.agency_id)
     company = s.scalar(select(Installation).where(Installation.agency_id == inst.agency_id,
                                                   Installation.sub_account_id.is_(None),

@@ -130,5 +130,10 @@ def _send_error(exc: CrmError, *, maybe_sent: bool) -> SendError:
     return SendError(str(exc), code=exc.status)
 
 
-class TokenExpired(SendError):
-    """GoHighLevel refused the location's token: refresh it and send again."""
+class TokenExpired(SendError, CrmError):
+    """GoHighLevel refused the location's token. Both a failed send and a CRM's token refusal,
+    so integration.sync.with_fresh_token refreshes it and sends again, as for any CRM call."""
+
+    def __init__(self, message: str):
+        SendError.__init__(self, message)
+        self.status, self.token_expired = 401, True

@@ -26,6 +26,7 @@ from connectors.base import SendError, WebhookRejected
 from connectors.hubspot import webhook as hubspot_webhook
 from marketplace import sso
 from workflows import templates
+from workflows.config import PACKS, WORKFLOWS, validate_settings
 from workflows.hours import BadSchedule, WeeklySchedule, zone
 from workflows.phones import UnusableNumber, to_e164
 from workflows.stages import LABELS, STAGES
@@ -224,7 +225,6 @@ def _page_data(s, sub) -> dict:
         Call.sub_account_id == sub.id, Call.missed.is_(True), Call.started_at >= since))
     previews = {kind: _render(settings.template_for(kind), sub.name, sub.booking_url)
                 for kind in ("business_hours", "after_hours")}
-    from workflows.config import PACKS, WORKFLOWS, validate_settings
     values = workflow_values(s, sub)
     pack = {name: validate_settings(name, values.get(name, {})) for name in ("reply_router", "follow_ups",
                                                                              "escalation", "booking_sync")}
