@@ -319,3 +319,16 @@ def salesforce_sub(rt, fake_salesforce):
 def sign(url: str, params: dict, token: str = AUTH_TOKEN) -> str:
     """Twilio's X-Twilio-Signature for ``params`` posted to ``url``."""
     return RequestValidator(token).compute_signature(url, params)
+
+
+# ------------------------------------------------------------------ vendor contracts
+
+def pytest_configure(config):
+    from tests import contracts
+    if not contracts.available() and contracts.REQUIRED:
+        raise pytest.UsageError(f"vendor contracts are required under CI and {contracts.CONTRACTS} does not exist")
+
+
+def pytest_report_header(config):
+    from tests import contracts
+    return contracts.missing_message()
