@@ -2,16 +2,24 @@
 from __future__ import annotations
 
 import os
+import secrets
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from cryptography.fernet import Fernet
 
 
 class ConfigError(RuntimeError):
     """A setting is missing or wrong; the message names it."""
 
 
-# Safe for a laptop, refused in production.
+# The constant earlier versions used in development. Published, so refused everywhere it is given.
 DEV_SECRET_KEY = "ringback-local-development-secret"
+SECRET_KEY_FILE, ENCRYPTION_KEY_FILE = "secret_key", "encryption_key"
+KEYS_COMMAND = "ringback keys new"
+VENDOR_CREDENTIALS = ("TWILIO_AUTH_TOKEN", "GHL_CLIENT_SECRET", "HUBSPOT_CLIENT_SECRET", "SALESFORCE_CLIENT_SECRET",
+                      "GHL_SSO_KEY")
 PRODUCTION_REQUIRED = ("RINGBACK_SECRET_KEY", "RINGBACK_PUBLIC_URL", "DATABASE_URL", "RINGBACK_ENCRYPTION_KEY")
 
 
@@ -22,7 +30,7 @@ class Config:
     database_url: str = ""
     redis_url: str | None = None
     public_url: str = "http://127.0.0.1:5000"
-    secret_key: str = DEV_SECRET_KEY
+    secret_key: str = ""
     encryption_key: str | None = None
     twilio_account_sid: str | None = None
     twilio_auth_token: str | None = None
@@ -44,21 +52,31 @@ class Config:
     queue_immediate: bool = False
     send_concurrency: int = 16
     step_lease_seconds: int = 60
+    metrics_enabled: bool = True
+    vendor_credentials: tuple = ()  # names of the real vendor secrets set (for the development warning)
     extra: dict = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, environ: dict | None = None, **overrides) -> "Config":
         env = dict(os.environ if environ is None else environ)
-        mode = env.get("RINGBACK_ENV", "development").strip().lower()
+        mode = str(overrides.get("env") or env.get("RINGBACK_ENV", "development")).strip().lower()
         if mode not in {"development", "production", "test"}:
             raise ConfigError(f"RINGBACK_ENV must be development, production or test, not {mode!r}")
         if mode == "production":
             missing = [name for name in PRODUCTION_REQUIRED if not env.get(name)]
             if missing:
                 raise ConfigError("missing required setting(s) for production: " + ", ".join(missing))
-            if env["RINGBACK_SECRET_KEY"] == DEV_SECRET_KEY:
-                raise ConfigError("RINGBACK_SECRET_KEY is the development default; set a secret of your own")
-        data_dir = Path(env.get("RINGBACK_DATA_DIR", "var"))
+        if env.get("RINGBACK_SECRET_KEY") == DEV_SECRET_KEY:
+            raise ConfigError("RINGBACK_SECRET_KEY is the old published development default; set a secret of your own "
+                              "or unset it (development then keeps a random one in the data directory)")
+        data_dir = Path(overrides.get("data_dir") or env.get("RINGBACK_DATA_DIR", "var"))
+        # Development and tests: secrets nobody else knows, made on first run and kept in the
+        # data directory (0600), never a published constant. Production names its own.
+        secret_key = overrides.get("secret_key") or env.get("RINGBACK_SECRET_KEY") or \
+            local_secret(data_dir, SECRET_KEY_FILE, lambda: secrets.token_urlsafe(48))
+        encryption_key = overrides.get("encryption_key") or env.get("RINGBACK_ENCRYPTION_KEY") or \
+            local_secret(data_dir, ENCRYPTION_KEY_FILE, lambda: Fernet.generate_key().decode())
+        check_fernet_keys(encryption_key)
         database_url = env.get("DATABASE_URL") or f"sqlite:///{(data_dir / 'ringback.db').resolve()}"
         database_url = _sqlalchemy_url(database_url)
         sid, token = env.get("TWILIO_ACCOUNT_SID") or None, env.get("TWILIO_AUTH_TOKEN") or None
@@ -72,8 +90,12 @@ class Config:
             database_url=database_url,
             redis_url=env.get("REDIS_URL") or None,
             public_url=(env.get("RINGBACK_PUBLIC_URL") or "http://127.0.0.1:5000").rstrip("/"),
-            secret_key=env.get("RINGBACK_SECRET_KEY") or DEV_SECRET_KEY,
-            encryption_key=env.get("RINGBACK_ENCRYPTION_KEY") or None,
+            secret_key=secret_key,
+            encryption_key=encryption_key,
+            # Prometheus metrics tell every tenant's volumes to whoever asks: open in development,
+            # closed in production unless RINGBACK_METRICS=on (then scrape from a private network).
+            metrics_enabled=_switch(env, "RINGBACK_METRICS", default=mode != "production"),
+            vendor_credentials=tuple(name for name in VENDOR_CREDENTIALS if env.get(name)),
             twilio_account_sid=sid,
             twilio_auth_token=token,
             twilio_api_url=(env.get("TWILIO_API_URL") or "https://api.twilio.com").rstrip("/"),
@@ -95,6 +117,22 @@ class Config:
         )
         values.update(overrides)
         return cls(**values)
+
+    def warnings(self) -> list[str]:
+        """What an operator must hear at start: settings that work but are not safe or not real."""
+        found = []
+        if self.env == "development" and self.vendor_credentials:
+            found.append(f"DEVELOPMENT MODE WITH REAL CREDENTIALS ({', '.join(self.vendor_credentials)}): development shows every business's calls "
+                         "and texts on the home page and offers a sign-in without a CRM. Set RINGBACK_ENV=production "
+                         "(with RINGBACK_SECRET_KEY, RINGBACK_ENCRYPTION_KEY, RINGBACK_PUBLIC_URL, DATABASE_URL) "
+                         "before anyone else can reach this server.")
+        if self.env == "production" and self.sms_backend == "sandbox":
+            found.append("texts go to the SANDBOX sender: nothing reaches a caller until TWILIO_ACCOUNT_SID and "
+                         "TWILIO_AUTH_TOKEN are set")
+        if self.env == "production" and not self.public_url.startswith("https://"):
+            found.append(f"RINGBACK_PUBLIC_URL ({self.public_url}) is not https: the CRMs and Twilio require https, "
+                         "and session cookies are not marked Secure")
+        return found
 
     @property
     def sms_backend(self) -> str:
@@ -121,6 +159,51 @@ class Config:
         if self.is_sqlite and self.database_url not in ("sqlite://", "sqlite:///:memory:"):
             return Path(self.database_url.split("///", 1)[1]).with_name("ringback-queue.db")
         return (self.data_dir / "ringback-queue.db").resolve()
+
+
+def local_secret(data_dir: Path, name: str, make) -> str:
+    """The secret kept in ``data_dir/name`` (0600), made on first use; concurrent first runs agree."""
+    path = Path(data_dir) / name
+    for _ in range(50):
+        try:
+            value = path.read_text().strip()
+            if value:
+                return value
+        except FileNotFoundError:
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                pass  # another process is writing it: read it on the next turn
+            else:
+                value = make()
+                with os.fdopen(fd, "w") as f:
+                    f.write(value + "\n")
+                return value
+        except OSError as exc:
+            raise ConfigError(f"cannot read or create {path}: {exc.strerror}") from None
+        time.sleep(0.02)
+    raise ConfigError(f"{path} stays empty: delete it and start again")
+
+
+def check_fernet_keys(keys: str) -> None:
+    for key in (k.strip() for k in keys.split(",")):
+        try:
+            Fernet(key.encode())
+        except (ValueError, TypeError):
+            raise ConfigError(f"RINGBACK_ENCRYPTION_KEY must be Fernet keys (32 url-safe base64 bytes), comma-separated, "
+                              f"first one encrypting: make one with `{KEYS_COMMAND}`") from None
+
+
+def _switch(env: dict, name: str, *, default: bool) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "on", "true", "yes"):
+        return True
+    if raw in ("0", "off", "false", "no"):
+        return False
+    raise ConfigError(f"{name} must be on or off, not {raw!r}")
 
 
 def _whole(env: dict, name: str, default: int) -> int:

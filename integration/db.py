@@ -1,6 +1,7 @@
 """Engines and sessions. SQLite (WAL) by default, PostgreSQL when DATABASE_URL says so."""
 from __future__ import annotations
 
+import os
 import threading
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,15 +13,47 @@ from sqlalchemy.orm import Session, sessionmaker
 from .sqlite_turns import WriteTurns
 
 
+def private_file(path: str | Path) -> None:
+    """Create ``path`` readable by this user only (0600), in a folder only this user can enter
+    when the folder is new. SQLite gives its -wal and -shm files the database file's mode."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+
+
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[1] if "///" in url else ""
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            private_file(path)
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
         _sqlite_pragmas(engine, WriteTurns(path) if path and path != ":memory:" else None)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    _without_nul(engine)
+    return engine
+
+
+def _without_nul(engine: Engine) -> None:
+    """PostgreSQL's text cannot hold NUL (psycopg refuses the query). Vendors' payloads are
+    checked at the door, but a NUL from any other input (an id in a URL, a header) must make a
+    query find nothing, not fail: strip it from every string parameter."""
+    def clean(value):
+        return value.replace("\x00", "") if isinstance(value, str) and "\x00" in value else value
+
+    def clean_params(params):
+        if isinstance(params, dict):
+            return {k: clean(v) for k, v in params.items()}
+        if isinstance(params, (list, tuple)):
+            return type(params)(clean_params(p) if isinstance(p, (dict, list, tuple)) else clean(p) for p in params)
+        return params
+
+    @event.listens_for(engine, "before_cursor_execute", retval=True)
+    def _before(_conn, _cursor, statement, parameters, _context, _executemany):
+        return statement, clean_params(parameters)
 
 
 def _sqlite_pragmas(engine: Engine, turns: WriteTurns | None) -> None:

@@ -6,6 +6,7 @@ import contextlib
 from huey import Huey
 from huey.storage import MemoryStorage, RedisStorage, SqliteStorage
 
+from .db import private_file
 from .sqlite_turns import WriteTurns
 
 
@@ -51,7 +52,7 @@ class RingbackHuey(Huey):
             self.storage_class = RedisStorage
             self.storage_kwargs = {"url": config.redis_url, "blocking": True, "read_timeout": 1}
         else:
-            config.queue_path.parent.mkdir(parents=True, exist_ok=True)
+            private_file(config.queue_path)
             self.storage_class = QueueFile
             self.storage_kwargs = {"filename": str(config.queue_path), "timeout": 30}
         self._immediate = bool(config.queue_immediate if immediate is None else immediate)

@@ -47,7 +47,7 @@ class Runtime:
         self.sender = sender or make_sender(config)
         self.huey = huey
         huey.configure(config)
-        self.vault = Vault(config.encryption_key, secret_key=config.secret_key)
+        self.vault = Vault(config.encryption_key)
         self.rate_limiter = RateLimiter(config.redis_url)
         self._pool: ThreadPoolExecutor | None = None
         self._pool_pid: int | None = None

@@ -2,13 +2,10 @@
 
 RINGBACK_ENCRYPTION_KEY holds one or more Fernet keys separated by commas: the first encrypts,
 all decrypt, so a new key is added in front and the old one dropped once `rotate` has
-re-encrypted every stored token. In development, without the setting, a key is derived from
-RINGBACK_SECRET_KEY so a laptop needs no extra set-up; production requires the real setting.
+re-encrypted every stored token. In development, without the setting, a random key is made on
+first run and kept in the data directory (integration.config); production requires the setting.
 """
 from __future__ import annotations
-
-import base64
-import hashlib
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
@@ -18,15 +15,14 @@ class VaultError(ValueError):
 
 
 class Vault:
-    def __init__(self, keys: str | None, *, secret_key: str):
-        if keys:
-            try:
-                fernets = [Fernet(k.strip().encode()) for k in keys.split(",") if k.strip()]
-            except (ValueError, TypeError):
-                raise VaultError("RINGBACK_ENCRYPTION_KEY must be Fernet keys (32 url-safe base64 bytes), "
-                                 "comma-separated; make one with `ringback keygen`") from None
-        else:
-            fernets = [Fernet(base64.urlsafe_b64encode(hashlib.sha256(b"ringback-vault:" + secret_key.encode()).digest()))]
+    def __init__(self, keys: str):
+        try:
+            fernets = [Fernet(k.strip().encode()) for k in (keys or "").split(",") if k.strip()]
+            if not fernets:
+                raise ValueError
+        except (ValueError, TypeError):
+            raise VaultError("RINGBACK_ENCRYPTION_KEY must be Fernet keys (32 url-safe base64 bytes), "
+                             "comma-separated; make one with `ringback keys new`") from None
         self._fernet = MultiFernet(fernets)
 
     def seal(self, plaintext: str | None) -> str | None:

@@ -93,7 +93,8 @@ def test_production_names_every_missing_setting():
 
 def test_production_refuses_the_development_secret():
     env = {"RINGBACK_ENV": "production", "DATABASE_URL": "postgres://db/rb", "RINGBACK_PUBLIC_URL": "https://rb.example",
-           "RINGBACK_SECRET_KEY": "ringback-local-development-secret", "RINGBACK_ENCRYPTION_KEY": "k"}
+           "RINGBACK_SECRET_KEY": "ringback-local-development-secret",
+           "RINGBACK_ENCRYPTION_KEY": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="}
     with pytest.raises(ConfigError, match="development default"):
         Config.from_env(env)
     env["RINGBACK_SECRET_KEY"] = "s3cret"

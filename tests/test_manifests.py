@@ -7,9 +7,10 @@ import re
 from click.testing import CliRunner
 from defusedxml import ElementTree
 
+from connectors.ghl.oauth import SCOPES as GHL_SCOPES
 from integration.cli import main
 from marketplace import manifests
-from tests.fakes.twilio_api import SHARED
+from tests import contracts
 
 SF = "{http://soap.sforce.com/2006/04/metadata}"
 
@@ -30,17 +31,21 @@ def test_manifests_are_filled_in_for_the_deployment_and_valid(config, rt, salesf
     ghl = json.loads((out / "ghl-app.json").read_text())
     assert ghl["webhook"]["url"] == "https://rb.acme-agency.com/webhooks/ghl"
     assert ghl["auth"]["redirectUrls"] == ["https://rb.acme-agency.com/oauth/ghl/callback"]
-    # Every scope asked for is one GoHighLevel documents (contracts/ghl/docs/oauth/Scopes.md).
-    documented = set(re.findall(r"^\| ([a-z./A-Z-]+)\s+\|", (SHARED / "contracts/ghl/docs/oauth/Scopes.md").read_text(),
-                                re.M))
-    assert set(ghl["auth"]["scopes"]) <= documented, set(ghl["auth"]["scopes"]) - documented
+    assert ghl["auth"]["scopes"] == GHL_SCOPES.split()
     secret = ghl["workflowActions"][0]["headers"]["X-Ringback-Secret"]
     from integration.actions import action_secret
-    assert secret == action_secret(config.__class__.from_env({"DATABASE_URL": config.database_url}))
+    assert secret == action_secret(config.__class__.from_env({"DATABASE_URL": config.database_url,
+                                                              "RINGBACK_DATA_DIR": str(config.data_dir)}))
     # The org's own Outbound Message URL, with its secret, in its own folder.
     msg = ElementTree.parse(out / f"salesforce-{salesforce_sub.external_id}" / "Task.workflow-meta.xml").getroot()
     from tests.conftest import SF_SECRET
     assert msg.findtext(f"{SF}outboundMessages/{SF}endpointUrl") == f"https://rb.acme-agency.com/webhooks/salesforce/{SF_SECRET}"
+
+
+def test_every_ghl_scope_asked_for_is_one_ghl_documents():
+    scopes_doc = contracts.require("ghl/docs/oauth/Scopes.md")
+    documented = set(re.findall(r"^\| ([a-z./A-Z-]+)\s+\|", scopes_doc.read_text(), re.M))
+    assert set(GHL_SCOPES.split()) <= documented, set(GHL_SCOPES.split()) - documented
 
 
 def test_plain_http_is_refused_unless_allowed(config, rt, monkeypatch, tmp_path):

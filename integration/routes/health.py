@@ -62,6 +62,8 @@ def _family(s, name, doc, columns, labels):
 
 @bp.get("/metrics")
 def metrics():
+    if not rt().config.metrics_enabled:  # RINGBACK_METRICS=off (production's default)
+        return jsonify(error="metrics are switched off here (RINGBACK_METRICS)"), 404
     registry = CollectorRegistry()
     registry.register(_DatabaseCollector(rt()))
     return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
