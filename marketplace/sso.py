@@ -17,7 +17,7 @@ import base64
 import binascii
 import hashlib
 import hmac
-import json
+import math
 import time
 from datetime import datetime
 
@@ -25,7 +25,14 @@ from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-CANVAS_MAX_AGE = 15 * 60  # a Canvas request issued longer ago than this is refused
+from connectors.base import load_json, same_secret
+
+# Salesforce documents issuedAt as when the request's OAuth token was issued ("for internal use
+# only" in the newest guide), so it is not the time of this request: a page reloaded in the same
+# Salesforce session carries the same value. A request older than the longest session
+# Salesforce allows (24 hours) carries a dead token and is refused, so none is good for ever.
+CANVAS_MAX_AGE = 24 * 3600
+CANVAS_MAX_SKEW = 5 * 60
 LINK_MAX_AGE = 10 * 60
 
 
@@ -60,11 +67,14 @@ def ghl_decrypt(payload: str, shared_secret: str | None) -> dict:
     padded = decryptor.update(raw[16:]) + decryptor.finalize()
     try:
         unpadder = padding.PKCS7(128).unpadder()
-        data = json.loads(unpadder.update(padded) + unpadder.finalize())
+        data = load_json(unpadder.update(padded) + unpadder.finalize())
     except ValueError:
         raise SsoRefused("the GoHighLevel SSO payload does not decrypt with this app's shared secret") from None
     if not isinstance(data, dict) or not data.get("userId") or data.get("type") not in ("agency", "location"):
         raise SsoRefused("the GoHighLevel SSO payload does not name a user and whether they are agency or location")
+    for name in ("userId", "companyId", "activeLocation", "email", "userName"):
+        if data.get(name) is not None and not (isinstance(data[name], str) and len(data[name]) <= 200):
+            raise SsoRefused(f"the GoHighLevel SSO payload's {name} is not a short string")
     return data
 
 
@@ -75,33 +85,45 @@ def canvas_verify(signed_request: str, consumer_secret: str | None, now: float |
     if not consumer_secret:
         raise SsoRefused("SALESFORCE_CLIENT_SECRET is not set: Canvas requests cannot be checked")
     signature, sep, envelope = (signed_request or "").partition(".")
-    if not sep:
+    if not sep or not envelope.isascii():
         raise SsoRefused("the Canvas signed request has no signature part")
     expected = base64.b64encode(hmac.new(consumer_secret.encode(), envelope.encode(), hashlib.sha256).digest()).decode()
-    if not hmac.compare_digest(signature, expected):
+    if not same_secret(signature, expected):
         raise SsoRefused("the Canvas signed request's signature does not match")
     try:
-        data = json.loads(base64.b64decode(envelope + "=" * (-len(envelope) % 4)))
+        data = load_json(base64.b64decode(envelope + "=" * (-len(envelope) % 4)))
     except (binascii.Error, ValueError):
         raise SsoRefused("the Canvas envelope is not base64 JSON") from None
+    if not isinstance(data, dict):
+        raise SsoRefused("the Canvas envelope is not a JSON object")
     if data.get("algorithm") not in (None, "HMACSHA256"):
-        raise SsoRefused(f"the Canvas request uses {data.get('algorithm')}, not HMACSHA256")
-    issued = data.get("issuedAt")
-    if issued:
-        stamp = _canvas_time(issued)
-        if stamp is None or (now or time.time()) - stamp > CANVAS_MAX_AGE:
-            raise SsoRefused("the Canvas request has expired: reload the page in Salesforce")
-    if not (data.get("context") or {}).get("organization", {}).get("organizationId"):
+        raise SsoRefused(f"the Canvas request uses {str(data.get('algorithm'))[:40]}, not HMACSHA256")
+    stamp = _canvas_time(data.get("issuedAt"))
+    age = (now or time.time()) - stamp if stamp is not None else None
+    if age is None or age > CANVAS_MAX_AGE or age < -CANVAS_MAX_SKEW:
+        raise SsoRefused("the Canvas request has expired (or carries no time Ringback can read): reload the page in "
+                         "Salesforce")
+    context = data.get("context")
+    organization = context.get("organization") if isinstance(context, dict) else None
+    org_id = organization.get("organizationId") if isinstance(organization, dict) else None
+    if not isinstance(org_id, str) or not org_id or len(org_id) > 18:
         raise SsoRefused("the Canvas request names no organization")
+    if not isinstance(context.get("user") or {}, dict):
+        raise SsoRefused("the Canvas request's user is not an object")
     return data
 
 
 def _canvas_time(value) -> float | None:
+    """issuedAt as Unix seconds (Salesforce sends milliseconds or an ISO time); None when unreadable."""
+    if isinstance(value, bool) or value is None:
+        return None
     if isinstance(value, (int, float)):
-        return float(value) / (1000 if value > 1e11 else 1)
+        seconds = float(value) / (1000 if value > 1e11 else 1)
+        return seconds if math.isfinite(seconds) and 0 < seconds < 1e11 else None
     try:
-        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
-    except ValueError:
+        when = datetime.fromisoformat(str(value)[:64].replace("Z", "+00:00"))
+        return when.timestamp() if when.tzinfo is not None else None
+    except (ValueError, OverflowError):
         return None
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import base64
 import json
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from tests.twilio_helpers import post as twilio_post
 FIXTURES = Path(__file__).with_name("fixtures") / "ghl"
 LOCATION = GHL_LOCATION  # the locationId in the fixtures
 FIXTURE_TIME = b"2026-11-17T15:04:05.123Z"
+APP_ID = "ve9EPM428h8vShlRW1KT"  # the appId of Ringback's app in the fixtures
 
 # What each payload leads to: (inbox status, call outcome or None, texts sent through Twilio).
 EXPECTED = {
@@ -41,6 +43,8 @@ EXPECTED = {
     "install__location": ("done", None, 0),
     "install__company": ("done", None, 0),
     "uninstall__location": ("done", None, 0),
+    # Signed by GoHighLevel (one key signs every app's webhooks) but about another app: not ours.
+    "uninstall__another_app": ("ignored", None, 0),
     "contact_create__basic": ("ignored", None, 0),
 }
 
@@ -85,6 +89,7 @@ def test_every_fixture_has_an_expectation():
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_payload(name, client, rt, ghl_sub, fake_twilio, ghl_signing_keys):
     status, outcome, texts = EXPECTED[name]
+    rt.config = replace(rt.config, ghl_app_id=APP_ID)
     body = raw(name)
     resp = send(client, body, signed(body, ghl_signing_keys))
     assert resp.status_code == 200, resp.json
@@ -241,6 +246,7 @@ def test_unknown_location_is_stored_as_unroutable(client, rt, ghl_signing_keys, 
 
 
 def test_install_for_a_location_not_yet_known_is_kept(client, rt, ghl_signing_keys):
+    rt.config = replace(rt.config, ghl_app_id=APP_ID)
     body = raw("install__company")
     assert send(client, body, signed(body, ghl_signing_keys)).json["status"] == "accepted"
     [event] = _events(rt)
@@ -272,3 +278,11 @@ def test_no_sender_number_is_recorded_not_crashed(client, rt, ghl_signing_keys, 
         assert s.scalar(select(Call.outcome)) == "no_sender"
         assert s.scalar(select(func.count()).select_from(Message)) == 0
     assert fake_twilio.messages == []
+
+
+def test_without_ghl_app_id_no_install_or_uninstall_is_acted_on(client, rt, ghl_sub, ghl_signing_keys):
+    body = raw("uninstall__location")  # would switch the text back off and delete the tokens
+    resp = send(client, body, signed(body, ghl_signing_keys))
+    assert resp.json == {"status": "ignored", "type": "UNINSTALL:GHL_APP_ID-unset"}
+    [event] = _events(rt)
+    assert event.status == "ignored"

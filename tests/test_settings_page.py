@@ -137,8 +137,11 @@ def test_salesforce_canvas_signed_request_opens_the_orgs_page(client, tenants):
 
 @pytest.mark.parametrize("request_, why", [
     (lambda: canvas_request(_canvas(), secret="another-apps-consumer-secret"), b"signature does not match"),
-    (lambda: canvas_request(_canvas(int((time.time() - 3600) * 1000))), b"has expired"),
-    (lambda: canvas_request(_canvas(org="00D000000000001AAA")), b"not installed in Salesforce org"),
+    (lambda: canvas_request(_canvas(int((time.time() - 25 * 3600) * 1000))), b"has expired"),
+    (lambda: canvas_request(_canvas(None)), b"has expired"),  # no time: it could be replayed for ever
+    (lambda: canvas_request(_canvas(10 ** 400)), b"not base64 JSON"),  # 1e400 is no time either
+    (lambda: canvas_request(_canvas(int(time.time() * 1000), org="00D000000000001AAA")),
+     b"not installed in Salesforce org"),
     (lambda: "no-dot-here", b"no signature part"),
 ])
 def test_bad_canvas_requests_are_refused(client, tenants, request_, why):

@@ -98,6 +98,7 @@ class AppEvent:
     kind: str  # install | uninstall
     account_ref: str | None  # GoHighLevel locationId, or companyId for agency-level events
     company_ref: str | None = None
+    app_ref: str | None = None  # the marketplace app it is about (GoHighLevel appId): ours, or ignored
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -24,7 +23,7 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
 from workflows.events import AppEvent, BookingEvent, CallEvent, CrmText, DeliveryUpdate, IgnoredEvent, InboundSms
 
-from ..base import WebhookRejected, iso_time
+from ..base import Id, Text, WebhookRejected, iso_time, load_json, token_like
 from . import keys as published
 from .conversations import STATUS
 
@@ -71,21 +70,24 @@ def verify(body: bytes, headers, keys: WebhookKeys, now: datetime) -> dict:
         header = "X-GHL-Signature" if current else "X-WH-Signature"
         raise WebhookRejected(401, "ghl.signature_invalid", f"{header} does not match this body")
     try:
-        payload = json.loads(body)
+        payload = load_json(body)
     except ValueError as exc:
-        raise WebhookRejected(400, "ghl.payload_invalid", f"body is not JSON: {exc}") from None
+        raise WebhookRejected(400, "ghl.payload_invalid", f"body is not JSON Ringback reads: {exc}") from None
     if not isinstance(payload, dict):
         raise WebhookRejected(400, "ghl.payload_invalid", "body is not a JSON object")
     stamp = payload.get("timestamp")
     if not stamp:
         raise WebhookRejected(400, "ghl.timestamp_missing", "timestamp is missing: it cannot be checked for replay")
     try:
-        sent = datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
+        if not isinstance(stamp, str) or len(stamp) > 64:
+            raise ValueError("not a time")
+        sent = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
         if sent.tzinfo is None:
             raise ValueError("no timezone")
-    except ValueError:
-        raise WebhookRejected(400, "ghl.timestamp_invalid", f"timestamp {stamp!r} is not an ISO 8601 time") from None
-    if abs(now - sent) > MAX_AGE:
+        skew = abs(now - sent)
+    except (ValueError, OverflowError):
+        raise WebhookRejected(400, "ghl.timestamp_invalid", f"timestamp {str(stamp)[:64]!r} is not an ISO 8601 time") from None
+    if skew > MAX_AGE:
         raise WebhookRejected(401, "ghl.timestamp_stale", f"timestamp {stamp} is more than 5 minutes from now")
     return payload
 
@@ -112,40 +114,41 @@ class _Schema(Schema):
 
 
 class MessageSchema(_Schema):
-    type = fields.String(required=True)
-    locationId = fields.String(required=True, validate=validate.Length(min=1))
-    messageId = fields.String(required=True, validate=validate.Length(min=1))
-    messageType = fields.String(required=True)
+    type = Text(required=True, max_length=100)
+    locationId = Id(required=True)
+    messageId = Id(required=True)
+    messageType = Text(required=True, max_length=100)
     direction = fields.String(required=True, validate=validate.OneOf(["inbound", "outbound"]))
-    contactId = fields.String(load_default=None)
-    status = fields.String(load_default=None)
-    callStatus = fields.String(load_default=None)
-    callDuration = fields.Float(load_default=None, validate=validate.Range(min=0))
-    body = fields.String(load_default="")
+    contactId = Id(load_default=None)
+    status = Text(load_default=None, max_length=40)
+    callStatus = Text(load_default=None, max_length=40)
+    # Seconds; a call lasts hours at most, so 1e308 is not a call (and would not fit the column).
+    callDuration = fields.Float(load_default=None, validate=validate.Range(min=0, max=10**7))
+    body = Text(load_default="", max_length=5000)
     # Added in 2026-01; the older shape names only the contact.
-    from_ = fields.String(data_key="from", load_default=None)
-    to = fields.String(load_default=None)
+    from_ = Text(data_key="from", load_default=None, max_length=200)
+    to = Text(load_default=None, max_length=200)
 
 
 class AppointmentSchema(_Schema):
-    id = fields.String(required=True)
-    contactId = fields.String(load_default=None)
-    appointmentStatus = fields.String(load_default=None)
-    startTime = fields.String(load_default=None)
-    calendarId = fields.String(load_default=None)
+    id = Id(required=True)
+    contactId = Id(load_default=None)
+    appointmentStatus = Text(load_default=None, max_length=40)
+    startTime = Text(load_default=None, max_length=100)
+    calendarId = Id(load_default=None)
 
 
 class AppointmentEventSchema(_Schema):
-    type = fields.String(required=True)
-    locationId = fields.String(required=True, validate=validate.Length(min=1))
+    type = Text(required=True, max_length=100)
+    locationId = Id(required=True)
     appointment = fields.Nested(AppointmentSchema, required=True)
 
 
 class AppLifecycleSchema(_Schema):
-    type = fields.String(required=True)
-    appId = fields.String(required=True)
-    locationId = fields.String(load_default=None)
-    companyId = fields.String(load_default=None)
+    type = Text(required=True, max_length=100)
+    appId = Id(required=True)
+    locationId = Id(load_default=None)
+    companyId = Id(load_default=None)
 
 
 CALL_TYPES = {"CALL", "TYPE_CALL", "VOICEMAIL", "TYPE_VOICEMAIL"}
@@ -190,13 +193,25 @@ def parse(payload: dict):
             if not (d["locationId"] or d["companyId"]):
                 raise ValidationError({"locationId": ["locationId or companyId is required"]})
             return AppEvent(provider="ghl", kind=kind.lower(), account_ref=d["locationId"] or d["companyId"],
-                            company_ref=d["companyId"])
+                            company_ref=d["companyId"], app_ref=d["appId"])
     except ValidationError as exc:
         problems = "; ".join(f"{k}: {v}" for k, v in sorted(_flat(exc.messages)))
         raise WebhookRejected(400, "ghl.payload_invalid", f"malformed {kind} event: {problems}") from None
     if not isinstance(kind, str) or not kind:
         raise WebhookRejected(400, "ghl.payload_invalid", "event has no type")
     return IgnoredEvent(provider="ghl", kind=kind)
+
+
+def for_this_app(event, app_id: str | None):
+    """``event``, or IgnoredEvent for an install or uninstall of another marketplace app.
+
+    GoHighLevel signs every app's webhooks with the same marketplace key, so a signature alone
+    does not say the event is about Ringback: its appId must be ours (GHL_APP_ID). Without
+    GHL_APP_ID nothing can be checked, and no install or uninstall is acted on."""
+    if not isinstance(event, AppEvent) or (app_id and event.app_ref == app_id):
+        return event
+    why = "another-app" if app_id else "GHL_APP_ID-unset"
+    return IgnoredEvent(provider="ghl", kind=f"{event.kind.upper()}:{why}")
 
 
 def _message(d: dict, is_call: bool):
@@ -225,7 +240,8 @@ def _flat(messages, prefix=""):
 
 
 def location_of(payload: dict) -> str | None:
-    return payload.get("locationId")
+    location = payload.get("locationId")
+    return location if token_like(location) and len(location) <= 100 else None
 
 
 def event_key(payload: dict, event, body: bytes) -> str:
@@ -241,4 +257,5 @@ def event_key(payload: dict, event, body: bytes) -> str:
         return f"crm-text:{event.message_id}"
     if isinstance(event, BookingEvent):
         return f"appointment:{event.booking_id}:{payload.get('type')}:{payload.get('appointment', {}).get('dateUpdated') or payload.get('timestamp')}"
-    return payload.get("webhookId") or "body:" + hashlib.sha256(body).hexdigest()
+    webhook_id = payload.get("webhookId")
+    return webhook_id if token_like(webhook_id) else "body:" + hashlib.sha256(body).hexdigest()

@@ -6,6 +6,7 @@
 4. body not a JSON object                  -> 400 ghl.payload_invalid
 5. timestamp missing, unreadable or stale  -> 400 ghl.timestamp_missing / ghl.timestamp_invalid, 401 ghl.timestamp_stale
 6. event fields malformed                  -> 400 ghl.payload_invalid
+   an INSTALL/UNINSTALL whose appId is not GHL_APP_ID -> 200, stored as ignored (ghl.app_mismatch)
 7. duplicate webhookId or message status   -> 200, ignored (ghl.duplicate)
 8. locationId not installed                -> 200, stored as unroutable (ghl.unroutable)
 9. stored in the inbox, committed, queued  -> 200
@@ -43,7 +44,7 @@ def receive():
     body = request.get_data(cache=True)
     try:
         payload = webhook.verify(body, request.headers, _keys(), utcnow())
-        event = webhook.parse(payload)
+        event = webhook.for_this_app(webhook.parse(payload), rt().config.ghl_app_id)
     except WebhookRejected as rej:
         log.warning("rejected key=%s status=%s remote=%s: %s", rej.log_key, rej.status, request.remote_addr,
                     rej.message)
@@ -58,6 +59,9 @@ def receive():
         log.info("duplicate key=ghl.duplicate event=%s webhookId=%s", key, webhook_id)
         return jsonify(status="duplicate")
     if isinstance(event, IgnoredEvent):
+        if event.kind.startswith(("INSTALL:", "UNINSTALL:")):
+            log.warning("ignored key=ghl.app_mismatch appId=%s (GHL_APP_ID is %s): %s", payload.get("appId"),
+                        rt().config.ghl_app_id or "unset", event.kind)
         return jsonify(status="ignored", type=event.kind)
     if not stored.routed:
         log.warning("unroutable key=ghl.unroutable locationId=%s event=%s", webhook.location_of(payload), key)
