@@ -1,9 +1,101 @@
 """The ports every connector implements. Adding a provider is one folder behind these."""
 from __future__ import annotations
 
+import hmac
+import json
+import math
+import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
+
+from marshmallow import ValidationError, fields
+
+# ------------------------------------------------------------------ reading what vendors send
+#
+# Anything a request carries is untrusted until checked: header values may hold any byte,
+# JSON may nest a thousand levels deep or put a list where an object belongs, strings may
+# hold NUL (which PostgreSQL's text cannot store) and numbers may be 1e400. These helpers turn
+# all of that into a refusal the caller answers with a 4xx, never an exception.
+
+MAX_JSON_DEPTH = 32
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_PRINTABLE_ASCII = re.compile(r"\A[\x21-\x7e]*\Z")
+
+
+def same_secret(given, expected) -> bool:
+    """Constant-time equality for a value from a request (any characters) and a secret of ours."""
+    if given is None or expected is None:
+        return False
+    a = given.encode("utf-8", "surrogateescape") if isinstance(given, str) else bytes(given)
+    b = expected.encode("utf-8") if isinstance(expected, str) else bytes(expected)
+    return hmac.compare_digest(a, b)
+
+
+def token_like(value) -> bool:
+    """True for a non-empty header value or id of printable ASCII without spaces."""
+    return isinstance(value, str) and bool(value) and bool(_PRINTABLE_ASCII.match(value))
+
+
+def load_json(body, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """Parse JSON, refusing (ValueError) what is not JSON, not UTF-8, nested deeper than
+    ``max_depth`` or holding a number that is not finite."""
+    try:
+        data = json.loads(body, parse_constant=_refuse_constant)
+    except RecursionError:
+        raise ValueError(f"JSON nested deeper than {max_depth} levels") from None
+    except UnicodeDecodeError:
+        raise ValueError("body is not UTF-8") from None
+    stack = [(data, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            if depth > max_depth:
+                raise ValueError(f"JSON nested deeper than {max_depth} levels")
+            stack.extend((v, depth + 1) for v in (item.values() if isinstance(item, dict) else item))
+        elif (isinstance(item, float) and not math.isfinite(item)) or (isinstance(item, int) and abs(item) >= 2**63):
+            raise ValueError("JSON holds a number too large to be real")
+    return data
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"JSON holds {name}, which is not a number")
+
+
+def clean_text(value: str) -> str:
+    """``value`` without NUL and the other control characters no person types (tabs and line
+    breaks stay)."""
+    return _CONTROL.sub("", value)
+
+
+class Text(fields.String):
+    """A string from a vendor, with control characters (NUL...) removed and a length limit."""
+
+    def __init__(self, *args, max_length: int = 5000, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.max_length = max_length
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = clean_text(super()._deserialize(value, attr, data, **kwargs))
+        if len(text) > self.max_length:
+            raise ValidationError(f"longer than {self.max_length} characters")
+        return text
+
+
+class Id(fields.String):
+    """A vendor's id: 1 to ``max_length`` printable ASCII characters, no spaces."""
+
+    def __init__(self, *args, max_length: int = 100, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.max_length = max_length
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if not token_like(text) or len(text) > self.max_length:
+            raise ValidationError(f"not an id (1 to {self.max_length} printable characters, no spaces)")
+        return text
 
 
 def iso_time(value) -> datetime | None:

@@ -87,9 +87,9 @@ def stop_followups(rt, sub: SubAccount, contact_id: str, now: datetime | None = 
     return stopped
 
 
-def subscribe(rt, sub: SubAccount, body: dict) -> str:
-    """Store, update or delete a workflow's subscription to one of Ringback's triggers."""
-    data = body.get("triggerData") or {}
+def subscribe(rt, sub: SubAccount, data: dict, *, workflow_id: str | None = None) -> str:
+    """Store, update or delete a workflow's subscription to one of Ringback's triggers
+    (``data``: GoHighLevel's triggerData, parsed by connectors.ghl.actions)."""
     key, sub_id, event = data.get("key"), data.get("id"), data.get("eventType")
     if key not in TRIGGERS:
         raise ValueError(f"unknown trigger {key!r} (Ringback's: {', '.join(TRIGGERS)})")
@@ -111,7 +111,7 @@ def subscribe(rt, sub: SubAccount, body: dict) -> str:
                                       trigger_key=key, target_url=target)
             s.add(row)
         row.trigger_key, row.target_url, row.sub_account_id = key, target, sub.id
-        row.workflow_id = (body.get("extras") or {}).get("workflowId")
+        row.workflow_id = workflow_id
         row.filters = data.get("filters") or []
         return "stored"
 

@@ -2,15 +2,28 @@
 from __future__ import annotations
 
 import logging
+import secrets
 
-from flask import Flask
+from flask import Flask, jsonify, render_template, request
 from flask_wtf import CSRFProtect
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter
 
 from . import runtime as runtime_mod
 from .config import Config
 from .runtime import Runtime
 
 MAX_BODY = 1024 * 1024  # DESIGN: bodies over 1 MiB are refused with 413 before they are read
+log = logging.getLogger("ringback.app")
+
+
+class RowId(IntegerConverter):
+    """<int:...> in a URL: a row id, so 1 to 2**31 - 1 (PostgreSQL's integer); beyond is a 404."""
+
+    def __init__(self, map, *args, **kwargs):
+        kwargs.setdefault("min", 1)
+        kwargs.setdefault("max", 2**31 - 1)
+        super().__init__(map, *args, **kwargs)
 
 
 def create_app(config: Config | None = None, *, rt: Runtime | None = None) -> Flask:
@@ -20,6 +33,7 @@ def create_app(config: Config | None = None, *, rt: Runtime | None = None) -> Fl
     from . import jobs  # noqa: F401  (registers the tasks on the queue)
 
     app = Flask(__name__)
+    app.url_map.converters["int"] = RowId
     app.config.update(SECRET_KEY=config.secret_key, MAX_CONTENT_LENGTH=MAX_BODY,
                       MAX_FORM_MEMORY_SIZE=MAX_BODY)
     app.extensions["ringback"] = rt
@@ -50,4 +64,36 @@ def create_app(config: Config | None = None, *, rt: Runtime | None = None) -> Fl
     app.register_blueprint(settings.bp)
     app.register_blueprint(actions.bp)
     app.register_blueprint(booking.bp)
+    _error_pages(app)
+    for warning in config.warnings():
+        log.warning("%s", warning)
     return app
+
+
+def _error_pages(app: Flask) -> None:
+    """Errors answer in the caller's language (JSON for APIs and vendors, a page for people)
+    and never show an exception, a host or a port: an unexpected one is logged with a
+    reference the person can quote."""
+    def wants_json() -> bool:
+        return not request.accept_mimetypes.accept_html or request.path.startswith(("/webhooks/", "/ghl/", "/hubspot/"))
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        if exc.code is None or exc.code < 400:
+            return exc
+        if wants_json():
+            return jsonify(error=exc.description), exc.code
+        return render_template("message.html", status=exc.code, title=exc.name, message=exc.description,
+                               hint=None, link=None), exc.code
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception):
+        if isinstance(exc, HTTPException):
+            return http_error(exc)
+        reference = secrets.token_hex(6)
+        log.exception("unexpected error key=app.unexpected reference=%s %s %s", reference, request.method, request.path)
+        message = f"Something went wrong on Ringback's side (reference {reference})."
+        if wants_json():
+            return jsonify(error=message, reference=reference), 500
+        return render_template("message.html", status=500, title="Something went wrong", message=message,
+                               hint="Try again in a minute.", link=None), 500

@@ -1,6 +1,7 @@
 """Storing a verified webhook: the inbox row is committed before the vendor gets its 2xx."""
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
@@ -31,6 +32,9 @@ def store(runtime, *, provider: str, kind: str, key: str, payload: dict, number:
     ``unroutable_ok``; one with ``act=False`` is kept as ``ignored``. ``while_open(session,
     sub)`` runs inside the transaction, for answers that need the sub-account's settings.
     """
+    # What comes from a vendor is never longer than its column: a long key is kept as its hash
+    # (still unique), a long kind (an ignored event's own type name) is cut.
+    key, token, kind = _fits(key, 200), _fits(token, 200), kind[:40]
     try:
         with transaction(runtime.sessions) as s:
             conn = s.connection()
@@ -55,3 +59,9 @@ def store(runtime, *, provider: str, kind: str, key: str, payload: dict, number:
     except IntegrityError:
         return Stored(None, None, False)
     return Stored(event_id, sub, routed and act, extra)
+
+
+def _fits(value: str | None, size: int) -> str | None:
+    if value is None or len(value) <= size:
+        return value
+    return value[:size - 72] + "#sha256:" + hashlib.sha256(value.encode("utf-8", "surrogateescape")).hexdigest()

@@ -1,8 +1,9 @@
 """Which connector parses which provider's stored webhook payloads."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import timezone
 
+from connectors.base import iso_time
 from connectors.ghl import webhook as ghl_webhook
 from connectors.hubspot import webhook as hubspot_webhook
 from connectors.salesforce import webhook as salesforce_webhook
@@ -24,11 +25,9 @@ PARSERS = {
 
 def _booking(payload: dict) -> BookingEvent:
     status = str(payload.get("status") or "booked").lower()
-    starts = payload.get("starts_at")
-    try:
-        starts_at = datetime.fromisoformat(str(starts).replace("Z", "+00:00")) if starts else None
-    except ValueError:
-        starts_at = None
+    starts_at = iso_time(payload.get("starts_at"))
+    if starts_at is not None and starts_at.tzinfo is None:  # stored before offsets were required
+        starts_at = starts_at.replace(tzinfo=timezone.utc)
     value = payload.get("value")
     return BookingEvent(provider="booking", booking_id=str(payload.get("booking_id") or ""),
                         phone=str(payload["phone"]), starts_at=starts_at,

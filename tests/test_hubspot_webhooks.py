@@ -139,7 +139,7 @@ def test_wrong_signature_is_refused(client, rt, hubspot_sub, caplog, how):
 
 
 @pytest.mark.parametrize("body, complaint", [
-    (b"{not json", "not JSON"),
+    (b"{not json", "not JSON"),  # the message names the problem
     (b'{"portalId": 1}', "not a JSON array"),
     (json.dumps([{"portalId": 1}]).encode(), "event 0 lacks subscriptionType, objectId, occurredAt, subscriptionId"),
     (json.dumps([json.loads((FIXTURES / "contact_creation__new_contact.json").read_text())[0]] * 101).encode(),

@@ -17,17 +17,38 @@ class BadTemplate(ValueError):
     """A template that cannot be rendered; the message names the problem."""
 
 
+MAX_TEMPLATE = 1000  # characters; Twilio refuses a text over 1,600 (error 21617) and bills each segment
+LONG_SEGMENTS = 3  # a text of this many segments or more is worth a warning: each is billed as a text
+
+
 def fields_in(template: str) -> set[str]:
     try:
-        return {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+        parsed = list(string.Formatter().parse(template))
     except ValueError as exc:
         raise BadTemplate(f"template has a stray brace: {exc}") from None
+    for _, name, spec, conversion in parsed:
+        if name is not None and (spec or conversion):
+            raise BadTemplate(f"{{{name}}} takes no format (write it as {{{name}}} alone)")
+    return {name for _, name, _, _ in parsed if name is not None}
+
+
+def length_warning(body: str) -> str | None:
+    """A sentence for a text long enough to cost several segments, else None."""
+    seg = segments(body)
+    if seg.count < LONG_SEGMENTS:
+        return None
+    per = 160 if seg.encoding == "GSM-7" else 70
+    return (f"this text is {len(body)} characters, {seg.count} segments in {seg.encoding}: each segment is billed as "
+            f"a text, and a single-segment text holds {per} characters")
 
 
 def check(template: str) -> None:
     """Raise BadTemplate naming any merge field Ringback does not know."""
     if not template or not template.strip():
         raise BadTemplate("template is empty")
+    if len(template) > MAX_TEMPLATE:
+        raise BadTemplate(f"template is {len(template)} characters: at most {MAX_TEMPLATE} (a text is billed per "
+                          "segment of 153 to 160 characters)")
     unknown = sorted(f for f in fields_in(template) if f not in MERGE_FIELDS)
     if unknown:
         raise BadTemplate(

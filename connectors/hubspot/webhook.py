@@ -10,7 +10,6 @@ object events (objectTypeId 0-48) without details, so they are fetched by id in 
 """
 from __future__ import annotations
 
-import json
 from datetime import datetime, timezone
 
 from hubspot.exceptions import InvalidSignatureTimestampError
@@ -18,7 +17,9 @@ from hubspot.utils.signature import Signature
 
 from workflows.events import BookingEvent, CallRef, IgnoredEvent, MeetingRef
 
-from ..base import WebhookRejected
+from marshmallow import INCLUDE, Schema, fields, validate
+
+from ..base import Id, Text, WebhookRejected, load_json, token_like
 
 MAX_BATCH = 100
 MAX_SKEW_MS = 5 * 60 * 1000
@@ -47,9 +48,9 @@ def verify(body: bytes, headers, *, client_secret: str, url: str, method: str = 
     """The batch of events in an authentic, fresh webhook; raise WebhookRejected otherwise."""
     check_signature(body, headers, client_secret=client_secret, url=url, method=method, now=now)
     try:
-        batch = json.loads(body)
+        batch = load_json(body)
     except ValueError as exc:
-        raise WebhookRejected(400, "hubspot.payload_invalid", f"body is not JSON: {exc}") from None
+        raise WebhookRejected(400, "hubspot.payload_invalid", f"body is not JSON Ringback reads: {exc}") from None
     if not isinstance(batch, list) or not all(isinstance(e, dict) for e in batch):
         raise WebhookRejected(400, "hubspot.payload_invalid", "body is not a JSON array of events")
     if len(batch) > MAX_BATCH:
@@ -58,7 +59,30 @@ def verify(body: bytes, headers, *, client_secret: str, url: str, method: str = 
         missing = [k for k in ("portalId", "subscriptionType", "objectId", "occurredAt", "subscriptionId") if k not in e]
         if missing:
             raise WebhookRejected(400, "hubspot.payload_invalid", f"event {i} lacks {', '.join(missing)}")
+        problems = _EVENT.validate(e)
+        if problems:
+            raise WebhookRejected(400, "hubspot.payload_invalid", f"event {i}: " + "; ".join(
+                f"{k}: {' '.join(map(str, v)) if isinstance(v, list) else v}" for k, v in sorted(problems.items())))
     return batch
+
+
+class _EventSchema(Schema):
+    """The fields of a webhook event Ringback reads; the rest is kept as HubSpot sent it."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    portalId = Id(required=True, max_length=20)
+    objectId = Id(required=True, max_length=30)
+    subscriptionId = Id(required=True, max_length=30)
+    occurredAt = fields.Integer(required=True, validate=validate.Range(min=0, max=10**14))
+    subscriptionType = Text(required=True, max_length=100)
+    objectTypeId = Text(load_default=None, max_length=20)
+    propertyName = Text(load_default=None, max_length=200)
+    propertyValue = Text(load_default=None, allow_none=True, max_length=1000)
+
+
+_EVENT = _EventSchema()
 
 
 def check_signature(body: bytes, headers, *, client_secret: str | None, url: str, method: str = "POST",
@@ -72,6 +96,9 @@ def check_signature(body: bytes, headers, *, client_secret: str | None, url: str
     if not signature or not stamp:
         raise WebhookRejected(401, "hubspot.signature_missing",
                               "X-HubSpot-Signature-v3 and X-HubSpot-Request-Timestamp headers are required")
+    if not token_like(signature) or not stamp.isascii() or not stamp.isdigit() or len(stamp) > 15:
+        raise WebhookRejected(401, "hubspot.signature_invalid",
+                              "X-HubSpot-Signature-v3 or X-HubSpot-Request-Timestamp is not of HubSpot's form")
     now_ms = int((now or datetime.now(timezone.utc)).timestamp() * 1000)
     try:
         if int(stamp) - now_ms > MAX_SKEW_MS:

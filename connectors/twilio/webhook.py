@@ -13,10 +13,12 @@ from twilio.request_validator import RequestValidator, get_signature_algorithm
 
 from workflows.events import CallEvent, DeliveryUpdate, InboundSms
 
-from ..base import WebhookRejected
+from ..base import Text, WebhookRejected
 
 CALL_STATUSES = ["queued", "initiated", "ringing", "in-progress", "completed", "busy", "failed", "no-answer", "canceled"]
 DIAL_STATUSES = ["completed", "answered", "busy", "no-answer", "failed", "canceled"]
+# A call lasts at most 24 hours on Twilio; anything far beyond is not a call (and would not fit the column).
+MAX_SECONDS = validate.Range(min=0, max=10**7)
 MESSAGE_STATUSES = ["accepted", "scheduled", "queued", "sending", "sent", "delivered", "undelivered",
                     "failed", "read", "canceled", "receiving", "received", "partially_delivered"]
 
@@ -41,7 +43,7 @@ class _TwilioSchema(Schema):
     class Meta:
         unknown = EXCLUDE  # Twilio adds parameters without notice
 
-    AccountSid = fields.String(required=True, validate=validate.Regexp(r"^AC[0-9a-fA-F]{32}$"))
+    AccountSid = fields.String(required=True, validate=validate.Regexp(r"^AC[0-9a-fA-F]{32}\Z"))
 
 
 def _direction(value: str | None) -> str:
@@ -59,14 +61,14 @@ def _timestamp(value):
 
 
 class VoiceStatusSchema(_TwilioSchema):
-    CallSid = fields.String(required=True, validate=validate.Regexp(r"^CA[0-9a-fA-F]{32}$"))
-    From = fields.String(required=True)
-    To = fields.String(required=True)
+    CallSid = fields.String(required=True, validate=validate.Regexp(r"^CA[0-9a-fA-F]{32}\Z"))
+    From = Text(required=True, max_length=200)
+    To = Text(required=True, max_length=200)
     CallStatus = fields.String(required=True, validate=validate.OneOf(CALL_STATUSES))
-    Direction = fields.String(load_default="inbound")
-    CallDuration = fields.Integer(load_default=None, validate=validate.Range(min=0))
-    SequenceNumber = fields.Integer(load_default=None)
-    Timestamp = fields.String(load_default=None)
+    Direction = Text(load_default="inbound", max_length=40)
+    CallDuration = fields.Integer(load_default=None, validate=MAX_SECONDS)
+    SequenceNumber = fields.Integer(load_default=None, validate=validate.Range(min=0, max=10**9))
+    Timestamp = Text(load_default=None, max_length=100)
 
     @post_load
     def make(self, d, **_):
@@ -79,13 +81,13 @@ class VoiceStatusSchema(_TwilioSchema):
 
 
 class DialActionSchema(_TwilioSchema):
-    CallSid = fields.String(required=True, validate=validate.Regexp(r"^CA[0-9a-fA-F]{32}$"))
-    From = fields.String(required=True)
-    To = fields.String(required=True)
+    CallSid = fields.String(required=True, validate=validate.Regexp(r"^CA[0-9a-fA-F]{32}\Z"))
+    From = Text(required=True, max_length=200)
+    To = Text(required=True, max_length=200)
     DialCallStatus = fields.String(required=True, validate=validate.OneOf(DIAL_STATUSES))
-    DialCallDuration = fields.Integer(load_default=None, validate=validate.Range(min=0))
-    CallStatus = fields.String(load_default="in-progress")
-    Direction = fields.String(load_default="inbound")
+    DialCallDuration = fields.Integer(load_default=None, validate=MAX_SECONDS)
+    CallStatus = fields.String(load_default="in-progress", validate=validate.OneOf(CALL_STATUSES))
+    Direction = Text(load_default="inbound", max_length=40)
 
     @post_load
     def make(self, d, **_):
@@ -98,11 +100,11 @@ class DialActionSchema(_TwilioSchema):
 
 
 class InboundSmsSchema(_TwilioSchema):
-    MessageSid = fields.String(required=True, validate=validate.Regexp(r"^(SM|MM)[0-9a-fA-F]{32}$"))
-    From = fields.String(required=True)
-    To = fields.String(required=True)
-    Body = fields.String(load_default="")
-    OptOutType = fields.String(load_default=None)
+    MessageSid = fields.String(required=True, validate=validate.Regexp(r"^(SM|MM)[0-9a-fA-F]{32}\Z"))
+    From = Text(required=True, max_length=200)
+    To = Text(required=True, max_length=200)
+    Body = Text(load_default="", max_length=5000)  # Twilio: at most 1,600 characters
+    OptOutType = Text(load_default=None, max_length=40)
 
     @post_load
     def make(self, d, **_):
@@ -111,9 +113,9 @@ class InboundSmsSchema(_TwilioSchema):
 
 
 class MessageStatusSchema(_TwilioSchema):
-    MessageSid = fields.String(required=True, validate=validate.Regexp(r"^(SM|MM)[0-9a-fA-F]{32}$"))
+    MessageSid = fields.String(required=True, validate=validate.Regexp(r"^(SM|MM)[0-9a-fA-F]{32}\Z"))
     MessageStatus = fields.String(required=True, validate=validate.OneOf(MESSAGE_STATUSES))
-    ErrorCode = fields.Integer(load_default=None)
+    ErrorCode = fields.Integer(load_default=None, validate=validate.Range(min=0, max=10**6))
 
     @post_load
     def make(self, d, **_):

@@ -12,14 +12,14 @@ HubSpot: its v2 or v3 signature (v3 first), then the same 400/404 checks on orig
 from __future__ import annotations
 
 import hashlib
-import hmac
-import json
 import logging
 
 from flask import Blueprint, jsonify, request
 from sqlalchemy import select
 
-from connectors.base import WebhookRejected
+from connectors.base import WebhookRejected, same_secret
+from connectors.ghl import actions as ghl_actions
+from connectors.hubspot import actions as hubspot_actions
 from connectors.hubspot import webhook as hubspot_webhook
 
 from .. import actions
@@ -41,30 +41,30 @@ def _installed(provider: str, account: str) -> SubAccount | None:
             SubAccount.provider == provider, SubAccount.external_id == account))
 
 
-def _ghl_checked():
-    """(body, sub) of an authentic GoHighLevel workflow call, or the refusal to answer with."""
+def _ghl_checked(parse):
+    """(call, sub) of an authentic GoHighLevel workflow call, or the refusal to answer with."""
     secret = actions.action_secret(rt().config)
-    if not hmac.compare_digest(request.headers.get("X-Ringback-Secret", ""), secret):
+    if not same_secret(request.headers.get("X-Ringback-Secret"), secret):
         return None, _refuse(401, "actions.secret_invalid", "X-Ringback-Secret is missing or wrong")
-    body = request.get_json(silent=True)
-    location = ((body or {}).get("extras") or {}).get("locationId") if isinstance(body, dict) else None
-    if not location:
-        return None, _refuse(400, "actions.payload_invalid", "body must be JSON with extras.locationId")
-    sub = _installed("ghl", location)
+    try:
+        call = parse(request.get_data())
+    except ValueError as exc:
+        return None, _refuse(400, "actions.payload_invalid", f"body must be GoHighLevel's JSON with extras.locationId: {exc}")
+    sub = _installed("ghl", call.location_id)
     if sub is None:
-        return None, _refuse(404, "actions.not_installed", f"Ringback is not installed in location {location}")
-    return (body, sub), None
+        return None, _refuse(404, "actions.not_installed", f"Ringback is not installed in location {call.location_id}")
+    return (call, sub), None
 
 
 @bp.post("/ghl/actions/<key>")
 def ghl_action(key: str):
-    checked, refusal = _ghl_checked()
+    checked, refusal = _ghl_checked(ghl_actions.parse_action)
     if refusal:
         return refusal
-    body, sub = checked
+    call, sub = checked
     if key not in actions.ACTIONS:
-        return _refuse(404, "actions.unknown", f"no action {key!r} (Ringback's: {', '.join(actions.ACTIONS)})")
-    contact = (body.get("extras") or {}).get("contactId") or (body.get("data") or {}).get("contactId")
+        return _refuse(404, "actions.unknown", f"no action {key[:100]!r} (Ringback's: {', '.join(actions.ACTIONS)})")
+    contact = call.contact_id
     if not contact:
         return _refuse(400, "actions.payload_invalid", "extras.contactId is missing: run the action on a contact")
     if key == "send_text_back":
@@ -78,16 +78,15 @@ def ghl_action(key: str):
 
 @bp.post("/ghl/triggers")
 def ghl_trigger_subscription():
-    checked, refusal = _ghl_checked()
+    checked, refusal = _ghl_checked(ghl_actions.parse_trigger)
     if refusal:
         return refusal
-    body, sub = checked
+    call, sub = checked
     try:
-        done = actions.subscribe(rt(), sub, body)
+        done = actions.subscribe(rt(), sub, call.trigger, workflow_id=call.workflow_id)
     except ValueError as exc:
         return _refuse(400, "actions.payload_invalid", str(exc))
-    log.info("trigger subscription %s location=%s key=%s", done, sub.external_id,
-             (body.get("triggerData") or {}).get("key"))
+    log.info("trigger subscription %s location=%s key=%s", done, sub.external_id, call.trigger.get("key"))
     return jsonify(status=done)
 
 
@@ -103,7 +102,7 @@ def _hubspot_verified(config):
     v2 = request.headers.get("X-HubSpot-Signature")
     if request.headers.get("X-HubSpot-Signature-Version") == "v2" and v2 and config.hubspot_client_secret:
         expected = hashlib.sha256((config.hubspot_client_secret + request.method + url).encode() + body).hexdigest()
-        if hmac.compare_digest(v2, expected):
+        if same_secret(v2, expected):
             return
         raise WebhookRejected(401, "hubspot.signature_invalid", "X-HubSpot-Signature (v2) does not match this request")
     raise WebhookRejected(401, "hubspot.signature_missing", "X-HubSpot-Signature-v3 (or v2) header is required")
@@ -117,20 +116,20 @@ def hubspot_action(key: str):
     except WebhookRejected as rej:
         return _refuse(rej.status, rej.log_key, rej.message)
     try:
-        body = json.loads(request.get_data())
-        portal = str(body["origin"]["portalId"])
-        obj = body["object"]
-    except (ValueError, KeyError, TypeError):
-        return _refuse(400, "actions.payload_invalid", "body must be HubSpot's action JSON with origin.portalId and object")
+        call = hubspot_actions.parse_action(request.get_data())
+    except ValueError as exc:
+        return _refuse(400, "actions.payload_invalid",
+                       f"body must be HubSpot's action JSON with origin.portalId and object: {exc}")
+    portal = call.portal_id
     sub = _installed("hubspot", portal)
     if sub is None:
         return _refuse(404, "actions.not_installed", f"Ringback is not installed in HubSpot account {portal}")
     if key not in actions.ACTIONS:
-        return _refuse(404, "actions.unknown", f"no action {key!r} (Ringback's: {', '.join(actions.ACTIONS)})")
-    if str(obj.get("objectType", "")).upper() != "CONTACT":
+        return _refuse(404, "actions.unknown", f"no action {key[:100]!r} (Ringback's: {', '.join(actions.ACTIONS)})")
+    if call.object_type != "CONTACT":
         return jsonify(outputFields={"hs_execution_state": "FAIL_CONTINUE",
                                      "ringback_status": "Ringback acts on contacts only"})
-    contact = str(obj["objectId"])
+    contact = call.object_id
     if key == "send_text_back":
         event_id = actions.queue_text_back(runtime, sub, contact, "hubspot-action", request.get_data())
         status = "queued" if event_id else "duplicate"

@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
+import re
 import time
 
 from flask import Blueprint, jsonify, redirect, render_template, request
+from marshmallow import INCLUDE, Schema, ValidationError, fields, validate, validates
 from sqlalchemy import select, update
+
+from connectors.base import Text, iso_time, load_json, same_secret
 
 from .. import inbox, jobs
 from ..db import transaction
@@ -32,6 +35,29 @@ from . import rt
 log = logging.getLogger("ringback.booking")
 bp = Blueprint("booking", __name__)
 MAX_SKEW = 300
+MAX_VALUE = 10_000_000  # one booking's value, in the sub-account's currency
+_ACCOUNT = re.compile(r"\A[1-9][0-9]{0,9}\Z")
+_STAMP = re.compile(r"\A[0-9]{1,12}\Z")
+
+
+class BookingBody(Schema):
+    """What a booking tool sends; every refusal names the field."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    phone = Text(required=True, max_length=40, validate=validate.Length(min=1))
+    booking_id = Text(load_default=None, allow_none=True, max_length=200)
+    starts_at = Text(load_default=None, allow_none=True, max_length=64)
+    # Finite (marshmallow refuses NaN and Infinity), never negative, never absurd.
+    value = fields.Float(load_default=None, allow_none=True, validate=validate.Range(min=0, max=MAX_VALUE))
+    status = Text(load_default=None, allow_none=True, max_length=40)
+
+    @validates("starts_at")
+    def _starts(self, value, **_):
+        when = iso_time(value) if value else None
+        if value and (when is None or when.tzinfo is None or not 2000 <= when.year <= 2200):
+            raise ValidationError("an ISO 8601 time with its offset, e.g. 2026-12-01T15:00:00-06:00")
 
 
 @bp.get("/b/<token>")
@@ -67,30 +93,33 @@ def receive():
     body = request.get_data(cache=True)
     account = request.headers.get("X-Ringback-Account", "")
     sub = None
-    if account.isdigit():
+    if _ACCOUNT.match(account) and int(account) < 2**31:
         with runtime.sessions() as s:
             sub = s.get(SubAccount, int(account))
     if sub is None or not sub.booking_secret:
         return _refuse(401, "booking.account_unknown", "X-Ringback-Account names no sub-account with a booking secret")
     parts = dict(p.split("=", 1) for p in request.headers.get("X-Ringback-Signature", "").split(",") if "=" in p)
-    if not parts.get("t", "").isdigit() or not parts.get("v1"):
+    if not _STAMP.match(parts.get("t", "")) or not parts.get("v1"):
         return _refuse(401, "booking.signature_missing", "X-Ringback-Signature must be t=<unix seconds>,v1=<hex>")
     if abs(time.time() - int(parts["t"])) > MAX_SKEW:
         return _refuse(401, "booking.timestamp_stale", "the signature's timestamp is more than 5 minutes from now")
     expected = sign(runtime.vault.open(sub.booking_secret), body, int(parts["t"])).split("v1=")[1]
-    if not hmac.compare_digest(parts["v1"], expected):
+    if not same_secret(parts["v1"], expected):
         return _refuse(401, "booking.signature_invalid", "X-Ringback-Signature does not match this body")
     try:
-        payload = json.loads(body)
-        if not isinstance(payload, dict) or not str(payload.get("phone") or "").strip():
-            raise ValueError("a phone is required")
-        if payload.get("value") is not None:
-            float(payload["value"])
-    except (ValueError, TypeError) as exc:
+        data = load_json(body)
+        if not isinstance(data, dict):
+            raise ValueError("the body is not a JSON object")
+        payload = BookingBody().load(data)
+    except ValidationError as exc:
+        return _refuse(400, "booking.payload_invalid", "; ".join(
+            f"{k}: {' '.join(map(str, v)) if isinstance(v, list) else v}" for k, v in sorted(exc.messages.items())))
+    except ValueError as exc:
         return _refuse(400, "booking.payload_invalid", f"body must be JSON with the caller's phone: {exc}")
-    booking_id = str(payload.get("booking_id") or hashlib.sha256(body).hexdigest()[:24])
-    status = str(payload.get("status") or "booked").lower()
-    stored = inbox.store(runtime, provider="booking", kind="BookingEvent", payload=payload, sub_id=sub.id,
+    booking_id = payload["booking_id"] or hashlib.sha256(body).hexdigest()[:24]
+    status = (payload["status"] or "booked").lower()
+    known = {k: payload[k] for k in ("phone", "booking_id", "starts_at", "value", "status")}
+    stored = inbox.store(runtime, provider="booking", kind="BookingEvent", payload=data | known, sub_id=sub.id,
                          key=f"booking:{booking_id}:{status}")
     if stored.event_id is None:
         return jsonify(status="duplicate")

@@ -80,7 +80,7 @@ def callback(provider: str):
     if request.args.get("error"):
         log.info("install declined provider=%s error=%s", provider, request.args.get("error"))
         return _page(400, "Ringback was not installed",
-                     f"{name} says: {request.args.get('error_description') or request.args['error']}.",
+                     f"{name} says: {(request.args.get('error_description') or request.args['error'])[:300]}.",
                      "You can start the install again from the marketplace.")
     expected = session.pop("oauth_state", None)
     got = request.args.get("state")
@@ -99,6 +99,11 @@ def callback(provider: str):
                 "salesforce": installs.salesforce_from_code}[provider](rt(), code, callback_url(provider))
     except CrmError as exc:
         log.warning("install failed key=oauth.exchange_failed provider=%s: %s", provider, exc)
+        if exc.retryable:
+            # Unreachable, or failing on its side: the details (hosts, ports, exceptions) are for
+            # the log, not for the installer's browser.
+            return _page(503, "Ringback was not installed", f"{name} could not be reached to finish the install.",
+                         "Start the install again in a minute.")
         return _page(400, "Ringback was not installed", str(exc),
                      "An authorization code works once and for a few minutes: start the install again.")
     log.info("installed provider=%s agency=%s sub_accounts=%s", provider, done.agency_id, done.sub_account_ids)

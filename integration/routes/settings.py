@@ -22,7 +22,7 @@ from flask import Blueprint, jsonify, redirect, render_template, request, url_fo
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates
 from sqlalchemy import func, select
 
-from connectors.base import SendError, WebhookRejected
+from connectors.base import SendError, WebhookRejected, load_json
 from connectors.hubspot import webhook as hubspot_webhook
 from marketplace import sso
 from workflows import templates
@@ -81,9 +81,13 @@ def embed_ghl():
 
 @bp.post("/sso/ghl")
 def sso_ghl():
-    body = request.get_json(silent=True) or {}
     try:
-        user = sso.ghl_decrypt(str(body.get("encryptedData") or ""), rt().config.ghl_sso_key)
+        body = load_json(request.get_data())
+    except ValueError:
+        body = None
+    encrypted = body.get("encryptedData") if isinstance(body, dict) else None
+    try:
+        user = sso.ghl_decrypt(encrypted if isinstance(encrypted, str) else "", rt().config.ghl_sso_key)
     except sso.SsoRefused as exc:
         log.warning("sso refused key=sso.ghl_invalid remote=%s: %s", request.remote_addr, exc)
         return jsonify(error=str(exc)), 403
@@ -260,7 +264,8 @@ def _render(template: str, business: str, link: str | None) -> dict:
     body = templates.render(template, business_name=business, first_name=None, booking_link=link,
                             first_in_conversation=True)
     seg = templates.segments(body)
-    return {"text": body, "segments": seg.count, "encoding": seg.encoding, "characters": len(body)}
+    return {"text": body, "segments": seg.count, "encoding": seg.encoding, "characters": len(body),
+            "warning": templates.length_warning(body)}
 
 
 @bp.get("/settings/<int:sub_id>")
@@ -354,12 +359,21 @@ def _invalid(sub_id: int, errors: dict):
                            form=request.form, **data), 400
 
 
+def _json_object() -> dict:
+    """The request's JSON object, or {} for anything else (the callers name what is missing)."""
+    try:
+        body = load_json(request.get_data())
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
 @bp.post("/settings/<int:sub_id>/preview")
 def preview(sub_id: int):
     who, sub = _visible_sub(sub_id)
     if who is None:
         return jsonify(error="not allowed"), 403
-    body = request.get_json(silent=True) or {}
+    body = _json_object()
     template = str(body.get("template") or "")
     try:
         if template.strip():
@@ -367,7 +381,8 @@ def preview(sub_id: int):
         with rt().sessions() as s:
             sub = s.get(SubAccount, sub_id)
             settings = text_back_settings(s, sub)
-        chosen = template.strip() or settings.template_for(body.get("kind") or "business_hours")
+        kind = body.get("kind") if body.get("kind") in ("business_hours", "after_hours") else "business_hours"
+        chosen = template.strip() or settings.template_for(kind)
         return jsonify(_render(chosen, sub.name, str(body.get("booking_link") or "") or sub.booking_url))
     except templates.BadTemplate as exc:
         return jsonify(error=str(exc)), 400
@@ -379,7 +394,7 @@ def test_text(sub_id: int):
     if who is None:
         return jsonify(error="not allowed"), 403
     runtime = rt()
-    body = request.get_json(silent=True) or request.form
+    body = _json_object() if request.is_json else request.form
     with runtime.sessions() as s:
         sub = s.get(SubAccount, sub_id)
         settings = text_back_settings(s, sub)
