@@ -11,13 +11,19 @@ from .queue import huey
 log = logging.getLogger("ringback.jobs")
 
 
-@huey.task(retries=5, retry_delay=2)
-def process_event(event_id: int) -> None:
+@huey.task()
+def process_event(event_id: int, expected_attempts: int | None = None) -> None:
+    """Apply a stored event. A retry (or the sweeper's re-queue) carries the attempts it expects:
+    if another run got there first it does nothing, so an event has one retry chain at most."""
     rt = runtime.current()
-    outcome = runner.process_event(rt, event_id)
+    try:
+        outcome = runner.process_event(rt, event_id, expected_attempts=expected_attempts)
+    except Exception as exc:  # a poison event: bounded retries, then it rests as failed
+        log.exception("event %s: processing failed", event_id)
+        outcome = runner.event_failed(rt, event_id, exc)
     log.info("event %s: %s", event_id, outcome.summary)
     if outcome.retry_in is not None:
-        process_event.schedule((event_id,), delay=outcome.retry_in)
+        process_event.schedule((event_id, outcome.event_attempts), delay=outcome.retry_in)
     for claim in outcome.claims:
         send(rt, claim)
     _sync(outcome)
@@ -75,8 +81,8 @@ def sweep() -> tuple[int, int]:
     steps, events = runner.due_work(rt)
     for step_id in steps:
         run_step(step_id)
-    for event_id in events:
-        process_event(event_id)
+    for event_id, attempts in events:
+        process_event(event_id, attempts)
     if steps or events:
         log.warning("sweeper re-queued %d step(s) and %d event(s)", len(steps), len(events))
     for recovery_id in sync.due(rt):

@@ -64,6 +64,8 @@ class SubAccount(Base):
     # The secret its booking tool signs POST /webhooks/booking with (sealed by the vault).
     booking_secret: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # `ringback subaccount remove`: its number and CRM account are let go, its history stays for the reports.
+    removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class WorkflowSetting(Base):
@@ -93,9 +95,12 @@ class InboxEvent(Base):
     idempotency_token: Mapped[str | None] = mapped_column(String(200), unique=True, nullable=True)
     sub_account_id: Mapped[int | None] = mapped_column(ForeignKey("sub_accounts.id"), nullable=True)
     payload: Mapped[dict] = mapped_column(JSON)
-    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending|done|unroutable|failed
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending|done|ignored|unroutable|failed
     result: Mapped[str | None] = mapped_column(Text, nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # The one retry scheduled for a pending event is due then; the sweeper re-queues it only once
+    # that is well past (the retry was lost), so an event never has two retry chains.
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 

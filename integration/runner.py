@@ -39,6 +39,11 @@ log = logging.getLogger("ringback.runner")
 
 MAX_SEND_ATTEMPTS = 6
 EVENT_RETRY_WINDOW = timedelta(minutes=10)
+# Every way an event is tried again is bounded: then it rests, done ("gave up") or failed with
+# its reason, for `ringback events list --failed` and `ringback events retry`.
+NOT_YET_ATTEMPTS = 10  # a report about a text not recorded yet: 0.2 s doubling, about 100 s in all
+VENDOR_ATTEMPTS = 12  # a vendor asked first is down or throttling: 5 s doubling up to 10 min, ~50 min
+FAILED_ATTEMPTS = 5  # an unexpected error: 2, 4, 8, 16 s, so a poison event fails within a minute
 STOPPED_STEP_KINDS = {"text_back", "follow_up"}
 CRM_TEXT_STATUSES = {"delivered", "undelivered", "failed", "read"}  # written to the CRM's field  # kinds never sent to a number that opted out meanwhile
 
@@ -83,12 +88,18 @@ class Outcome:
     claims: list[Claim] = field(default_factory=list)  # steps claimed in this transaction: send now
     retry_in: float | None = None
     syncs: list[int] = field(default_factory=list)  # recoveries with CRM writes to apply
+    # An event's attempts when its retry was scheduled: the retry runs only if nothing ran since.
+    event_attempts: int | None = None
 
 
 # ---------------------------------------------------------------- events
 
-def process_event(rt, event_id: int, now: datetime | None = None) -> Outcome:
-    """Apply one stored webhook. Safe to run twice, concurrently or after a crash."""
+def process_event(rt, event_id: int, now: datetime | None = None, expected_attempts: int | None = None) -> Outcome:
+    """Apply one stored webhook. Safe to run twice, concurrently or after a crash.
+
+    ``expected_attempts``: a scheduled retry or the sweeper's re-queue runs only while the event
+    has been tried exactly that often; any other run got there first (one retry chain per event).
+    """
     now = now or utcnow()
     completed = None  # the event, once the vendor's API filled in what the webhook left out
     for attempt in range(4):
@@ -98,6 +109,8 @@ def process_event(rt, event_id: int, now: datetime | None = None) -> Outcome:
                 ev = conn.execute(SELECT_EVENT, {"_id": event_id}).one_or_none()
                 if ev is None or ev.status != "pending":
                     return Outcome("already processed")
+                if expected_attempts is not None and ev.attempts != expected_attempts:
+                    return Outcome("another run of this event got there first")
                 event = completed or parse_stored(ev.provider, ev.kind, ev.payload)
                 if completed is None and (crm_reads.incomplete(event) or isinstance(event, AppEvent)):
                     raise _Incomplete(ev.sub_account_id, event)
@@ -115,7 +128,8 @@ def process_event(rt, event_id: int, now: datetime | None = None) -> Outcome:
                     completed = crm_reads.complete(rt, need.sub_account_id, need.event)
             except CrmError as exc:
                 if exc.retryable:
-                    return Outcome(f"asking {need.event.provider} first: {exc}", retry_in=exc.retry_after or 5.0)
+                    return _later(rt, event_id, now, f"asking {need.event.provider} first: {exc}", VENDOR_ATTEMPTS,
+                                  lambda n: min(600.0, max(exc.retry_after or 0.0, 5.0 * 2 ** (n - 1))), "failed")
                 log.warning("event %s: could not be completed from %s: %s", event_id, need.event.provider, exc)
                 completed = crm_reads.unresolved(need.event, exc)
         except IntegrityError:
@@ -125,14 +139,46 @@ def process_event(rt, event_id: int, now: datetime | None = None) -> Outcome:
                 raise
             log.info("event %s raced another job; retrying", event_id)
         except NotYet as exc:
-            with transaction(rt.sessions) as s:
-                ev = s.get(InboxEvent, event_id)
-                ev.attempts += 1
-                if now - ev.received_at > exc.window:
-                    ev.status, ev.result, ev.processed_at = "done", f"gave up: {exc}", now
-                    return Outcome(ev.result)
-            return Outcome(f"not yet: {exc}", retry_in=min(2.0, 0.2 * (2 ** min(ev.attempts, 4))))
+            return _later(rt, event_id, now, f"not yet: {exc}", NOT_YET_ATTEMPTS,
+                          lambda n: min(60.0, 0.2 * 2 ** (n - 1)), "done", window=exc.window)
     raise AssertionError("unreachable")
+
+
+def event_failed(rt, event_id: int, exc: BaseException, now: datetime | None = None) -> Outcome:
+    """An event whose processing raised: tried again a few times, then left as failed with the reason."""
+    reason = f"{type(exc).__name__}: {str(exc)[:500]}"
+    return _later(rt, event_id, now or utcnow(), reason, FAILED_ATTEMPTS, lambda n: float(2 ** n), "failed")
+
+
+def _later(rt, event_id: int, now: datetime, reason: str, limit: int, delay, final: str,
+           window: timedelta | None = None) -> Outcome:
+    """Count an attempt that did not finish the event; schedule the next one, or stop for good
+    (``final``: "done" when the event was about nothing of Ringback's, "failed" otherwise)."""
+    with transaction(rt.sessions) as s:
+        ev = s.get(InboxEvent, event_id, with_for_update=True)
+        if ev is None or ev.status != "pending":
+            return Outcome("already processed")
+        ev.attempts += 1
+        if ev.attempts >= limit or (window is not None and now - ev.received_at > window):
+            verb = "gave up" if final == "done" else "failed"
+            ev.status, ev.processed_at, ev.next_attempt_at = final, now, None
+            ev.result = f"{verb} after {ev.attempts} attempt(s): {reason}"
+            log.warning("event %s %s", event_id, ev.result)
+            return Outcome(ev.result)
+        wait = delay(ev.attempts)
+        ev.next_attempt_at, ev.result = now + timedelta(seconds=wait), f"attempt {ev.attempts}: {reason}"
+        return Outcome(f"{reason}; trying again in {wait:g}s", retry_in=wait, event_attempts=ev.attempts)
+
+
+def retry_events(rt, event_ids: list[int]) -> list[int]:
+    """Put failed events back to be processed from the start (`ringback events retry`); the ids that were."""
+    with transaction(rt.sessions) as s:
+        rows = s.scalars(select(InboxEvent).where(InboxEvent.id.in_(event_ids), InboxEvent.status == "failed")
+                         .with_for_update()).all()
+        for ev in rows:
+            ev.status, ev.attempts, ev.next_attempt_at, ev.processed_at = "pending", 0, None, None
+            ev.result = f"retried by hand after: {ev.result}"
+        return sorted(ev.id for ev in rows)
 
 
 def _dispatch(s: Session, rt, ev, event, now: datetime) -> Outcome:
@@ -186,8 +232,8 @@ def handle_call(s: Session, ev, call: CallEvent, now: datetime, sender: tuple[st
                 syncs = [values["recovery_id"]]
     if row is None:
         conn.execute(calls_table.insert(), {
-            "sub_account_id": sub.id, "provider": call.provider, "call_id": call.call_id, "caller": call.caller,
-            "called": call.called, "started_at": now, "status": call.status, "status_rank": call_rank(call.status),
+            "sub_account_id": sub.id, "provider": call.provider, "call_id": call.call_id, "caller": call.caller[:40],
+            "called": call.called[:40], "started_at": now, "status": call.status, "status_rank": call_rank(call.status),
         } | values)
     elif values:
         conn.execute(UPDATE_CALL, {"_id": row.id} | values)
@@ -714,15 +760,18 @@ def _record_opt_out(s: Session, sub_account_id: int | None, phone: str, source: 
 
 # ---------------------------------------------------------------- sweeper
 
-def due_work(rt, now: datetime | None = None, limit: int = 500) -> tuple[list[int], list[int]]:
-    """Steps that are due or whose lease ran out, and inbox events left pending: for re-queueing."""
+def due_work(rt, now: datetime | None = None, limit: int = 500) -> tuple[list[int], list[tuple[int, int]]]:
+    """Steps that are due or whose lease ran out, and inbox events left pending (id, attempts): for re-queueing."""
     now = now or utcnow()
     with transaction(rt.sessions) as s:
         steps = s.scalars(select(Step.id).where(or_(
             and_(Step.status == "pending", Step.due_at <= now),
             and_(Step.status == "running", Step.lease_until < now),
         )).order_by(Step.due_at).limit(limit)).all()
-        events = s.scalars(select(InboxEvent.id).where(
+        # Only events whose scheduled retry is long overdue (or that never had one): the retry of
+        # a pending event is its chain's own; a second chain would multiply the work.
+        events = s.execute(select(InboxEvent.id, InboxEvent.attempts).where(
             InboxEvent.status == "pending", InboxEvent.received_at < now - timedelta(seconds=30),
+            or_(InboxEvent.next_attempt_at.is_(None), InboxEvent.next_attempt_at < now - timedelta(seconds=30)),
         ).order_by(InboxEvent.id).limit(limit)).all()
-    return list(steps), list(events)
+    return list(steps), [tuple(e) for e in events]

@@ -28,10 +28,10 @@ TOUCH_INSTALLATION = update(Installation.__table__).where(
     Installation.__table__.c.sub_account_id == bindparam("_sub")).values(last_event_at=bindparam("last_event_at"))
 SELECT_EVENT = select(
     inbox_table.c.id, inbox_table.c.provider, inbox_table.c.kind, inbox_table.c.status, inbox_table.c.payload,
-    inbox_table.c.sub_account_id, inbox_table.c.received_at,
+    inbox_table.c.sub_account_id, inbox_table.c.received_at, inbox_table.c.attempts,
 ).where(inbox_table.c.id == bindparam("_id")).with_for_update()
 FINISH_EVENT = inbox_table.update().where(inbox_table.c.id == bindparam("_id")).values(
-    attempts=inbox_table.c.attempts + 1)
+    attempts=inbox_table.c.attempts + 1, next_attempt_at=None)
 
 SELECT_CALL = select(
     calls_table.c.id, calls_table.c.status, calls_table.c.status_rank, calls_table.c.decided_at, calls_table.c.outcome,

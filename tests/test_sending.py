@@ -137,7 +137,7 @@ def test_pending_event_left_by_a_dead_worker_is_swept(client, rt, sub, fake_twil
     assert jobs.sweep() == (0, 0)  # young events are still in the queue: leave them
     later = utcnow() + timedelta(seconds=31)
     steps, events = runner.due_work(rt, now=later)
-    assert (steps, events) == ([], [1])
+    assert (steps, events) == ([], [(1, 0)])
     jobs.process_event(1)
     assert len(fake_twilio.messages) == 1
 
