@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import secrets
 import signal
@@ -39,8 +40,35 @@ def _sessions(config: Config):
 
 
 @click.group(help="Ringback: text every missed caller back within a second, and win the job.")
+@click.version_option(package_name="ringback", message="%(prog)s %(version)s")
 def main() -> None:
     pass
+
+
+def _runtime(config: Config):
+    """The runtime, or one line saying why it cannot start (an unmigrated production database...)."""
+    from .runtime import Runtime
+    try:
+        return Runtime(config)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _warn(config: Config) -> None:
+    for warning in config.warnings():
+        click.secho(f"WARNING: {warning}", fg="red", bold=True, err=True)
+
+
+@main.group(help="Keys for RINGBACK_ENCRYPTION_KEY.")
+def keys() -> None:
+    pass
+
+
+@keys.command("new", help="Print a fresh Fernet key for RINGBACK_ENCRYPTION_KEY (put it in front of the old "
+                          "ones to rotate: the first key encrypts, all of them decrypt).")
+def keys_new() -> None:
+    from cryptography.fernet import Fernet
+    click.echo(Fernet.generate_key().decode())
 
 
 # ------------------------------------------------------------------ serve / worker
@@ -56,14 +84,14 @@ def serve(host: str, port: int, workers: int) -> None:
     from .worker import make_consumer
 
     import dataclasses
-    import os
 
     config = _config()
     url = f"http://{host}:{port}"
     if not os.environ.get("RINGBACK_PUBLIC_URL"):
         # Locally the public URL is the one we serve on: signatures are checked against it.
         config = dataclasses.replace(config, public_url=url)
-    app = create_app(config)
+    _warn(config)
+    app = create_app(config, rt=_runtime(config))
     from . import jobs
     jobs.sweep()
     consumer = make_consumer(workers=workers, in_process=True)
@@ -74,6 +102,9 @@ def serve(host: str, port: int, workers: int) -> None:
     click.echo(f"Ringback is running at {url}  ({store}; {queue}; {config.sms_backend} SMS sender)")
     if config.public_url != url:
         click.echo(f"Webhook signatures are checked against RINGBACK_PUBLIC_URL={config.public_url}")
+    # `ringback simulate-call` (and the other commands) find this server here, and sign for it.
+    server_file = _write_server_file(config, url)
+    click.echo("Try it: ringback simulate-call --to <a sub-account's number> --from +15125550123")
     click.echo("Press Ctrl+C to stop.")
 
     def _terminate(_signum, _frame):
@@ -86,9 +117,31 @@ def serve(host: str, port: int, workers: int) -> None:
         pass
     finally:
         click.echo("Stopping: finishing jobs in progress...")
+        server_file.unlink(missing_ok=True)
         server.server_close()
         consumer.stop(graceful=True)
         app.extensions["ringback"].close()
+
+
+SERVER_FILE = "server.json"
+
+
+def _write_server_file(config: Config, url: str):
+    from .db import private_file
+    path = config.data_dir / SERVER_FILE
+    private_file(path)
+    path.write_text(json.dumps({"url": url, "public_url": config.public_url, "pid": os.getpid()}))
+    return path
+
+
+def _running_server(config: Config) -> dict | None:
+    """The `ringback serve` running from this data directory, if one is."""
+    try:
+        found = json.loads((config.data_dir / SERVER_FILE).read_text())
+        os.kill(int(found["pid"]), 0)
+        return found
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 @main.command(help="Run the job worker (huey consumer; TERM stops it gracefully).")
@@ -97,10 +150,12 @@ def serve(host: str, port: int, workers: int) -> None:
                    "RINGBACK_SEND_CONCURRENCY threads.")
 @click.option("--processes", is_flag=True, help="Run each worker in its own process (uses every core).")
 def worker(workers: int, processes: bool) -> None:
-    from .runtime import Runtime, install
+    from .runtime import install
     from .worker import make_consumer
 
-    rt = install(Runtime(_config()))
+    config = _config()
+    _warn(config)
+    rt = install(_runtime(config))
     from . import jobs
     jobs.sweep()
     try:
@@ -140,7 +195,20 @@ def _phone(_ctx, _param, value):
     return e164
 
 
+def _name(_ctx, _param, value):
+    if value is None:
+        return None
+    value = " ".join(value.split())
+    if not value:
+        raise click.BadParameter("a business name is needed: texts are signed with it")
+    if len(value) > 200:
+        raise click.BadParameter(f"{len(value)} characters: at most 200")
+    return value
+
+
 def _tz(_ctx, _param, value):
+    if value is None:
+        return None
     try:
         zone(value)
     except BadSchedule as exc:
@@ -149,6 +217,8 @@ def _tz(_ctx, _param, value):
 
 
 def _hours(_ctx, _param, value):
+    if value is None:
+        return None
     try:
         return WeeklySchedule.parse(value).format()
     except BadSchedule as exc:
@@ -159,13 +229,13 @@ def _url(_ctx, _param, value):
     if value is None:
         return None
     parsed = urlparse(value)
-    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+    if parsed.scheme not in ("http", "https") or not parsed.netloc or any(c.isspace() for c in value) or len(value) > 500:
         raise click.BadParameter(f"{value!r} is not an http(s) URL")
     return value
 
 
 @subaccount.command("add", help="Add a sub-account and print its id.")
-@click.option("--name", required=True, help="The business name texts are signed with.")
+@click.option("--name", required=True, callback=_name, help="The business name texts are signed with.")
 @click.option("--phone", required=True, callback=_phone, help="Its Twilio number, E.164.")
 @click.option("--timezone", "tz", required=True, callback=_tz, help="IANA timezone, e.g. America/Chicago.")
 @click.option("--booking-url", default=None, callback=_url, help="Link callers can book with.")
@@ -203,13 +273,13 @@ def subaccount_add(name, phone, tz, booking_url, hours, ghl_location, hubspot_po
     provider, external = crm or ("twilio", phone)
     try:
         with transaction(_sessions(config)) as s:
-            sub = SubAccount(name=name.strip(), provider=provider, external_id=external, phone_number=phone,
+            sub = SubAccount(name=name, provider=provider, external_id=external, phone_number=phone,
                              timezone=tz, business_hours=hours, booking_url=booking_url)
             s.add(sub)
             s.flush()
             sub_id = sub.id
             if crm_token:
-                vault = Vault(config.encryption_key, secret_key=config.secret_key)
+                vault = Vault(config.encryption_key)
                 inst = Installation(sub_account_id=sub.id, provider=provider, kind="private_token",
                                     access_token=vault.seal(crm_token.strip()), instance_url=salesforce_instance)
                 if provider == "salesforce":
@@ -230,7 +300,7 @@ def subaccount_add(name, phone, tz, booking_url, hours, ghl_location, hubspot_po
 def subaccount_list() -> None:
     config = _config()
     with _sessions(config)() as s:
-        subs = s.scalars(select(SubAccount).order_by(SubAccount.id)).all()
+        subs = s.scalars(select(SubAccount).where(SubAccount.removed_at.is_(None)).order_by(SubAccount.id)).all()
     if not subs:
         click.echo("no sub-accounts yet: add one with `ringback subaccount add`")
         return
@@ -241,8 +311,16 @@ def subaccount_list() -> None:
                    f"{sub.timezone:<22} {sub.business_hours}")
 
 
-@subaccount.command("settings", help="Show or change a sub-account's missed-call text back.")
+@subaccount.command("settings", help="Show or change a sub-account: its name, number, hours, timezone and booking "
+                                     "link, and its missed-call text back.")
 @click.argument("sub_id", type=int)
+@click.option("--name", default=None, callback=_name, help="The business name texts are signed with.")
+@click.option("--phone", default=None, callback=lambda c, p, v: None if v is None else _phone(c, p, v),
+              help="Its Twilio number, E.164 (the number callers dial and texts come from).")
+@click.option("--timezone", "tz", default=None, callback=_tz, help="IANA timezone, e.g. America/Chicago.")
+@click.option("--hours", default=None, callback=_hours, help="Weekly opening hours, e.g. 'mon-fri 08:00-18:00'.")
+@click.option("--booking-url", default=None, callback=_url, help="Link callers can book with.")
+@click.option("--no-booking-url", is_flag=True, help="Take the booking link away.")
 @click.option("--on/--off", "enabled", default=None, help="Switch the text back on or off.")
 @click.option("--business-hours-text", default=None, help="Template used while open ({first_name}, {business_name}, {booking_link}).")
 @click.option("--after-hours-text", default=None, help="Template used while closed.")
@@ -266,13 +344,21 @@ def subaccount_list() -> None:
 @click.option("--send-via", type=click.Choice(["twilio", "ghl"]), default=None,
               help="Send texts through Ringback's Twilio number, or (GoHighLevel sub-accounts) through the "
                    "location's own conversations, so they show in its inbox.")
-def subaccount_settings(sub_id, enabled, business_hours_text, after_hours_text, missed_under, dedupe_hours,
-                        block, unblock, missed_dispositions, answered_dispositions, missed_statuses,
-                        send_via) -> None:
+def subaccount_settings(sub_id, name, phone, tz, hours, booking_url, no_booking_url, enabled, business_hours_text,
+                        after_hours_text, missed_under, dedupe_hours, block, unblock, missed_dispositions,
+                        answered_dispositions, missed_statuses, send_via) -> None:
     from workflows.hours import BadSchedule as _BadSchedule
     from workflows.templates import BadTemplate
 
+    from . import subaccounts
     from .settings_store import save_text_back, text_back_settings
+
+    if booking_url and no_booking_url:
+        raise click.BadParameter("give --booking-url or --no-booking-url, not both", param_hint="--no-booking-url")
+    profile = {k: v for k, v in {"name": name, "phone_number": phone, "timezone": tz, "business_hours": hours,
+                                 "booking_url": booking_url}.items() if v is not None}
+    if no_booking_url:
+        profile["booking_url"] = None
 
     config = _config()
     changes = {k: v for k, v in {
@@ -286,19 +372,22 @@ def subaccount_settings(sub_id, enabled, business_hours_text, after_hours_text, 
     }.items() if v is not None}
     try:
         with transaction(_sessions(config)) as s:
-            sub = s.get(SubAccount, sub_id)
-            if sub is None:
-                raise click.ClickException(f"no sub-account {sub_id} (see `ringback subaccount list`)")
+            sub = _sub_or_fail(s, sub_id)
+            if profile:
+                subaccounts.update_profile(s, sub, **profile)
             if block or unblock:
                 current = set(text_back_settings(s, sub).block_list)
                 changes["block_list"] = sorted((current | set(block)) - set(unblock))
             if changes or enabled is not None:
                 save_text_back(s, sub, enabled=enabled, **changes)
             settings = text_back_settings(s, sub)
+    except IntegrityError:
+        raise click.ClickException(f"{phone} already belongs to another sub-account (see `ringback subaccount list`)") from None
     except (BadTemplate, _BadSchedule, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     from workflows import templates as tpl
     click.echo(f"{sub.name} (#{sub.id}): missed-call text back is {'ON' if settings.enabled else 'OFF'}")
+    click.echo(f"  number: {sub.phone_number or 'none'}; booking link: {sub.booking_url or 'none'}")
     click.echo(f"  hours: {settings.hours.format()} ({settings.timezone})")
     click.echo(f"  a completed call under {settings.missed_under_seconds}s counts as missed; "
                f"repeat callers texted at most once per {settings.dedupe_window_seconds / 3600:g} h")
@@ -313,6 +402,39 @@ def subaccount_settings(sub_id, enabled, business_hours_text, after_hours_text, 
         seg = tpl.segments(body)
         click.echo(f"  {kind.replace('_', ' ')} text ({seg.count} segment{'s' if seg.count > 1 else ''}, {seg.encoding}):")
         click.echo(f"    {body}")
+        warning = tpl.length_warning(body)
+        if warning:
+            click.secho(f"  warning: the {kind.replace('_', ' ')} {warning}", fg="yellow", err=True)
+
+
+def _sub_or_fail(s, sub_id: int) -> SubAccount:
+    from . import subaccounts
+    sub = subaccounts.active(s, sub_id) if 0 < sub_id < 2**31 else None
+    if sub is None:
+        raise click.ClickException(f"no sub-account {sub_id} (see `ringback subaccount list`)")
+    return sub
+
+
+@subaccount.command("remove", help="Remove a sub-account: its texts stop, its tokens are deleted and its number is "
+                                   "freed; its calls, texts and bookings stay in the reports.")
+@click.argument("sub_id", type=int)
+@click.option("--yes", is_flag=True, help="Do not ask first.")
+def subaccount_remove(sub_id, yes) -> None:
+    from . import subaccounts
+
+    config = _config()
+    sessions = _sessions(config)
+    with sessions() as s:
+        sub = _sub_or_fail(s, sub_id)
+        kept = subaccounts.counts(s, sub)
+    question = (f"Remove {sub.name} (#{sub.id}, {sub.phone_number or sub.provider + ' ' + sub.external_id})? Its "
+                f"missed-call texts stop now; its {kept['calls']} call(s), {kept['recoveries']} recovery(ies) and "
+                f"{kept['booked']} booking(s) stay in the reports.")
+    if not yes and not click.confirm(question, default=False):
+        raise click.ClickException("nothing removed")
+    with transaction(sessions) as s:
+        subaccounts.remove(s, s.get(SubAccount, sub_id))
+    click.echo(f"removed {sub.name} (#{sub.id}); `ringback report --subaccount {sub.id}` still shows its numbers")
 
 
 def _value(text: str):
@@ -345,9 +467,7 @@ def subaccount_workflow(sub_id, name, agency, enabled, pairs) -> None:
     config = _config()
     try:
         with transaction(_sessions(config)) as s:
-            sub = s.get(SubAccount, sub_id)
-            if sub is None:
-                raise click.ClickException(f"no sub-account {sub_id} (see `ringback subaccount list`)")
+            sub = _sub_or_fail(s, sub_id)
             if agency and sub.agency_id is None:
                 raise click.ClickException(f"{sub.name} belongs to no agency: set its own values instead")
             if values or enabled is not None:
@@ -356,7 +476,7 @@ def subaccount_workflow(sub_id, name, agency, enabled, pairs) -> None:
                 else:
                     save_workflow(s, sub, name, enabled=enabled, **values)
             effective = validate_settings(name, workflow_values(s, sub).get(name, {}))
-    except BadWorkflowSettings as exc:
+    except (BadWorkflowSettings, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"{name} for {sub.name} (#{sub.id}): {'ON' if effective['enabled'] else 'OFF'}")
     for key, value in sorted(effective.items()):
@@ -374,9 +494,7 @@ def subaccount_pack(sub_id, pack) -> None:
 
     config = _config()
     with transaction(_sessions(config)) as s:
-        sub = s.get(SubAccount, sub_id)
-        if sub is None:
-            raise click.ClickException(f"no sub-account {sub_id} (see `ringback subaccount list`)")
+        sub = _sub_or_fail(s, sub_id)
         done = apply_pack(s, sub, pack)
     click.echo(f"{sub.name}: {PACKS[pack]['label']} applied to {', '.join(done)}")
 
@@ -388,11 +506,9 @@ def subaccount_booking_secret(sub_id, rotate) -> None:
     from marketplace.vault import Vault
 
     config = _config()
-    vault = Vault(config.encryption_key, secret_key=config.secret_key)
+    vault = Vault(config.encryption_key)
     with transaction(_sessions(config)) as s:
-        sub = s.get(SubAccount, sub_id)
-        if sub is None:
-            raise click.ClickException(f"no sub-account {sub_id} (see `ringback subaccount list`)")
+        sub = _sub_or_fail(s, sub_id)
         if rotate or not sub.booking_secret:
             sub.booking_secret = vault.seal(secrets.token_urlsafe(32))
         secret = vault.open(sub.booking_secret)
@@ -424,9 +540,7 @@ def subaccount_stages(sub_id, pipeline, mappings, target, clear) -> None:
 
     config = _config()
     with transaction(_sessions(config)) as s:
-        sub = s.get(SubAccount, sub_id)
-        if sub is None:
-            raise click.ClickException(f"no sub-account {sub_id} (see `ringback subaccount list`)")
+        sub = _sub_or_fail(s, sub_id)
         current = save_stage_mapping(s, sub, pipeline=pipeline, stages=parsed, target=target, clear=clear)
     if not current:
         click.echo(f"{sub.name}: stages are matched by name")
@@ -449,7 +563,7 @@ def report(sub_id, since, fmt) -> None:
 
     config = _config()
     with _sessions(config)() as s:
-        sub = s.get(SubAccount, sub_id) if sub_id is not None else None
+        sub = s.get(SubAccount, sub_id) if sub_id is not None and 0 < sub_id < 2**31 else None
         if sub_id is not None and sub is None:
             raise click.ClickException(f"no sub-account {sub_id} (see `ringback subaccount list`)")
         # One business's days are its own local days; across sub-accounts, UTC days.
@@ -490,7 +604,7 @@ def manifests(base_url, out_dir, contact_email, integration_user, allow_http) ->
     from .runtime import Runtime
 
     config = _config()
-    vault = Vault(config.encryption_key, secret_key=config.secret_key)
+    vault = Vault(config.encryption_key)
     orgs = {}
     with _sessions(config)() as s:
         for inst in s.scalars(select(Installation).where(Installation.provider == "salesforce",
@@ -536,7 +650,7 @@ def installations_list(fmt: str) -> None:
     from .models import Agency, Installation, SyncOp, utcnow
 
     config = _config()
-    vault = Vault(config.encryption_key, secret_key=config.secret_key)
+    vault = Vault(config.encryption_key)
     now = utcnow()
     rows = []
     with _sessions(config)() as s:
@@ -594,7 +708,7 @@ def sync_list(failed: bool) -> None:
     from . import sync as sync_mod
     from .runtime import Runtime
 
-    rows = sync_mod.pending_or_failed(Runtime(_config()), failed_only=failed)
+    rows = sync_mod.pending_or_failed(_runtime(_config()), failed_only=failed)
     if not rows:
         click.echo("no failed CRM writes" if failed else "every CRM write is applied")
         return
@@ -610,7 +724,15 @@ def sync_retry(op_ids) -> None:
     from . import sync as sync_mod
     from .runtime import Runtime, install
 
-    rt = install(Runtime(_config()))
+    rt = install(_runtime(_config()))
+    if op_ids:
+        from .models import SyncOp
+        with rt.sessions() as s:
+            found = dict(s.execute(select(SyncOp.id, SyncOp.status).where(
+                SyncOp.id.in_([i for i in op_ids if 0 < i < 2**31]))).all())
+        wrong = [f"{i} ({'no such write' if i not in found else found[i]})" for i in op_ids if found.get(i) != "failed"]
+        if wrong:
+            raise click.ClickException(f"not failed CRM writes: {', '.join(wrong)} (see `ringback sync list --failed`)")
     recoveries = sync_mod.retry(rt, list(op_ids) or None)
     if not recoveries:
         click.echo("no failed CRM writes to retry")
@@ -624,6 +746,54 @@ def sync_retry(op_ids) -> None:
         raise SystemExit(1)
 
 
+# ------------------------------------------------------------------ inbox events
+
+@main.group(help="Webhooks received (the inbox): those that failed, and replaying them.")
+def events() -> None:
+    pass
+
+
+@events.command("list", help="Events not processed yet, or with --failed those that failed for good, with the reason.")
+@click.option("--failed", is_flag=True, help="Only events that failed after every retry.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10000))
+def events_list(failed: bool, limit: int) -> None:
+    config = _config()
+    statuses = ("failed",) if failed else ("pending", "failed")
+    with _sessions(config)() as s:
+        rows = s.scalars(select(InboxEvent).where(InboxEvent.status.in_(statuses))
+                         .order_by(InboxEvent.id.desc()).limit(limit)).all()
+    if not rows:
+        click.echo("no failed events" if failed else "every event is processed")
+        return
+    click.echo(f"{'id':>6}  {'received (UTC)':<19} {'from':<10} {'kind':<16} {'status':<8} {'tries':>5}  result")
+    for ev in rows:
+        click.echo(f"{ev.id:>6}  {ev.received_at:%Y-%m-%d %H:%M:%S} {ev.provider:<10} {ev.kind[:16]:<16} {ev.status:<8} "
+                   f"{ev.attempts:>5}  {(ev.result or '')[:200]}")
+
+
+@events.command("retry", help="Process failed events again from the start, now (after fixing what failed).")
+@click.argument("event_ids", nargs=-1, type=int, required=True)
+def events_retry(event_ids) -> None:
+    from . import jobs, runner
+    from .runtime import install
+
+    rt = install(_runtime(_config()))
+    rt.huey.immediate = True  # run here and now, with what it sends
+    try:
+        ids = [i for i in event_ids if 0 < i < 2**31]
+        retried = runner.retry_events(rt, ids)
+        missing = [str(i) for i in event_ids if i not in retried]
+        for event_id in retried:
+            jobs.process_event.call_local(event_id, 0)
+            with rt.sessions() as s:
+                ev = s.get(InboxEvent, event_id)
+            click.echo(f"event {event_id}: {ev.status}: {ev.result}")
+    finally:
+        rt.close()
+    if missing:
+        raise click.ClickException(f"not failed events: {', '.join(missing)} (see `ringback events list --failed`)")
+
+
 # ------------------------------------------------------------------ simulate-call
 
 @main.command("simulate-call", help="Send a signed Twilio call-status callback to a running Ringback and show what it did.")
@@ -632,7 +802,8 @@ def sync_retry(op_ids) -> None:
 @click.option("--status", default="no-answer", show_default=True,
               type=click.Choice(["no-answer", "busy", "failed", "canceled", "completed"]))
 @click.option("--duration", default=0, show_default=True, type=int, help="Call length in seconds (for completed).")
-@click.option("--url", default=None, help="Where Ringback listens (default: RINGBACK_PUBLIC_URL).")
+@click.option("--url", default=None, help="Where Ringback listens (default: the `ringback serve` running from this "
+                                         "data directory, else RINGBACK_PUBLIC_URL).")
 @click.option("--wait", default=10.0, show_default=True, help="Seconds to wait for Ringback's decision.")
 def simulate_call(to, from_, status, duration, url, wait) -> None:
     from twilio.request_validator import RequestValidator
@@ -647,17 +818,29 @@ def simulate_call(to, from_, status, duration, url, wait) -> None:
         "SequenceNumber": "0", "CallDuration": str(duration),
         "Timestamp": time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime()),
     }
-    signature = RequestValidator(config.twilio_webhook_token).compute_signature(config.public_url + path, params)
-    target = (url or config.public_url).rstrip("/") + path
+    # Sign for the server we talk to: the URL it checks signatures against is its public URL
+    # (RINGBACK_PUBLIC_URL, or where `ringback serve` listens, which it notes in the data directory).
+    server = _running_server(config)
+    if url:
+        target_base = url.rstrip("/")
+        signed_base = (server["public_url"] if server and server["url"] == target_base else
+                       config.public_url if os.environ.get("RINGBACK_PUBLIC_URL") else target_base)
+    elif server and not os.environ.get("RINGBACK_PUBLIC_URL"):
+        target_base, signed_base = server["url"], server["public_url"]
+    else:
+        target_base = signed_base = config.public_url
+    signature = RequestValidator(config.twilio_webhook_token).compute_signature(signed_base + path, params)
+    target = target_base + path
     try:
         resp = requests.post(target, data=params, headers={"X-Twilio-Signature": signature}, timeout=10)
-    except requests.RequestException as exc:
-        raise click.ClickException(f"could not reach Ringback at {target}: {exc}. Is `ringback serve` running?") from None
+    except requests.RequestException:
+        raise click.ClickException(f"could not reach Ringback at {target}. Is `ringback serve` running? "
+                                   "(give its address with --url)") from None
     if resp.status_code == 403:
         raise click.ClickException(
-            f"Ringback refused the signature: {resp.text.strip()}. The signature covers the URL, so "
-            f"RINGBACK_PUBLIC_URL (here {config.public_url}) must be the address the server was told it is "
-            f"reached at, and TWILIO_AUTH_TOKEN / RINGBACK_SECRET_KEY must match the server's.")
+            f"Ringback refused the signature: {resp.text.strip()}. It was signed for {signed_base}{path}: the server "
+            f"must check signatures against that address (RINGBACK_PUBLIC_URL), with the same TWILIO_AUTH_TOKEN or, "
+            f"in sandbox mode, the same data directory ({config.data_dir}).")
     if resp.status_code != 200:
         raise click.ClickException(f"Ringback answered {resp.status_code}: {resp.text.strip()}")
     click.echo(f"sent {status} call {call_sid} from {from_} to {to}")

@@ -148,6 +148,7 @@ def save_workflow(session: Session, sub=None, workflow: str = "", *, agency_id: 
     from workflows import config
     if workflow == TEXT_BACK:
         return save_text_back(session, sub, enabled=enabled, **values)
+    config.check_keys(workflow, values)
     scope = ([WorkflowSetting.sub_account_id == sub.id] if sub is not None
              else [WorkflowSetting.sub_account_id.is_(None), WorkflowSetting.agency_id == agency_id])
     row = session.scalar(select(WorkflowSetting).where(WorkflowSetting.workflow == workflow, *scope))

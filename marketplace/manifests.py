@@ -32,18 +32,34 @@ class Written:
     notes: list[str] = field(default_factory=list)
 
 
+_URL_SAFE = re.compile(r"\A[A-Za-z0-9._~:/%-]+\Z")
+
+
+def base_url_problem(base_url: str, *, allow_http: bool = False) -> str | None:
+    """Why ``base_url`` cannot go into the manifests (they embed it in JSON and XML), or None."""
+    try:
+        parsed = urlparse(base_url)
+        parsed.port  # noqa: B018 (raises ValueError for a port that is not a number)
+    except ValueError:
+        parsed = None
+    if (parsed is None or parsed.scheme not in ("http", "https") or not parsed.hostname or parsed.query
+            or parsed.fragment or parsed.username or parsed.password or not _URL_SAFE.match(base_url)):
+        return (f"--base-url is not a plain URL such as https://ringback.example.com (no quotes, spaces, "
+                f"query or fragment): {base_url!r}")
+    if parsed.scheme != "https" and not allow_http:
+        return f"--base-url must be https (the marketplaces refuse plain http): {base_url}"
+    return None
+
+
 def render(base_url: str, out: Path, *, action_secret: str, salesforce_orgs: dict[str, str], routes: set[str],
            contact_email: str = "support@example.com", integration_user: str = "integration@example.com",
            allow_http: bool = False) -> Written:
     """Write the manifests into ``out``; ``salesforce_orgs`` maps an org id to its Outbound Message URL."""
     result = Written()
     base_url = base_url.rstrip("/")
-    parsed = urlparse(base_url)
-    if parsed.scheme != "https" and not allow_http:
-        result.problems.append(f"--base-url must be https (the marketplaces refuse plain http): {base_url}")
-        return result
-    if not parsed.netloc or parsed.path not in ("", "/") and not parsed.path.startswith("/"):
-        result.problems.append(f"--base-url is not a URL: {base_url}")
+    problem = base_url_problem(base_url, allow_http=allow_http)
+    if problem:  # refused before a single file is written
+        result.problems.append(problem)
         return result
     env = Environment(loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined, autoescape=False,
                       keep_trailing_newline=True)

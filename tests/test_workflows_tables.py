@@ -67,7 +67,9 @@ def test_schedule_is_read_and_written_back(spec, written):
     ("funday 08:00-18:00", "'funday' is not a day"),
     ("mon 8-18", "'8-18' is not a time range"),
     ("mon 18:00-08:00", "must start before it ends"),
-    ("mon 08:00-25:00", "must start before it ends"),
+    ("mon 08:00-25:00", "25:00 is not a time of day"),
+    ("mon-fri 25:00-26:00", "25:00 is not a time of day"),
+    ("mon 08:60-09:00", "08:60 is not a time of day"),
 ])
 def test_bad_schedule_is_refused_naming_the_problem(spec, complaint):
     with pytest.raises(BadSchedule, match=complaint):

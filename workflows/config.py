@@ -143,6 +143,15 @@ class BookingSync:
     lost_after_days: int
 
 
+def check_keys(workflow: str, values: dict) -> None:
+    """Refuse a setting the workflow does not have (a typo would otherwise be stored and ignored)."""
+    if workflow not in SCHEMAS:
+        raise BadWorkflowSettings(f"unknown workflow {workflow!r} (one of {', '.join(SCHEMAS)})")
+    known = set(SCHEMAS[workflow]().fields)
+    for key in sorted(set(values) - known):
+        raise BadWorkflowSettings(f"{workflow}.{key}: no such setting (settings: {', '.join(sorted(known - {'enabled'}))})")
+
+
 def validate_settings(workflow: str, values: dict) -> dict:
     """The values, loaded by the workflow's schema; raises BadWorkflowSettings naming the field."""
     if workflow not in SCHEMAS:

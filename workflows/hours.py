@@ -121,6 +121,10 @@ def _parse_range(token: str, clause: str) -> tuple[int, int]:
         raise BadSchedule(f"{clause!r}: {token!r} is not a time range like 08:00-18:00")
     h1, m1, h2, m2 = map(int, m.groups())
     start, end = h1 * 60 + m1, h2 * 60 + m2
-    if h1 > 23 or m1 > 59 or m2 > 59 or end > 1440 or start >= end:
+    for hour, minute, allowed in ((h1, m1, 23), (h2, m2, 24)):
+        if hour > allowed or minute > 59 or (hour == 24 and minute):
+            raise BadSchedule(f"{clause!r}: {hour:02d}:{minute:02d} is not a time of day "
+                              f"(00:00 to {'24:00' if allowed == 24 else '23:59'})")
+    if start >= end:
         raise BadSchedule(f"{clause!r}: {token!r} must start before it ends, within one day")
     return (start, end)

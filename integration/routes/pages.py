@@ -1,9 +1,12 @@
 """Pages a person uses: what Ringback heard and what it texted."""
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+import re
+
+from flask import Blueprint, redirect, render_template, request
 from sqlalchemy import select
 
+from .. import viewer
 from ..models import Call, Message, SubAccount
 from . import rt
 
@@ -25,3 +28,18 @@ def home():
         messages = s.scalars(select(Message).order_by(Message.id.desc()).limit(25)).all()
     return render_template("home.html", subs=subs, calls=calls, messages=messages,
                            sender=runtime.sender.name, config=runtime.config)
+
+
+@bp.post("/dev/sign-in")
+def dev_sign_in():
+    """Development only: look at every sub-account's settings and the agency page without a CRM.
+    In production the only doors are the CRMs' own (GoHighLevel SSO, Canvas, HubSpot)."""
+    runtime = rt()
+    if runtime.config.env == "production":
+        return render_template("message.html", status=404, title="Not here",
+                               message="Open Ringback from inside your CRM.", hint=None, link=None), 404
+    with runtime.sessions() as s:
+        ids = list(s.scalars(select(SubAccount.id)))
+    viewer.sign_in(viewer.Viewer(provider="development", user="local developer", sub_ids=ids))
+    target = request.form.get("next", "")
+    return redirect(target if re.fullmatch(r"/settings/[0-9]{1,10}|/agency", target) else "/agency")

@@ -1,0 +1,63 @@
+"""A sub-account's own facts (name, number, hours...) changed, and a sub-account removed."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from .models import Call, Installation, Recovery, Step, SubAccount, SyncOp, utcnow
+from .settings_store import save_text_back
+
+PROFILE = ("name", "phone_number", "timezone", "business_hours", "booking_url")
+
+
+def active(session: Session, sub_id: int) -> SubAccount | None:
+    """The sub-account, unless it does not exist or was removed."""
+    sub = session.get(SubAccount, sub_id)
+    return sub if sub is not None and sub.removed_at is None else None
+
+
+def update_profile(session: Session, sub: SubAccount, **values) -> list[str]:
+    """Set the given facts (already validated by the caller); the names of those that changed.
+    Raises IntegrityError (at flush) when the number is another sub-account's."""
+    changed = []
+    for name, value in values.items():
+        if name not in PROFILE:
+            raise ValueError(f"{name} is not something a sub-account has")
+        if getattr(sub, name) != value:
+            setattr(sub, name, value)
+            changed.append(name)
+    if "phone_number" in changed and sub.provider == "twilio" and sub.phone_number:
+        sub.external_id = sub.phone_number  # a Twilio-number sub-account is known by its number
+    session.flush()
+    return changed
+
+
+def counts(session: Session, sub: SubAccount) -> dict:
+    """What the reports keep of it: calls, recoveries, bookings."""
+    return {"calls": session.scalar(select(func.count()).select_from(Call).where(Call.sub_account_id == sub.id)),
+            "recoveries": session.scalar(select(func.count()).select_from(Recovery).where(
+                Recovery.sub_account_id == sub.id)),
+            "booked": session.scalar(select(func.count()).select_from(Recovery).where(
+                Recovery.sub_account_id == sub.id, Recovery.state == "booked"))}
+
+
+def remove(session: Session, sub: SubAccount, now: datetime | None = None) -> None:
+    """Stop everything it does and let its number and CRM account go, keeping its history.
+
+    Its calls, texts and recoveries stay (the reports go on counting them); its tokens are
+    deleted, scheduled texts and CRM writes cancelled, open recoveries closed, and the number
+    and CRM account freed so another sub-account (or a new install) can take them."""
+    now = now or utcnow()
+    save_text_back(session, sub, enabled=False)
+    session.execute(delete(Installation).where(Installation.sub_account_id == sub.id))
+    session.execute(update(Step).where(Step.sub_account_id == sub.id, Step.status == "pending")
+                    .values(status="cancelled", last_error="sub-account removed", finished_at=now))
+    session.execute(update(SyncOp).where(SyncOp.sub_account_id == sub.id, SyncOp.status == "pending")
+                    .values(status="failed", last_error="sub-account removed"))
+    session.execute(update(Recovery).where(Recovery.sub_account_id == sub.id, Recovery.open_key.is_not(None))
+                    .values(open_key=None, closed_at=now))
+    sub.removed_at, sub.phone_number = now, None
+    sub.external_id = f"removed:{sub.id}:{sub.external_id}"[:100]
+    session.flush()
