@@ -40,7 +40,7 @@ def _sessions(config: Config):
 
 
 @click.group(help="Ringback: text every missed caller back within a second, and win the job.")
-@click.version_option(package_name="ringback", message="%(prog)s %(version)s")
+@click.version_option(package_name="ringback", prog_name="ringback", message="%(prog)s %(version)s")
 def main() -> None:
     pass
 

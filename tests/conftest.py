@@ -321,6 +321,22 @@ def sign(url: str, params: dict, token: str = AUTH_TOKEN) -> str:
     return RequestValidator(token).compute_signature(url, params)
 
 
+@pytest.fixture
+def cli(tmp_path, monkeypatch):
+    """Runs `ringback ...` in a brand-new data directory (no database yet), with no Ringback setting."""
+    import os as _os
+
+    from click.testing import CliRunner
+
+    from integration.cli import main
+    for name in list(_os.environ):
+        if name.startswith(("RINGBACK_", "TWILIO_", "GHL_", "HUBSPOT_", "SALESFORCE_", "DATABASE_", "REDIS_")):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("RINGBACK_DATA_DIR", str(tmp_path / "var"))
+    runner = CliRunner()
+    return lambda *args, input=None: runner.invoke(main, list(args), catch_exceptions=False, input=input)
+
+
 # ------------------------------------------------------------------ vendor contracts
 
 def pytest_configure(config):

@@ -8,16 +8,6 @@ from integration.cli import main
 from integration.config import Config, ConfigError
 
 
-@pytest.fixture
-def cli(tmp_path, monkeypatch):
-    """Runs `ringback ...` in a brand-new data directory (no database yet)."""
-    for name in ("DATABASE_URL", "REDIS_URL", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "RINGBACK_ENV"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("RINGBACK_DATA_DIR", str(tmp_path / "var"))
-    runner = CliRunner()
-    return lambda *args: runner.invoke(main, list(args), catch_exceptions=False)
-
-
 def test_subaccount_add_works_on_a_brand_new_machine(cli, tmp_path):
     result = cli("subaccount", "add", "--name", "Acme Plumbing", "--phone", "+15125550100",
                  "--timezone", "America/Chicago", "--hours", "Mon-Fri 7:30-17:00; sat 08:00-12:00",
