@@ -58,6 +58,26 @@ def load_json(body, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
     return data
 
 
+def load_object(body, schema) -> dict:
+    """A JSON object validated by a marshmallow ``schema``; ValueError naming each problem."""
+    data = load_json(body)
+    if not isinstance(data, dict):
+        raise ValueError("the body is not a JSON object")
+    try:
+        return schema.load(data)
+    except ValidationError as exc:
+        raise ValueError("; ".join(flat_messages(exc.messages))) from None
+
+
+def flat_messages(messages, prefix: str = ""):
+    """marshmallow's nested error messages as "field.sub: problem" lines."""
+    for key, value in sorted(messages.items(), key=lambda kv: str(kv[0])):
+        if isinstance(value, dict):
+            yield from flat_messages(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}: {' '.join(map(str, value)) if isinstance(value, list) else value}"
+
+
 def _refuse_constant(name: str):
     raise ValueError(f"JSON holds {name}, which is not a number")
 

@@ -706,7 +706,6 @@ def sync() -> None:
 @click.option("--failed", is_flag=True, help="Only writes that failed after every retry.")
 def sync_list(failed: bool) -> None:
     from . import sync as sync_mod
-    from .runtime import Runtime
 
     rows = sync_mod.pending_or_failed(_runtime(_config()), failed_only=failed)
     if not rows:
@@ -722,7 +721,7 @@ def sync_list(failed: bool) -> None:
 @click.argument("op_ids", nargs=-1, type=int)
 def sync_retry(op_ids) -> None:
     from . import sync as sync_mod
-    from .runtime import Runtime, install
+    from .runtime import install
 
     rt = install(_runtime(_config()))
     if op_ids:

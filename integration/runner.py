@@ -128,8 +128,9 @@ def process_event(rt, event_id: int, now: datetime | None = None, expected_attem
                     completed = crm_reads.complete(rt, need.sub_account_id, need.event)
             except CrmError as exc:
                 if exc.retryable:
+                    asked_wait = exc.retry_after or 0.0  # the vendor's own interval, when it gave one
                     return _later(rt, event_id, now, f"asking {need.event.provider} first: {exc}", VENDOR_ATTEMPTS,
-                                  lambda n: min(600.0, max(exc.retry_after or 0.0, 5.0 * 2 ** (n - 1))), "failed")
+                                  lambda n: min(600.0, max(asked_wait, 5.0 * 2 ** (n - 1))), "failed")
                 log.warning("event %s: could not be completed from %s: %s", event_id, need.event.provider, exc)
                 completed = crm_reads.unresolved(need.event, exc)
         except IntegrityError:

@@ -11,10 +11,8 @@ from pathlib import Path
 
 import pytest
 import requests
-from sqlalchemy import select
 
 from integration.config import Config
-from integration.models import SubAccount, SyncOp
 from tests.conftest import BUSINESS_NUMBER, CALLER
 from tests.twilio_helpers import fixture, post
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from marshmallow import INCLUDE, Schema, ValidationError, fields, validate
+from marshmallow import INCLUDE, Schema, fields, validate
 
-from ..base import Id, Text, load_json
+from ..base import Id, Text, load_object
 
 
 class _Extras(Schema):
@@ -68,30 +68,12 @@ class ActionCall:
 
 def parse_action(body: bytes) -> ActionCall:
     """An action call's location and contact, or ValueError saying what is wrong."""
-    d = _load(_ActionBody(), body)
+    d = load_object(body, _ActionBody())
     return ActionCall(d["extras"]["locationId"], d["extras"]["contactId"] or d["data"]["contactId"],
                       d["extras"]["workflowId"], None)
 
 
 def parse_trigger(body: bytes) -> ActionCall:
     """A trigger subscription, or ValueError saying what is wrong."""
-    d = _load(_TriggerBody(), body)
+    d = load_object(body, _TriggerBody())
     return ActionCall(d["extras"]["locationId"], d["extras"]["contactId"], d["extras"]["workflowId"], d["triggerData"])
-
-
-def _load(schema: Schema, body: bytes) -> dict:
-    try:
-        data = load_json(body)
-        if not isinstance(data, dict):
-            raise ValueError("body is not a JSON object")
-        return schema.load(data)
-    except ValidationError as exc:
-        raise ValueError("; ".join(_flat(exc.messages))) from None
-
-
-def _flat(messages, prefix=""):
-    for key, value in sorted(messages.items(), key=lambda kv: str(kv[0])):
-        if isinstance(value, dict):
-            yield from _flat(value, f"{prefix}{key}.")
-        else:
-            yield f"{prefix}{key}: {' '.join(map(str, value)) if isinstance(value, list) else value}"

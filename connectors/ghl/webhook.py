@@ -23,7 +23,7 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
 from workflows.events import AppEvent, BookingEvent, CallEvent, CrmText, DeliveryUpdate, IgnoredEvent, InboundSms
 
-from ..base import Id, Text, WebhookRejected, iso_time, load_json, token_like
+from ..base import Id, Text, WebhookRejected, flat_messages, iso_time, load_json, token_like
 from . import keys as published
 from .conversations import STATUS
 
@@ -195,7 +195,7 @@ def parse(payload: dict):
             return AppEvent(provider="ghl", kind=kind.lower(), account_ref=d["locationId"] or d["companyId"],
                             company_ref=d["companyId"], app_ref=d["appId"])
     except ValidationError as exc:
-        problems = "; ".join(f"{k}: {v}" for k, v in sorted(_flat(exc.messages)))
+        problems = "; ".join(flat_messages(exc.messages))
         raise WebhookRejected(400, "ghl.payload_invalid", f"malformed {kind} event: {problems}") from None
     if not isinstance(kind, str) or not kind:
         raise WebhookRejected(400, "ghl.payload_invalid", "event has no type")
@@ -229,14 +229,6 @@ def _message(d: dict, is_call: bool):
         )
     return InboundSms(provider="ghl", message_id=d["messageId"], sender=d["from_"] or "",
                       recipient=d["to"] or "", body=d["body"], contact_ref=d["contactId"])
-
-
-def _flat(messages, prefix=""):
-    for key, value in messages.items():
-        if isinstance(value, dict):
-            yield from _flat(value, f"{prefix}{key}.")
-        else:
-            yield f"{prefix}{key}", " ".join(map(str, value))
 
 
 def location_of(payload: dict) -> str | None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from marshmallow import INCLUDE, Schema, ValidationError, fields
+from marshmallow import INCLUDE, Schema, fields
 
-from ..base import Id, Text, load_json
+from ..base import Id, Text, load_object
 
 
 class _Origin(Schema):
@@ -41,11 +41,5 @@ class ActionCall:
 
 
 def parse_action(body: bytes) -> ActionCall:
-    try:
-        data = load_json(body)
-        if not isinstance(data, dict):
-            raise ValueError("body is not a JSON object")
-        d = _Call().load(data)
-    except ValidationError as exc:
-        raise ValueError("; ".join(f"{k}: {v}" for k, v in sorted(exc.messages.items()))) from None
+    d = load_object(body, _Call())
     return ActionCall(d["origin"]["portalId"], d["object"]["objectType"].upper(), d["object"]["objectId"])

@@ -25,7 +25,7 @@ from flask import Blueprint, jsonify, redirect, render_template, request
 from marshmallow import INCLUDE, Schema, ValidationError, fields, validate, validates
 from sqlalchemy import select, update
 
-from connectors.base import Text, iso_time, load_json, same_secret
+from connectors.base import Text, iso_time, load_object, same_secret
 
 from .. import inbox, jobs
 from ..db import transaction
@@ -107,19 +107,12 @@ def receive():
     if not same_secret(parts["v1"], expected):
         return _refuse(401, "booking.signature_invalid", "X-Ringback-Signature does not match this body")
     try:
-        data = load_json(body)
-        if not isinstance(data, dict):
-            raise ValueError("the body is not a JSON object")
-        payload = BookingBody().load(data)
-    except ValidationError as exc:
-        return _refuse(400, "booking.payload_invalid", "; ".join(
-            f"{k}: {' '.join(map(str, v)) if isinstance(v, list) else v}" for k, v in sorted(exc.messages.items())))
+        payload = load_object(body, BookingBody())  # unknown fields are kept as sent
     except ValueError as exc:
         return _refuse(400, "booking.payload_invalid", f"body must be JSON with the caller's phone: {exc}")
     booking_id = payload["booking_id"] or hashlib.sha256(body).hexdigest()[:24]
     status = (payload["status"] or "booked").lower()
-    known = {k: payload[k] for k in ("phone", "booking_id", "starts_at", "value", "status")}
-    stored = inbox.store(runtime, provider="booking", kind="BookingEvent", payload=data | known, sub_id=sub.id,
+    stored = inbox.store(runtime, provider="booking", kind="BookingEvent", payload=payload, sub_id=sub.id,
                          key=f"booking:{booking_id}:{status}")
     if stored.event_id is None:
         return jsonify(status="duplicate")
