@@ -90,8 +90,7 @@ def serve(host: str, port: int, workers: int) -> None:
     if not os.environ.get("RINGBACK_PUBLIC_URL"):
         # Locally the public URL is the one we serve on: signatures are checked against it.
         config = dataclasses.replace(config, public_url=url)
-    _warn(config)
-    app = create_app(config, rt=_runtime(config))
+    app = create_app(config, rt=_runtime(config))  # logs the start-up warnings
     from . import jobs
     jobs.sweep()
     consumer = make_consumer(workers=workers, in_process=True)

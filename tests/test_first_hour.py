@@ -113,6 +113,18 @@ def test_remove_asks_first_frees_the_number_and_keeps_the_reports(cli, client, r
     assert report["total"]["missed_calls"] == 1  # the call before removal; the later one reached nobody
 
 
+def test_a_removed_sub_account_has_no_settings_page(cli, client, rt, sub, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", rt.config.database_url)
+    monkeypatch.setenv("RINGBACK_DATA_DIR", str(rt.config.data_dir))
+    home = client.get("/")
+    token = re.search(rb'name="csrf_token" value="([^"]+)"', home.data).group(1).decode()
+    client.post("/dev/sign-in", data={"csrf_token": token, "next": "/settings/1"})
+    assert client.get("/settings/1").status_code == 200
+    assert cli("subaccount", "remove", "1", "--yes").exit_code == 0
+    assert client.get("/settings/1").status_code == 403
+    assert b"Acme Plumbing" not in client.get("/agency").data
+
+
 def test_development_home_page_opens_the_settings_and_agency_pages(client, rt, sub):
     home = client.get("/")
     assert b'id="open-settings-1"' in home.data and b'id="open-agency"' in home.data

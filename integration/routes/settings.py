@@ -31,7 +31,7 @@ from workflows.hours import BadSchedule, WeeklySchedule, zone
 from workflows.phones import UnusableNumber, to_e164
 from workflows.stages import LABELS, STAGES
 
-from .. import senders, viewer
+from .. import senders, subaccounts, viewer
 from ..db import transaction
 from ..models import Agency, Call, Installation, Message, Recovery, SubAccount, utcnow
 from ..runner import CRM_TEXT_STATUS
@@ -57,7 +57,7 @@ def _visible_sub(sub_id: int):
     """(viewer, sub) when the session may see this sub-account, else the page to answer with."""
     who = viewer.current()
     with rt().sessions() as s:
-        sub = s.get(SubAccount, sub_id)
+        sub = subaccounts.active(s, sub_id)  # a removed sub-account has no page
     if who is None:
         # HubSpot's app settings page opens on its own (no signed request): signing in with
         # HubSpot's OAuth proves the portal.
@@ -437,7 +437,8 @@ def agency():
         where = [SubAccount.id.in_(who.sub_ids or [-1])]
         if who.agency_id is not None:
             where = [(SubAccount.agency_id == who.agency_id) | SubAccount.id.in_(who.sub_ids or [-1])]
-        subs = s.scalars(select(SubAccount).where(*where).order_by(SubAccount.name)).all()
+        subs = s.scalars(select(SubAccount).where(*where, SubAccount.removed_at.is_(None))
+                         .order_by(SubAccount.name)).all()
         since = utcnow() - timedelta(days=30)
         rows = []
         for sub in subs:
