@@ -254,8 +254,6 @@ def subaccount_add(name, phone, tz, booking_url, hours, ghl_location, hubspot_po
                    salesforce_instance, crm_token) -> None:
     from marketplace.vault import Vault
 
-    from .models import Installation
-
     config = _config()
     crms = [(p, v.strip()) for p, v in (("ghl", ghl_location), ("hubspot", hubspot_portal),
                                          ("salesforce", salesforce_org)) if v]
@@ -270,6 +268,7 @@ def subaccount_add(name, phone, tz, booking_url, hours, ghl_location, hubspot_po
         raise click.BadParameter("a Salesforce org needs --salesforce-instance and --crm-token", param_hint="--salesforce-org")
     outbound_url = None
     provider, external = crm or ("twilio", phone)
+    from . import subaccounts
     try:
         with transaction(_sessions(config)) as s:
             sub = SubAccount(name=name, provider=provider, external_id=external, phone_number=phone,
@@ -278,15 +277,8 @@ def subaccount_add(name, phone, tz, booking_url, hours, ghl_location, hubspot_po
             s.flush()
             sub_id = sub.id
             if crm_token:
-                vault = Vault(config.encryption_key)
-                inst = Installation(sub_account_id=sub.id, provider=provider, kind="private_token",
-                                    access_token=vault.seal(crm_token.strip()), instance_url=salesforce_instance)
-                if provider == "salesforce":
-                    from .routes.salesforce import secret_hash
-                    webhook_secret = secrets.token_urlsafe(24)
-                    inst.webhook_secret, inst.webhook_secret_hash = vault.seal(webhook_secret), secret_hash(webhook_secret)
-                    outbound_url = f"{config.public_url}/webhooks/salesforce/{webhook_secret}"
-                s.add(inst)
+                outbound_url = subaccounts.connect_crm(s, sub, crm_token, Vault(config.encryption_key),
+                                                       public_url=config.public_url, instance_url=salesforce_instance)
     except IntegrityError:
         what = f"{phone} or {provider} account {external}" if crm else phone
         raise click.ClickException(f"{what} already belongs to a sub-account (see `ringback subaccount list`)") from None
@@ -320,6 +312,10 @@ def subaccount_list() -> None:
 @click.option("--hours", default=None, callback=_hours, help="Weekly opening hours, e.g. 'mon-fri 08:00-18:00'.")
 @click.option("--booking-url", default=None, callback=_url, help="Link callers can book with.")
 @click.option("--no-booking-url", is_flag=True, help="Take the booking link away.")
+@click.option("--crm-token", default=None, envvar="RINGBACK_CRM_TOKEN",
+              help="A new CRM token (GoHighLevel Private Integration Token, HubSpot private app token, Salesforce "
+                   "session), stored encrypted in place of the current one.")
+@click.option("--salesforce-instance", default=None, callback=_url, help="The Salesforce org's instance URL.")
 @click.option("--on/--off", "enabled", default=None, help="Switch the text back on or off.")
 @click.option("--business-hours-text", default=None, help="Template used while open ({first_name}, {business_name}, {booking_link}).")
 @click.option("--after-hours-text", default=None, help="Template used while closed.")
@@ -343,7 +339,8 @@ def subaccount_list() -> None:
 @click.option("--send-via", type=click.Choice(["twilio", "ghl"]), default=None,
               help="Send texts through Ringback's Twilio number, or (GoHighLevel sub-accounts) through the "
                    "location's own conversations, so they show in its inbox.")
-def subaccount_settings(sub_id, name, phone, tz, hours, booking_url, no_booking_url, enabled, business_hours_text,
+def subaccount_settings(sub_id, name, phone, tz, hours, booking_url, no_booking_url, crm_token, salesforce_instance,
+                        enabled, business_hours_text,
                         after_hours_text, missed_under, dedupe_hours, block, unblock, missed_dispositions,
                         answered_dispositions, missed_statuses, send_via) -> None:
     from workflows.hours import BadSchedule as _BadSchedule
@@ -374,6 +371,13 @@ def subaccount_settings(sub_id, name, phone, tz, hours, booking_url, no_booking_
             sub = _sub_or_fail(s, sub_id)
             if profile:
                 subaccounts.update_profile(s, sub, **profile)
+            outbound_url = None
+            if crm_token or salesforce_instance:
+                from marketplace.vault import Vault
+                if not crm_token:
+                    raise ValueError("--salesforce-instance goes with --crm-token")
+                outbound_url = subaccounts.connect_crm(s, sub, crm_token, Vault(config.encryption_key),
+                                                       public_url=config.public_url, instance_url=salesforce_instance)
             if block or unblock:
                 current = set(text_back_settings(s, sub).block_list)
                 changes["block_list"] = sorted((current | set(block)) - set(unblock))
@@ -387,6 +391,10 @@ def subaccount_settings(sub_id, name, phone, tz, hours, booking_url, no_booking_
     from workflows import templates as tpl
     click.echo(f"{sub.name} (#{sub.id}): missed-call text back is {'ON' if settings.enabled else 'OFF'}")
     click.echo(f"  number: {sub.phone_number or 'none'}; booking link: {sub.booking_url or 'none'}")
+    if crm_token:
+        click.echo(f"  {sub.provider} token replaced (stored encrypted)")
+    if outbound_url:
+        click.echo(f"  Outbound Message endpoint URL for the org's call-Task Flow: {outbound_url}")
     click.echo(f"  hours: {settings.hours.format()} ({settings.timezone})")
     click.echo(f"  a completed call under {settings.missed_under_seconds}s counts as missed; "
                f"repeat callers texted at most once per {settings.dedupe_window_seconds / 3600:g} h")

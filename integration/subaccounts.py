@@ -1,6 +1,7 @@
 """A sub-account's own facts (name, number, hours...) changed, and a sub-account removed."""
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
 
 from sqlalchemy import delete, func, select, update
@@ -32,6 +33,33 @@ def update_profile(session: Session, sub: SubAccount, **values) -> list[str]:
         sub.external_id = sub.phone_number  # a Twilio-number sub-account is known by its number
     session.flush()
     return changed
+
+
+def connect_crm(session: Session, sub: SubAccount, token: str, vault, *, public_url: str,
+                instance_url: str | None = None) -> str | None:
+    """Give the sub-account a CRM token by hand (a private integration or app token), sealed,
+    replacing the one it has. A Salesforce org also gets its own Outbound Message URL secret,
+    once; returns that URL when it is new."""
+    from connectors.salesforce.webhook import secret_hash
+    if sub.provider not in ("ghl", "hubspot", "salesforce"):
+        raise ValueError(f"{sub.name} is a Twilio-number sub-account: it has no CRM to connect")
+    inst = session.scalar(select(Installation).where(Installation.sub_account_id == sub.id))
+    if inst is None:
+        inst = Installation(sub_account_id=sub.id, provider=sub.provider)
+        session.add(inst)
+    inst.kind, inst.access_token = "private_token", vault.seal(token.strip())
+    inst.refresh_token = inst.expires_at = None
+    if instance_url:
+        inst.instance_url = instance_url
+    if sub.provider == "salesforce" and not inst.instance_url:
+        raise ValueError("a Salesforce org needs its instance URL (--salesforce-instance)")
+    outbound = None
+    if sub.provider == "salesforce" and not inst.webhook_secret:
+        webhook_secret = secrets.token_urlsafe(24)
+        inst.webhook_secret, inst.webhook_secret_hash = vault.seal(webhook_secret), secret_hash(webhook_secret)
+        outbound = f"{public_url}/webhooks/salesforce/{webhook_secret}"
+    session.flush()
+    return outbound
 
 
 def counts(session: Session, sub: SubAccount) -> dict:

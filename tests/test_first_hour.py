@@ -188,3 +188,21 @@ def test_simulate_call_signs_for_the_server_it_talks_to(tmp_path):
     output = log.read()
     assert "Traceback" not in output and "ringback simulate-call" in output
     assert not (tmp_path / "var" / "server.json").exists()
+
+
+def test_settings_replace_a_crm_token(cli, monkeypatch, tmp_path):
+    from integration.db import make_engine, make_sessionmaker
+    from integration.models import Installation
+    from marketplace.vault import Vault
+    assert cli("subaccount", "add", "--name", "Acme GHL", "--phone", BUSINESS_NUMBER, "--timezone", "America/Chicago",
+               "--ghl-location", "ve9EPM428h8vShlRW1KT", "--crm-token", "pit-old").exit_code == 0
+    result = cli("subaccount", "settings", "1", "--crm-token", "pit-new")
+    assert result.exit_code == 0 and "ghl token replaced (stored encrypted)" in result.output
+    assert "pit-new" not in result.output
+    config = Config.from_env({"RINGBACK_DATA_DIR": str(tmp_path / "var")})
+    with make_sessionmaker(make_engine(config.database_url))() as s:
+        [inst] = s.query(Installation).all()
+        assert Vault(config.encryption_key).open(inst.access_token) == "pit-new" and inst.kind == "private_token"
+    assert cli(*ADD[:5], "+15125550177", *ADD[6:]).exit_code == 0
+    twilio_only = cli("subaccount", "settings", "2", "--crm-token", "x")
+    assert twilio_only.exit_code == 1 and "has no CRM to connect" in twilio_only.output

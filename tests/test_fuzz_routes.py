@@ -381,16 +381,28 @@ def test_get_routes_with_junk_in_the_url(world, client):
     @FUZZ
     @given(segment=TEXT, query=st.dictionaries(TEXT, TEXT, max_size=3),
            route=st.sampled_from(["/b/{}", "/settings/{}", "/oauth/{}/install", "/oauth/{}/callback", "/sso/link",
-                                  "/", "/agency", "/embed/ghl", "/healthz", "/readyz", "/metrics"]))
+                                  "/sso/link?t={}", "/static/{}", "/", "/agency", "/embed/ghl", "/healthz", "/readyz",
+                                  "/metrics"]))
     def run(segment, query, route):
         from urllib.parse import quote, urlencode
         path = route.format(quote(segment.encode("utf-8", "surrogatepass"), safe="")) if "{}" in route else route
         qs = urlencode({k.encode("utf-8", "surrogatepass"): v.encode("utf-8", "surrogatepass") for k, v in query.items()})
         before = counts(world)
-        resp = client.get(path + ("?" + qs if qs else ""))
+        resp = client.get(path + (("&" if "?" in path else "?") + qs if qs else ""))
         # /readyz may say 503 when the database is not current: that is its job, not a crash
         if path != "/readyz":
             check(world, resp, before)
+
+    run()
+
+
+def test_development_sign_in(world, client):
+    @FUZZ
+    @given(form=st.dictionaries(st.sampled_from(["next", "csrf_token"]) | TEXT, TEXT, max_size=3))
+    def run(form):
+        before = counts(world)
+        check(world, client.post("/dev/sign-in", data={k: v.encode("utf-8", "surrogatepass") for k, v in form.items()}),
+              before)
 
     run()
 
