@@ -125,6 +125,11 @@ def test_toggle_edit_preview_save_and_the_next_call_follows(request, browser, db
             expect(frame.locator('[data-count="business_hours"]')).to_contain_text("1 segment(s), GSM-7")
             box.press_sequentially(" 🙂")
             expect(frame.locator('[data-count="business_hours"]')).to_contain_text("UCS-2")
+            # A text that costs several segments says so while it is typed.
+            warning = frame.locator('[data-length-warning="business_hours"]')
+            expect(warning).to_have_text("")
+            box.fill("{business_name}: sorry we missed you! " * 12 + "{booking_link}")
+            expect(warning).to_contain_text("segments in GSM-7: each segment is billed as a text")
             box.fill("{business_name}: sorry we missed you, {first_name}! Book here: {booking_link}")
             box.press_sequentially(" {oops}")
             expect(preview).to_contain_text("oops")
