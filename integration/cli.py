@@ -752,6 +752,50 @@ def sync_retry(op_ids) -> None:
         raise SystemExit(1)
 
 
+# ------------------------------------------------------------------ Twilio accounts
+
+@main.group(help="Twilio accounts texts are sent through: each agency's own, or the deployment's default.")
+def twilio() -> None:
+    pass
+
+
+@twilio.command("connect", help="Connect a Twilio account: checked with Twilio at once, stored encrypted. Without "
+                                "--agency, the deployment's default, for every agency without its own.")
+@click.option("--account-sid", required=True, help="The Account SID (AC...).")
+@click.option("--auth-token", required=True, prompt=True, hide_input=True, help="The account's auth token.")
+@click.option("--agency", "agency_id", type=click.IntRange(1, 2**31 - 1), default=None,
+              help="The agency whose own account this is.")
+def twilio_connect(account_sid, auth_token, agency_id) -> None:
+    from . import twilio_accounts
+
+    rt = _runtime(_config())
+    try:
+        row = twilio_accounts.connect(rt, account_sid, auth_token, agency_id)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        rt.close()
+    whose = f"agency {agency_id}'s account" if agency_id else "the default account (agencies without their own)"
+    click.echo(f"connected {row.account_sid} ({row.friendly_name}) as {whose}")
+
+
+@twilio.command("list", help="The connected Twilio accounts (never a token).")
+def twilio_list() -> None:
+    from .models import Agency, TwilioAccount
+
+    config = _config()
+    with _sessions(config)() as s:
+        rows = s.execute(select(TwilioAccount, Agency.name).outerjoin(Agency, Agency.id == TwilioAccount.agency_id)
+                         .order_by(TwilioAccount.agency_id.is_not(None), TwilioAccount.agency_id)).all()
+    if config.twilio_account_sid:
+        click.echo(f"environment: {config.twilio_account_sid} (TWILIO_ACCOUNT_SID), used when nothing below applies")
+    if not rows:
+        click.echo("no Twilio account connected: `ringback twilio connect --account-sid AC... --auth-token ...`")
+    for row, agency in rows:
+        whose = f"agency {row.agency_id} {agency}" if row.agency_id else "default"
+        click.echo(f"{whose}: {row.account_sid} ({row.friendly_name}), checked {row.checked_at:%Y-%m-%d %H:%M} UTC")
+
+
 # ------------------------------------------------------------------ inbox events
 
 @main.group(help="Webhooks received (the inbox): those that failed, and replaying them.")

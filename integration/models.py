@@ -287,3 +287,17 @@ class SyncOp(Base):
 
 Index("ix_sync_log_recovery", SyncOp.recovery_id, SyncOp.id)
 Index("ix_sync_log_status_next", SyncOp.status, SyncOp.next_attempt_at)
+
+
+class TwilioAccount(Base):
+    """A Twilio account Ringback sends through: an agency's own, or (agency_id NULL) the
+    deployment's default for agencies without one. The auth token is sealed by the vault."""
+
+    __tablename__ = "twilio_accounts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agency_id: Mapped[int | None] = mapped_column(ForeignKey("agencies.id"), unique=True, nullable=True)
+    account_sid: Mapped[str] = mapped_column(String(34), unique=True)
+    auth_token: Mapped[str] = mapped_column(Text)  # sealed
+    friendly_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -649,8 +649,10 @@ def deliver(rt, claim: Claim, now: datetime | None = None) -> Outcome:
     """Send a claimed step's text and record the result (the only place a text leaves)."""
     now = now or utcnow()
     p = claim.payload
+    used = []
 
     def send(sender):
+        used.append(sender.name)  # the account or channel that really sent it, for the record
         result = None
         if claim.reconcile:
             result = sender.find_sent(to=p["to"], from_=p["from"], body=p["body"],
@@ -667,7 +669,7 @@ def deliver(rt, claim: Claim, now: datetime | None = None) -> Outcome:
         return _send_failed(rt, claim.step_id, claim.message_id, err, claim.attempts, now)
     with rt.engine.begin() as conn:
         conn.execute(SENT_MESSAGE, {"_id": claim.message_id, "provider_sid": result.sid, "status": result.status,
-                                    "updated_at": now})
+                                    "updated_at": now, "provider": used[-1] if used else rt.sender.name})
         conn.execute(DONE_STEP, {"_id": claim.step_id, "status": "done", "finished_at": now, "lease_until": None})
         # A text-back moves its recovery forward (never backward) and stamps the first text.
         moved = conn.execute(TEXTED_RECOVERY, {"_step": claim.step_id, "_now": now}).rowcount

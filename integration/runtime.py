@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -11,7 +12,7 @@ from connectors.base import SmsSender
 from connectors.ratelimit import RateLimiter
 from marketplace.vault import Vault
 from connectors.sandbox.sender import SandboxSender
-from connectors.twilio.client import TwilioSender, make_client
+from connectors.twilio.client import ACCOUNT_SID, TwilioSender, make_client
 
 from . import migrate
 from .config import Config, ConfigError
@@ -19,6 +20,7 @@ from .db import make_engine, make_sessionmaker
 from .queue import huey
 
 log = logging.getLogger("ringback")
+TWILIO_TTL = 30.0
 # The Twilio SDK logs every request and its headers at INFO, and huey every task twice:
 # Ringback logs one line per job itself.
 logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
@@ -49,9 +51,80 @@ class Runtime:
         huey.configure(config)
         self.vault = Vault(config.encryption_key)
         self.rate_limiter = RateLimiter(config.redis_url)
+        # Connected Twilio accounts, read from the database at most every TWILIO_TTL seconds
+        # (a `ringback twilio connect` reaches running workers within that).
+        self._twilio_lock = threading.Lock()
+        self._twilio_cache: dict = {}
+        self._twilio_senders: dict[tuple[str, str], SmsSender] = {}
         self._pool: ThreadPoolExecutor | None = None
         self._pool_pid: int | None = None
         os.register_at_fork(after_in_child=self._after_fork)
+
+    def _cached(self, key, load):
+        now = time.monotonic()
+        with self._twilio_lock:
+            hit = self._twilio_cache.get(key)
+            if hit is not None and now - hit[0] < TWILIO_TTL:
+                return hit[1]
+        value = load()
+        with self._twilio_lock:
+            if len(self._twilio_cache) >= 10_000:  # bounded whatever callers send
+                self._twilio_cache.clear()
+            self._twilio_cache[key] = (now, value)
+        return value
+
+    def forget_twilio_accounts(self) -> None:
+        with self._twilio_lock:
+            self._twilio_cache.clear()
+
+    def sender_for(self, sub_account_id: int | None) -> SmsSender:
+        """The sender of the Twilio account this sub-account texts through (its agency's, else the
+        deployment's default), else the process's own (the environment's Twilio, or the sandbox)."""
+        from . import twilio_accounts
+        if sub_account_id is None:
+            return self.sender
+
+        def load():
+            with self.sessions() as s:
+                return twilio_accounts.credentials_for_sub(s, self.vault, sub_account_id)
+        creds = self._cached(("sub", sub_account_id), load)
+        if creds is None:
+            return self.sender
+        with self._twilio_lock:
+            sender = self._twilio_senders.get(creds)
+            if sender is None:
+                sender = self._twilio_senders[creds] = TwilioSender(make_client(*creds, self.config.twilio_api_url))
+        return sender
+
+    @property
+    def sender_name(self) -> str:
+        """What texts are sent through, for the record: "twilio" once any Twilio account is set."""
+        from . import twilio_accounts
+        if self.sender.name == "twilio":
+            return "twilio"
+
+        def load():
+            with self.sessions() as s:
+                return twilio_accounts.any_connected(s)
+        return "twilio" if self._cached("any", load) else self.sender.name
+
+    def webhook_token(self, account_sid: str | None) -> str | None:
+        """The token Twilio signed a webhook for ``account_sid`` with: a connected account's, else the
+        environment's (or, with no Twilio account at all, the sandbox's local token); None for an
+        account that is not Ringback's."""
+        from . import twilio_accounts
+
+        def load():
+            with self.sessions() as s:
+                return twilio_accounts.token_for_account(s, self.vault, account_sid)
+        well_formed = bool(account_sid) and ACCOUNT_SID.match(account_sid) is not None
+        token = self._cached(("token", account_sid), load) if well_formed else None
+        if token is not None:
+            return token
+        configured = self.config.twilio_account_sid
+        if configured is None and self.sender_name == "sandbox":
+            return self.config.twilio_webhook_token
+        return self.config.twilio_webhook_token if account_sid == configured else None
 
     @property
     def lease(self) -> timedelta:

@@ -1,8 +1,9 @@
 """Which way a step's text leaves: Ringback's own sender, or the sub-account's CRM inbox.
 
 A step's payload says ``via: "ghl"`` when its sub-account chose GoHighLevel's conversations
-(workflows.settings.send_via); everything else goes through the process's sender (Twilio, or
-the sandbox). A CRM sender needs the location's token, so a refused token is refreshed once
+(workflows.settings.send_via); everything else goes through the Twilio account the
+sub-account texts through (integration.twilio_accounts), or the process's sender (the
+environment's Twilio, or the sandbox). A CRM sender needs the location's token, so a refused token is refreshed once
 (single-flight, integration.tokens) and the send repeated.
 """
 from __future__ import annotations
@@ -17,7 +18,7 @@ from .models import SubAccount
 def send_with(rt, payload: dict, send):
     """``send(sender)`` with the sender the payload asks for; raises SendError."""
     if payload.get("via") != "ghl":
-        return send(rt.sender)
+        return send(rt.sender_for(payload.get("sub_account_id")))
     contact_id = payload.get("contact_id")
     try:
         crm = _ghl_crm(rt, payload["sub_account_id"])

@@ -1,6 +1,7 @@
 """The Twilio REST client (official SDK), pointed at TWILIO_API_URL when tests or sandboxes say so."""
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 import requests
@@ -41,6 +42,28 @@ def make_client(account_sid: str, auth_token: str, api_url: str = TWILIO_API, ti
     else:
         http = RebasedHttpClient(api_url, timeout=timeout)
     return Client(account_sid, auth_token, http_client=http)
+
+
+ACCOUNT_SID = re.compile(r"\AAC[0-9a-fA-F]{32}\Z")
+
+
+def check_account(account_sid: str, auth_token: str, api_url: str = TWILIO_API) -> str:
+    """The account's friendly name when Twilio accepts these credentials and the account is
+    active; ValueError with Twilio's own reason otherwise.
+    https://www.twilio.com/docs/iam/api/account#fetch-an-account-resource"""
+    if not ACCOUNT_SID.match(account_sid or ""):
+        raise ValueError(f"{account_sid!r} is not a Twilio Account SID (AC followed by 32 hex digits)")
+    if not auth_token or not auth_token.strip():
+        raise ValueError("the auth token is empty")
+    try:
+        account = make_client(account_sid, auth_token.strip(), api_url).api.v2010.accounts(account_sid).fetch()
+    except TwilioRestException as exc:
+        raise ValueError(f"Twilio refused these credentials: {exc.status} {exc.code}: {exc.msg}") from None
+    except requests.RequestException:
+        raise ValueError("Twilio could not be reached to check these credentials: try again in a minute") from None
+    if account.status != "active":
+        raise ValueError(f"Twilio says account {account_sid} is {account.status}: it cannot send texts")
+    return account.friendly_name or account_sid
 
 
 class TwilioSender:

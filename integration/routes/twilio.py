@@ -1,9 +1,10 @@
 """Twilio's webhooks. Each is checked in a fixed order, each failure with its own status and log key:
 
 1. body over 1 MiB                -> 413 (Flask, before the body is read)
-2. X-Twilio-Signature missing     -> 403 twilio.signature_missing
-3. signature does not match       -> 403 twilio.signature_invalid
-4. AccountSid not ours            -> 403 twilio.account_mismatch
+2. AccountSid not an account of ours (an agency's connected one, the default, or the
+   environment's)                 -> 403 twilio.account_mismatch
+3. X-Twilio-Signature missing     -> 403 twilio.signature_missing
+4. signature does not match that account's auth token -> 403 twilio.signature_invalid
 5. malformed parameters           -> 400 twilio.payload_invalid
 6. duplicate delivery             -> 200, ignored (twilio.duplicate)
 7. number not a sub-account's     -> 200, stored as unroutable (twilio.unroutable)
@@ -58,10 +59,16 @@ def public_url() -> str:
 def _receive(kind: str):
     runtime = rt()
     try:
-        webhook.verify(token=runtime.config.twilio_webhook_token, url=public_url(), params=request.form,
+        # Twilio signs with the auth token of the account that owns the number: the one AccountSid names.
+        account = request.form.get("AccountSid")
+        token = runtime.webhook_token(account)
+        if token is None:
+            raise WebhookRejected(403, "twilio.account_mismatch", "AccountSid is not a Twilio account connected to "
+                                                                  "this Ringback")
+        webhook.verify(token=token, url=public_url(), params=request.form,
                        signature=request.headers.get("X-Twilio-Signature"),
                        settings_header=request.headers.get("X-Twilio-Webhooks-Signature-Settings"),
-                       account_sid=runtime.config.twilio_account_sid)
+                       account_sid=None)
         event = webhook.parse(kind, request.form)
     except WebhookRejected as rej:
         log.warning("rejected key=%s kind=%s status=%s remote=%s: %s", rej.log_key, kind, rej.status,

@@ -28,6 +28,7 @@ from workflows.templates import segments
 
 SPEC = "twilio/twilio_api_v2010.json"
 MESSAGES = "/2010-04-01/Accounts/<account_sid>/Messages.json"
+ACCOUNT = "/2010-04-01/Accounts/<account_sid>.json"
 
 ERRORS = {
     21610: (400, "Attempt to send to unsubscribed recipient"),
@@ -63,6 +64,8 @@ def openapi_for(base_url: str) -> OpenAPI | None:
 class FakeTwilio:
     def __init__(self, account_sid: str, auth_token: str, *, validate: bool = True, answer_delay: float = 0.0):
         self.account_sid = account_sid
+        # Every account this Twilio knows (an agency may connect its own): SID -> auth token.
+        self.accounts: dict[str, str] = {account_sid: auth_token}
         self.validate = validate
         self.answer_delay = answer_delay  # seconds, after the message is stored (like Twilio's own latency)
         self.auth_token = auth_token
@@ -81,10 +84,16 @@ class FakeTwilio:
         """Forget every message, failure and complaint (between tests)."""
         with self._lock:
             self.messages.clear()
+            self.accounts = {self.account_sid: self.auth_token}
             self.answer_delay = 0.0
             self.unexpected.clear()
             self.invalid.clear()
             self._failures.clear()
+
+    def add_account(self, account_sid: str, auth_token: str) -> None:
+        """Another Twilio account (an agency's own), with its own auth token."""
+        with self._lock:
+            self.accounts[account_sid] = auth_token
 
     def fail_next(self, code: int, times: int = 1, *, after_accepting: bool = False) -> None:
         """Answer the next ``times`` message creations with Twilio error ``code`` (21610, 20429, 20500...).
@@ -105,11 +114,12 @@ class FakeTwilio:
         msg = next(m for m in self.messages if m["sid"] == sid)
         codes = []
         for status in statuses:
-            params = {"MessageSid": sid, "SmsSid": sid, "AccountSid": self.account_sid, "From": msg["from"],
+            params = {"MessageSid": sid, "SmsSid": sid, "AccountSid": msg["account_sid"], "From": msg["from"],
                       "To": msg["to"], "MessageStatus": status, "SmsStatus": status, "ApiVersion": "2010-04-01"}
             if error_code is not None and status in ("undelivered", "failed"):
                 params["ErrorCode"] = str(error_code)
-            signature = RequestValidator(self.auth_token).compute_signature(msg["status_callback"], params)
+            # Twilio signs with the auth token of the account that sent the message.
+            signature = RequestValidator(self.accounts[msg["account_sid"]]).compute_signature(msg["status_callback"], params)
             codes.append(requests.post(msg["status_callback"], data=params,
                                        headers={"X-Twilio-Signature": signature}, timeout=10).status_code)
         return codes
@@ -124,7 +134,7 @@ class FakeTwilio:
             if request.url_rule is None:
                 return None
             auth = request.authorization
-            if auth is None or (auth.username, auth.password) != (self.account_sid, self.auth_token):
+            if auth is None or self.accounts.get(auth.username) != auth.password:
                 return _error(20003)
             if not self.validate:
                 return None
@@ -153,10 +163,22 @@ class FakeTwilio:
                         self.invalid.append(f"fake answered off-spec: {exc}")
             return response
 
+        @app.get(ACCOUNT)
+        def fetch_account(account_sid):
+            if account_sid != request.authorization.username:
+                return _error(20404)
+            now = format_datetime(datetime.now(timezone.utc))
+            uri = f"/2010-04-01/Accounts/{account_sid}.json"
+            body = {"sid": account_sid, "owner_account_sid": account_sid, "friendly_name": f"Account {account_sid[-4:]}",
+                    "status": "active", "type": "Full", "auth_token": self.accounts[account_sid],
+                    "date_created": now, "date_updated": now, "uri": uri,
+                    "subresource_uris": {"messages": uri.replace(".json", "/Messages.json")}}
+            return Response(json.dumps(body), 200, mimetype="application/json")
+
         @app.post(MESSAGES)
         def create_message(account_sid):
             form = request.form
-            if account_sid != self.account_sid:
+            if account_sid != request.authorization.username:
                 return _error(20404)
             if not form.get("To"):
                 return _error(21604)
@@ -170,7 +192,7 @@ class FakeTwilio:
             now = datetime.now(timezone.utc)
             seg = segments(form["Body"])
             msg = {
-                "sid": "SM" + secrets.token_hex(16), "account_sid": self.account_sid, "api_version": "2010-04-01",
+                "sid": "SM" + secrets.token_hex(16), "account_sid": account_sid, "api_version": "2010-04-01",
                 "body": form["Body"], "to": form["To"], "from": form.get("From"),
                 "messaging_service_sid": form.get("MessagingServiceSid"), "status": "queued",
                 "direction": "outbound-api", "num_segments": str(seg.count), "num_media": "0",
@@ -179,7 +201,7 @@ class FakeTwilio:
                 "status_callback": form.get("StatusCallback"), "validity_period": form.get("ValidityPeriod"),
                 "_created": now, "_received_monotonic": time.monotonic(),
             }
-            msg["uri"] = f"/2010-04-01/Accounts/{self.account_sid}/Messages/{msg['sid']}.json"
+            msg["uri"] = f"/2010-04-01/Accounts/{account_sid}/Messages/{msg['sid']}.json"
             msg["subresource_uris"] = {"media": msg["uri"].replace(".json", "/Media.json")}
             with self.received:
                 self.messages.append(msg)
@@ -194,8 +216,8 @@ class FakeTwilio:
         def list_messages(account_sid):
             after = request.args.get("DateSent>")
             with self._lock:
-                found = [m for m in self.messages
-                         if (not request.args.get("To") or m["to"] == request.args["To"])
+                found = [m for m in self.messages if m["account_sid"] == account_sid
+                         and (not request.args.get("To") or m["to"] == request.args["To"])
                          and (not request.args.get("From") or m["from"] == request.args["From"])
                          and (not after or m["_created"].strftime("%Y-%m-%d") >= after[:10])]
             page_size = int(request.args.get("PageSize", 50))
