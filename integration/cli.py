@@ -422,6 +422,62 @@ def _sub_or_fail(s, sub_id: int) -> SubAccount:
     return sub
 
 
+@subaccount.command("number", help="The sub-account's Twilio number: list the account's numbers, assign one, buy "
+                                   "one, or release it. Ringback points the number's SMS URL and call status "
+                                   "callback at itself (never its voice URL) and puts them back on release.")
+@click.argument("sub_id", type=int)
+@click.option("--list", "list_", is_flag=True, help="The Twilio account's numbers, and who uses each.")
+@click.option("--assign", "assign", default=None, callback=lambda c, p, v: None if v is None else _phone(c, p, v),
+              help="Give it this number of its Twilio account (E.164).")
+@click.option("--buy", is_flag=True, help="Buy a local number (with --area-code) and give it to the sub-account.")
+@click.option("--area-code", default=None, help="With --buy: the US area code, e.g. 512.")
+@click.option("--release", is_flag=True, help="Take its number away and put the number's webhooks back.")
+@click.option("--yes", is_flag=True, help="Do not ask before replacing webhooks or buying.")
+def subaccount_number(sub_id, list_, assign, buy, area_code, release, yes) -> None:
+    from . import numbers
+
+    chosen = [name for name, on in (("--list", list_), ("--assign", assign), ("--buy", buy), ("--release", release)) if on]
+    if len(chosen) != 1:
+        raise click.UsageError("give one of --list, --assign E164, --buy --area-code N, --release")
+    if buy and not (area_code or "").isdigit():
+        raise click.BadParameter("--buy needs --area-code with three digits, e.g. 512", param_hint="--area-code")
+    config = _config()
+    with _sessions(config)() as s:
+        sub = _sub_or_fail(s, sub_id)
+    rt = _runtime(config)
+    try:
+        if list_:
+            rows = numbers.listed(rt, sub_id)
+            if not rows:
+                click.echo("the Twilio account has no numbers: buy one with --buy --area-code N")
+            for n in rows:
+                state = f"used by {n['used_by']}" if n["used_by"] else "free"
+                wired = "points at Ringback" if n["ours"] else (f"SMS URL {n['sms_url'] or 'none'}, status callback "
+                                                                 f"{n['status_callback'] or 'none'}")
+                click.echo(f"{n['phone_number']:<16} {state:<30} {wired}")
+            return
+
+        def replace_ok(foreign):
+            shown = "; ".join(f"{k.replace('_', ' ')}: {v}" for k, v in foreign.items())
+            return yes or click.confirm(f"The number's {shown}. Point it at Ringback instead (put back on release)?",
+                                        default=False)
+
+        if assign:
+            numbers.assign(rt, sub_id, assign, replace_ok=replace_ok)
+            click.echo(f"{sub.name} now texts from {assign}; its SMS URL and call status callback point at Ringback")
+        elif buy:
+            bought = numbers.buy(rt, sub_id, area_code, confirm=lambda n: yes or click.confirm(
+                f"Buy {n} on Twilio account for {sub.name}? Twilio bills a monthly fee for it (its price list, not "
+                "this API, says how much)", default=False))
+            click.echo(f"bought {bought['phone_number']}: {sub.name} now texts from it")
+        else:
+            click.echo(f"released {numbers.release(rt, sub_id)} from {sub.name}; its webhooks are as they were")
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        rt.close()
+
+
 @subaccount.command("remove", help="Remove a sub-account: its texts stop, its tokens are deleted and its number is "
                                    "freed; its calls, texts and bookings stay in the reports.")
 @click.argument("sub_id", type=int)

@@ -66,6 +66,10 @@ class SubAccount(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # `ringback subaccount remove`: its number and CRM account are let go, its history stays for the reports.
     removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # A number Ringback wired (`ringback subaccount number --assign`): its Twilio sid, and the SMS URL
+    # and status callback it had before, put back when it is released.
+    twilio_number_sid: Mapped[str | None] = mapped_column(String(34), nullable=True)
+    twilio_previous: Mapped[dict | None] = mapped_column(JSON, nullable=True)
 
 
 class WorkflowSetting(Base):

@@ -29,6 +29,9 @@ from workflows.templates import segments
 SPEC = "twilio/twilio_api_v2010.json"
 MESSAGES = "/2010-04-01/Accounts/<account_sid>/Messages.json"
 ACCOUNT = "/2010-04-01/Accounts/<account_sid>.json"
+NUMBERS = "/2010-04-01/Accounts/<account_sid>/IncomingPhoneNumbers.json"
+NUMBER = "/2010-04-01/Accounts/<account_sid>/IncomingPhoneNumbers/<sid>.json"
+AVAILABLE = "/2010-04-01/Accounts/<account_sid>/AvailablePhoneNumbers/<country>/Local.json"
 
 ERRORS = {
     21610: (400, "Attempt to send to unsubscribed recipient"),
@@ -36,6 +39,7 @@ ERRORS = {
     21604: (400, "A 'To' phone number is required."),
     20003: (401, "Authenticate"),
     20404: (404, "The requested resource was not found"),
+    21422: (400, "PhoneNumber is not available"),
     20429: (429, "Too Many Requests"),
     20500: (500, "Internal Server Error"),
 }
@@ -70,6 +74,8 @@ class FakeTwilio:
         self.answer_delay = answer_delay  # seconds, after the message is stored (like Twilio's own latency)
         self.auth_token = auth_token
         self.messages: list[dict] = []
+        self.numbers: dict[str, dict] = {}  # PN sid -> the account's incoming number
+        self.available: list[str] = []  # numbers anyone may buy (E.164)
         self.unexpected: list[str] = []
         self.invalid: list[str] = []
         self._failures: list[int] = []
@@ -84,6 +90,8 @@ class FakeTwilio:
         """Forget every message, failure and complaint (between tests)."""
         with self._lock:
             self.messages.clear()
+            self.numbers.clear()
+            self.available.clear()
             self.accounts = {self.account_sid: self.auth_token}
             self.answer_delay = 0.0
             self.unexpected.clear()
@@ -94,6 +102,20 @@ class FakeTwilio:
         """Another Twilio account (an agency's own), with its own auth token."""
         with self._lock:
             self.accounts[account_sid] = auth_token
+
+    def own_number(self, account_sid: str, phone_number: str, **webhooks) -> dict:
+        """An incoming number of ``account_sid``, with the webhook URLs it already has (sms_url=...)."""
+        sid = "PN" + secrets.token_hex(16)
+        now = format_datetime(datetime.now(timezone.utc))
+        number = {"sid": sid, "account_sid": account_sid, "phone_number": phone_number, "friendly_name": phone_number,
+                  "api_version": "2010-04-01", "date_created": now, "date_updated": now, "status": "in-use",
+                  "capabilities": {"voice": True, "sms": True, "mms": True, "fax": False}, "origin": "twilio",
+                  "sms_url": "", "sms_method": "POST", "status_callback": "", "status_callback_method": "POST",
+                  "voice_url": "https://example.com/the-business-ivr", "voice_method": "POST", "beta": False,
+                  "uri": f"/2010-04-01/Accounts/{account_sid}/IncomingPhoneNumbers/{sid}.json"} | webhooks
+        with self._lock:
+            self.numbers[sid] = number
+        return number
 
     def fail_next(self, code: int, times: int = 1, *, after_accepting: bool = False) -> None:
         """Answer the next ``times`` message creations with Twilio error ``code`` (21610, 20429, 20500...).
@@ -174,6 +196,71 @@ class FakeTwilio:
                     "date_created": now, "date_updated": now, "uri": uri,
                     "subresource_uris": {"messages": uri.replace(".json", "/Messages.json")}}
             return Response(json.dumps(body), 200, mimetype="application/json")
+
+        def _json(body, status=200):
+            return Response(json.dumps(body), status, mimetype="application/json")
+
+        def _page(key, items):
+            return {key: items, "page": 0, "page_size": 50, "start": 0, "end": max(0, len(items) - 1),
+                    "first_page_uri": request.full_path, "next_page_uri": None, "previous_page_uri": None,
+                    "uri": request.full_path}
+
+        def _settable(number: dict, form) -> dict:
+            fields = {"SmsUrl": "sms_url", "SmsMethod": "sms_method", "StatusCallback": "status_callback",
+                      "StatusCallbackMethod": "status_callback_method", "VoiceUrl": "voice_url",
+                      "FriendlyName": "friendly_name"}
+            return number | {attr: form[name] for name, attr in fields.items() if name in form}
+
+        @app.get(NUMBERS)
+        def list_numbers(account_sid):
+            if account_sid != request.authorization.username:
+                return _error(20404)
+            wanted = request.args.get("PhoneNumber")
+            with self._lock:
+                found = [n for n in self.numbers.values() if n["account_sid"] == account_sid
+                         and (not wanted or n["phone_number"] == wanted)]
+            return _json(_page("incoming_phone_numbers", found))
+
+        @app.post(NUMBERS)
+        def buy_number(account_sid):
+            if account_sid != request.authorization.username:
+                return _error(20404)
+            wanted = request.form.get("PhoneNumber")
+            with self._lock:
+                if wanted not in self.available:
+                    return _json({"code": 21422, "message": f"PhoneNumber {wanted} is not available.",
+                                  "status": 400}, 400)
+                self.available.remove(wanted)
+            number = self.own_number(account_sid, wanted, voice_url="")
+            with self._lock:
+                number = self.numbers[number["sid"]] = _settable(number, request.form)
+            return _json(number, 201)
+
+        @app.route(NUMBER, methods=["GET", "POST", "DELETE"])
+        def one_number(account_sid, sid):
+            with self._lock:
+                number = self.numbers.get(sid)
+                if account_sid != request.authorization.username or number is None or number["account_sid"] != account_sid:
+                    return _error(20404)
+                if request.method == "DELETE":
+                    del self.numbers[sid]
+                    return Response("", 204)
+                if request.method == "POST":
+                    number = self.numbers[sid] = _settable(number, request.form)
+            return _json(number)
+
+        @app.get(AVAILABLE)
+        def available_numbers(account_sid, country):
+            if account_sid != request.authorization.username:
+                return _error(20404)
+            area = request.args.get("AreaCode")
+            with self._lock:
+                found = [n for n in self.available if not area or n.startswith(f"+1{area}")]
+            items = [{"friendly_name": n, "phone_number": n, "lata": "566", "locality": "Austin", "rate_center": "AUSTIN",
+                      "latitude": 30.27, "longitude": -97.74, "region": "TX", "postal_code": "78701",
+                      "iso_country": country, "address_requirements": "none", "beta": False,
+                      "capabilities": {"voice": True, "SMS": True, "MMS": True}} for n in found]
+            return _json(_page("available_phone_numbers", items))
 
         @app.post(MESSAGES)
         def create_message(account_sid):

@@ -1,4 +1,4 @@
-"""agencies connect their own Twilio accounts
+"""agencies connect their own Twilio accounts; a sub-account remembers the Twilio number it was given
 
 Revision ID: 0007
 Revises: 0006
@@ -32,7 +32,14 @@ def upgrade() -> None:
         sa.UniqueConstraint('account_sid', name='uq_twilio_accounts_account_sid'),
         sa.UniqueConstraint('agency_id', name='uq_twilio_accounts_agency_id'),
     )
+    with op.batch_alter_table('sub_accounts', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('twilio_number_sid', sa.String(length=34), nullable=True))
+        # What the number's SMS URL and status callback were before Ringback pointed them at itself.
+        batch_op.add_column(sa.Column('twilio_previous', sa.JSON(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('sub_accounts', schema=None) as batch_op:
+        batch_op.drop_column('twilio_previous')
+        batch_op.drop_column('twilio_number_sid')
     op.drop_table('twilio_accounts')

@@ -1,0 +1,62 @@
+"""A Twilio account's phone numbers through the official SDK: list, buy, point at Ringback,
+put back, release. Twilio's refusals become ValueError with Twilio's own words.
+https://www.twilio.com/docs/phone-numbers/api/incomingphonenumber-resource
+https://www.twilio.com/docs/phone-numbers/api/availablephonenumberlocal-resource
+"""
+from __future__ import annotations
+
+import requests
+from twilio.base.exceptions import TwilioRestException
+from twilio.rest import Client
+
+WEBHOOKS = ("sms_url", "sms_method", "status_callback", "status_callback_method")
+
+
+def _twilio(call):
+    try:
+        return call()
+    except TwilioRestException as exc:
+        raise ValueError(f"Twilio refused: {exc.status} {exc.code}: {exc.msg}") from None
+    except requests.RequestException:
+        raise ValueError("Twilio could not be reached: try again in a minute") from None
+
+
+def _plain(n) -> dict:
+    return {"sid": n.sid, "phone_number": n.phone_number, "friendly_name": n.friendly_name,
+            "sms_url": n.sms_url or "", "sms_method": n.sms_method or "POST",
+            "status_callback": n.status_callback or "", "status_callback_method": n.status_callback_method or "POST",
+            "voice_url": n.voice_url or ""}
+
+
+def incoming(client: Client, phone_number: str | None = None) -> list[dict]:
+    """The account's numbers (or the one with ``phone_number``)."""
+    kwargs = {"phone_number": phone_number} if phone_number else {}
+    return [_plain(n) for n in _twilio(lambda: client.incoming_phone_numbers.list(limit=1000, **kwargs))]
+
+
+def point_at(client: Client, sid: str, *, sms_url: str, status_callback: str) -> None:
+    """Texts to the number and its calls' status changes go to Ringback; its voice URL (the
+    business's own call routing) is left as it is."""
+    _twilio(lambda: client.incoming_phone_numbers(sid).update(sms_url=sms_url, sms_method="POST",
+                                                              status_callback=status_callback,
+                                                              status_callback_method="POST"))
+
+
+def put_back(client: Client, sid: str, previous: dict) -> None:
+    _twilio(lambda: client.incoming_phone_numbers(sid).update(**{k: previous.get(k) or "" for k in WEBHOOKS}))
+
+
+def available(client: Client, area_code: str, country: str = "US") -> list[str]:
+    found = _twilio(lambda: client.available_phone_numbers(country).local.list(area_code=area_code, sms_enabled=True,
+                                                                                  limit=5))
+    return [n.phone_number for n in found]
+
+
+def buy(client: Client, phone_number: str, *, sms_url: str, status_callback: str) -> dict:
+    return _plain(_twilio(lambda: client.incoming_phone_numbers.create(
+        phone_number=phone_number, sms_url=sms_url, sms_method="POST", status_callback=status_callback,
+        status_callback_method="POST")))
+
+
+def release(client: Client, sid: str) -> None:
+    _twilio(lambda: client.incoming_phone_numbers(sid).delete())

@@ -1,0 +1,129 @@
+"""A sub-account's Twilio number: listed, assigned, bought or released, with the number's webhook
+URLs pointed at Ringback and put back as they were. Nothing is left half-way: the database
+change and Twilio's are both made or neither (a number bought and then not assigned is
+released again)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from connectors.twilio import numbers as twilio_numbers
+from connectors.twilio.client import make_client
+
+from . import subaccounts, twilio_accounts
+from .db import transaction
+from .models import SubAccount
+
+
+@dataclass(frozen=True)
+class Account:
+    sid: str
+    client: object
+
+
+def account_for(rt, sub_id: int) -> Account:
+    """The Twilio account the sub-account texts through; ValueError when there is none."""
+    with rt.sessions() as s:
+        creds = twilio_accounts.credentials_for_sub(s, rt.vault, sub_id)
+    if creds is None and rt.config.twilio_account_sid:
+        creds = (rt.config.twilio_account_sid, rt.config.twilio_auth_token)
+    if creds is None:
+        raise ValueError("no Twilio account to take numbers from: connect one with `ringback twilio connect`")
+    return Account(creds[0], make_client(*creds, rt.config.twilio_api_url))
+
+
+def our_urls(rt) -> dict:
+    base = rt.config.public_url
+    return {"sms_url": f"{base}/webhooks/twilio/sms", "status_callback": f"{base}/webhooks/twilio/voice"}
+
+
+def listed(rt, sub_id: int) -> list[dict]:
+    """The account's numbers, each with the sub-account using it (if any) and whether it points at Ringback."""
+    account = account_for(rt, sub_id)
+    found = twilio_numbers.incoming(account.client)
+    with rt.sessions() as s:
+        users = dict(s.execute(select(SubAccount.phone_number, SubAccount.name).where(
+            SubAccount.phone_number.in_([n["phone_number"] for n in found]))).all())
+    ours = our_urls(rt)
+    return [n | {"used_by": users.get(n["phone_number"]),
+                 "ours": n["sms_url"] == ours["sms_url"] and n["status_callback"] == ours["status_callback"]}
+            for n in found]
+
+
+def foreign_webhooks(rt, number: dict) -> dict:
+    """The number's SMS URL and status callback that point somewhere other than Ringback."""
+    ours = our_urls(rt)
+    return {k: number[k] for k in ("sms_url", "status_callback") if number[k] and number[k] != ours[k]}
+
+
+def find(rt, sub_id: int, phone_number: str) -> dict:
+    account = account_for(rt, sub_id)
+    found = twilio_numbers.incoming(account.client, phone_number)
+    if not found:
+        raise ValueError(f"{phone_number} is not a number of Twilio account {account.sid}")
+    return found[0]
+
+
+def assign(rt, sub_id: int, phone_number: str, *, replace_ok) -> dict:
+    """Give the sub-account ``phone_number`` of its Twilio account and point the number's SMS URL
+    and status callback at Ringback. ``replace_ok(foreign)`` is asked when they point elsewhere."""
+    account = account_for(rt, sub_id)
+    number = find(rt, sub_id, phone_number)
+    foreign = foreign_webhooks(rt, number)
+    if foreign and not replace_ok(foreign):
+        raise ValueError("nothing changed: the number's webhooks point elsewhere and were kept")
+    _save_and_point(rt, sub_id, account, number)
+    return number
+
+
+def buy(rt, sub_id: int, area_code: str, *, confirm) -> dict:
+    """Buy a local number in ``area_code`` (after ``confirm(number)``) and assign it."""
+    account = account_for(rt, sub_id)
+    choices = twilio_numbers.available(account.client, area_code)
+    if not choices:
+        raise ValueError(f"Twilio has no SMS-capable local number in area code {area_code} right now: try a nearby one")
+    if not confirm(choices[0]):
+        raise ValueError("nothing bought")
+    number = twilio_numbers.buy(account.client, choices[0], **our_urls(rt))
+    try:
+        _save_and_point(rt, sub_id, account, number | {"sms_url": "", "status_callback": ""})
+    except Exception:
+        twilio_numbers.release(account.client, number["sid"])  # never bought and left unassigned
+        raise
+    return number
+
+
+def release(rt, sub_id: int) -> str:
+    """Take the number from the sub-account and put its webhooks back as they were."""
+    account = account_for(rt, sub_id)
+    with transaction(rt.sessions) as s:
+        sub = subaccounts.active(s, sub_id)
+        if sub is None or not sub.phone_number:
+            raise ValueError("this sub-account has no number")
+        released = sub.phone_number
+        if sub.twilio_number_sid:
+            twilio_numbers.put_back(account.client, sub.twilio_number_sid, sub.twilio_previous or {})
+        sub.phone_number, sub.twilio_number_sid, sub.twilio_previous = None, None, None
+    return released
+
+
+def _save_and_point(rt, sub_id: int, account: Account, number: dict) -> None:
+    previous = {k: number.get(k) for k in twilio_numbers.WEBHOOKS}
+    try:
+        with transaction(rt.sessions) as s:
+            sub = subaccounts.active(s, sub_id)
+            if sub is None:
+                raise ValueError(f"no sub-account {sub_id}")
+            if sub.twilio_number_sid and sub.twilio_number_sid != number["sid"]:
+                raise ValueError(f"{sub.name} has {sub.phone_number} already: release it first")
+            subaccounts.update_profile(s, sub, phone_number=number["phone_number"])
+            if sub.twilio_number_sid != number["sid"]:
+                sub.twilio_number_sid, sub.twilio_previous = number["sid"], previous
+            s.flush()
+            # Twilio last, inside the transaction: if it refuses, nothing is saved either.
+            twilio_numbers.point_at(account.client, number["sid"], **our_urls(rt))
+    except IntegrityError:
+        raise ValueError(f"{number['phone_number']} already belongs to another sub-account") from None
+    rt.forget_twilio_accounts()

@@ -1,0 +1,102 @@
+"""`ringback subaccount number`: a sub-account made by a CRM install gets a Twilio number to text
+from, the number's webhooks are pointed at Ringback (never its voice URL) and put back on release."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from integration.models import Installation, Message, SubAccount
+from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, HUBSPOT_PORTAL, PUBLIC_URL
+from tests.twilio_helpers import fixture, post
+
+NUMBER, OTHER, BOUGHT = "+15125550170", "+15125550171", "+15125550180"
+OLD_SMS = "https://old-provider.example/sms"
+
+
+@pytest.fixture
+def ringback(cli, rt, fake_twilio, monkeypatch):
+    """`ringback ...` against this test's database, Twilio fake and public URL."""
+    for name, value in (("DATABASE_URL", rt.config.database_url), ("RINGBACK_DATA_DIR", str(rt.config.data_dir)),
+                        ("TWILIO_ACCOUNT_SID", ACCOUNT_SID), ("TWILIO_AUTH_TOKEN", AUTH_TOKEN),
+                        ("TWILIO_API_URL", fake_twilio.url), ("RINGBACK_PUBLIC_URL", PUBLIC_URL)):
+        monkeypatch.setenv(name, value)
+
+    def run(*args, **kwargs):
+        try:
+            return cli(*args, **kwargs)
+        finally:
+            rt.huey.configure(rt.config)  # the command configured this process's queue for itself
+
+    return run
+
+
+@pytest.fixture
+def installed(rt):
+    """A HubSpot portal's sub-account as an install leaves it: no number to text from."""
+    with rt.sessions.begin() as s:
+        sub = SubAccount(name="Acme Plumbing", provider="hubspot", external_id=HUBSPOT_PORTAL, timezone="America/Chicago",
+                         business_hours="24/7")
+        s.add(sub)
+        s.flush()
+        s.add(Installation(sub_account_id=sub.id, provider="hubspot", kind="oauth", access_token=rt.vault.seal("t")))
+    return sub
+
+
+def _number(fake_twilio, phone):
+    return next(n for n in fake_twilio.numbers.values() if n["phone_number"] == phone)
+
+
+def test_assign_asks_before_replacing_webhooks_then_texts_from_the_number(ringback, rt, installed, fake_twilio, client):
+    fake_twilio.own_number(ACCOUNT_SID, NUMBER, sms_url=OLD_SMS)
+    listed = ringback("subaccount", "number", "1", "--list")
+    assert listed.exit_code == 0 and NUMBER in listed.output and f"SMS URL {OLD_SMS}" in listed.output
+    declined = ringback("subaccount", "number", "1", "--assign", NUMBER, input="n\n")
+    assert declined.exit_code == 1 and f"sms url: {OLD_SMS}" in declined.output and "nothing changed" in declined.output
+    assert _number(fake_twilio, NUMBER)["sms_url"] == OLD_SMS
+    with rt.sessions() as s:
+        assert s.get(SubAccount, 1).phone_number is None
+    done = ringback("subaccount", "number", "1", "--assign", NUMBER, input="y\n")
+    assert done.exit_code == 0, done.output
+    wired = _number(fake_twilio, NUMBER)
+    assert wired["sms_url"] == f"{PUBLIC_URL}/webhooks/twilio/sms"
+    assert wired["status_callback"] == f"{PUBLIC_URL}/webhooks/twilio/voice"
+    assert wired["voice_url"] == "https://example.com/the-business-ivr"  # the business's call routing untouched
+    assert "points at Ringback" in ringback("subaccount", "number", "1", "--list").output
+    # The number's own call-status callback: a missed call, texted back from the number.
+    params = fixture("call_status__no_answer") | {"To": NUMBER, "Called": NUMBER}
+    assert post(client, "/webhooks/twilio/voice", params).status_code == 200
+    [sent] = fake_twilio.messages
+    assert sent["from"] == NUMBER and sent["account_sid"] == ACCOUNT_SID
+    released = ringback("subaccount", "number", "1", "--release")
+    assert released.exit_code == 0 and f"released {NUMBER}" in released.output
+    put_back = _number(fake_twilio, NUMBER)
+    assert (put_back["sms_url"], put_back["status_callback"]) == (OLD_SMS, "")
+    with rt.sessions() as s:
+        assert s.get(SubAccount, 1).phone_number is None and s.scalars(select(Message)).all()
+
+
+def test_numbers_that_cannot_be_assigned_are_refused_naming_why(ringback, rt, installed, fake_twilio):
+    fake_twilio.own_number(ACCOUNT_SID, OTHER)
+    with rt.sessions.begin() as s:
+        s.add(SubAccount(name="Bright Dental", provider="twilio", external_id=OTHER, phone_number=OTHER,
+                         timezone="America/Chicago", business_hours="24/7"))
+    elsewhere = ringback("subaccount", "number", "1", "--assign", "+15125550199", "--yes")
+    assert elsewhere.exit_code == 1 and f"+15125550199 is not a number of Twilio account {ACCOUNT_SID}" in elsewhere.output
+    taken = ringback("subaccount", "number", "1", "--assign", OTHER, "--yes")
+    assert taken.exit_code == 1 and f"{OTHER} already belongs to another sub-account" in taken.output
+    assert _number(fake_twilio, OTHER)["sms_url"] == ""  # Twilio untouched when the assignment is not saved
+    assert ringback("subaccount", "number", "1").exit_code == 2  # one of the actions is needed
+
+
+def test_buy_confirms_then_buys_and_assigns(ringback, rt, installed, fake_twilio):
+    fake_twilio.available.append(BOUGHT)
+    none_there = ringback("subaccount", "number", "1", "--buy", "--area-code", "999", "--yes")
+    assert none_there.exit_code == 1 and "no SMS-capable local number in area code 999" in none_there.output
+    declined = ringback("subaccount", "number", "1", "--buy", "--area-code", "512", input="n\n")
+    assert declined.exit_code == 1 and f"Buy {BOUGHT}" in declined.output and "nothing bought" in declined.output
+    assert fake_twilio.numbers == {}
+    bought = ringback("subaccount", "number", "1", "--buy", "--area-code", "512", input="y\n")
+    assert bought.exit_code == 0 and f"bought {BOUGHT}" in bought.output
+    assert _number(fake_twilio, BOUGHT)["sms_url"] == f"{PUBLIC_URL}/webhooks/twilio/sms"
+    with rt.sessions() as s:
+        assert s.get(SubAccount, 1).phone_number == BOUGHT
