@@ -287,19 +287,28 @@ def subaccount_add(name, phone, tz, booking_url, hours, ghl_location, hubspot_po
         click.echo(f"Outbound Message endpoint URL for the org's call-Task Flow: {outbound_url}", err=True)
 
 
-@subaccount.command("list", help="List sub-accounts.")
+@subaccount.command("list", help="List sub-accounts, and say which of them cannot text their missed callers.")
 def subaccount_list() -> None:
+    from . import texting
+
     config = _config()
     with _sessions(config)() as s:
         subs = s.scalars(select(SubAccount).where(SubAccount.removed_at.is_(None)).order_by(SubAccount.id)).all()
+        problems = {sub.id: texting.problem(s, config, sub) for sub in subs}
     if not subs:
         click.echo("no sub-accounts yet: add one with `ringback subaccount add`")
         return
-    click.echo(f"{'id':>4}  {'name':<28} {'source':<28} {'number':<16} {'timezone':<22} hours")
+    click.echo(f"{'id':>4}  {'name':<28} {'source':<28} {'number':<16} {'texting':<22} {'timezone':<22} hours")
     for sub in subs:
         source = "Twilio number" if sub.provider == "twilio" else f"{sub.provider} {sub.external_id}"
-        click.echo(f"{sub.id:>4}  {sub.name[:28]:<28} {source[:28]:<28} {sub.phone_number or '':<16} "
+        cannot = problems[sub.id]
+        state = f"CANNOT: {cannot.short}" if cannot else "ok"
+        click.echo(f"{sub.id:>4}  {sub.name[:28]:<28} {source[:28]:<28} {sub.phone_number or '':<16} {state:<22} "
                    f"{sub.timezone:<22} {sub.business_hours}")
+    for sub in subs:
+        if problems[sub.id]:
+            click.echo(f"#{sub.id} {sub.name} cannot text missed callers: {problems[sub.id].why}. "
+                       f"Fix: {problems[sub.id].fix}")
 
 
 @subaccount.command("settings", help="Show or change a sub-account: its name, number, hours, timezone and booking "
@@ -710,6 +719,7 @@ def _ago(when, now) -> str:
 def installations_list(fmt: str) -> None:
     from marketplace.vault import Vault
 
+    from . import texting
     from .models import Agency, Installation, SyncOp, utcnow
 
     config = _config()
@@ -738,7 +748,9 @@ def installations_list(fmt: str) -> None:
                     outbound = f"{config.public_url}/webhooks/salesforce/{vault.open(inst.webhook_secret)}"
                 except Exception:  # noqa: BLE001
                     outbound = "unreadable"
+            cannot = texting.problem(s, config, sub) if sub else None
             rows.append({
+                "texting": f"cannot text: {cannot.why}; {cannot.fix}" if cannot else ("ok" if sub else None),
                 "id": inst.id, "provider": inst.provider, "kind": inst.user_type or inst.kind,
                 "account": inst.external_id or (sub.external_id if sub else None),
                 "sub_account": f"{sub.id} {sub.name}" if sub else f"agency: {agency.name if agency else '?'}",
@@ -752,10 +764,13 @@ def installations_list(fmt: str) -> None:
         click.echo("no installations yet: install Ringback from a CRM marketplace, or `ringback subaccount add --crm-token`")
         return
     click.echo(f"{'id':>4}  {'crm':<10} {'kind':<13} {'sub-account':<26} {'token':<32} {'last event':<12} "
-               f"{'last write':<12} failed")
+               f"{'last write':<12} {'failed':<6} texting")
     for r in rows:
+        texting_state = "ok" if r["texting"] == "ok" else ("-" if r["texting"] is None else "CANNOT TEXT")
         click.echo(f"{r['id']:>4}  {r['provider']:<10} {r['kind']:<13} {r['sub_account'][:26]:<26} {r['token'][:32]:<32} "
-                   f"{r['last_event']:<12} {r['last_write']:<12} {r['failed_writes']}")
+                   f"{r['last_event']:<12} {r['last_write']:<12} {r['failed_writes']:<6} {texting_state}")
+        if r["texting"] not in ("ok", None):
+            click.echo(f"      {r['texting']}")
         if r["outbound_message_url"]:
             click.echo(f"      Outbound Message URL: {r['outbound_message_url']}")
 

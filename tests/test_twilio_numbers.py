@@ -100,3 +100,35 @@ def test_buy_confirms_then_buys_and_assigns(ringback, rt, installed, fake_twilio
     assert _number(fake_twilio, BOUGHT)["sms_url"] == f"{PUBLIC_URL}/webhooks/twilio/sms"
     with rt.sessions() as s:
         assert s.get(SubAccount, 1).phone_number == BOUGHT
+
+
+def test_a_sub_account_that_cannot_text_says_so_everywhere_until_it_can(ringback, rt, client, fake_twilio,
+                                                                         ghl_signing_keys):
+    import re
+    from dataclasses import replace
+
+    from integration import texting
+    from tests.test_ghl_webhooks import raw, send, signed
+    with rt.sessions.begin() as s:  # a GoHighLevel location installed without a number, texting through Twilio
+        s.add(SubAccount(name="Acme Plumbing", provider="ghl", external_id="ve9EPM428h8vShlRW1KT",
+                         timezone="America/Chicago", business_hours="24/7"))
+    body = raw("inbound_message__call_no_answer")
+    assert send(client, body, signed(body, ghl_signing_keys)).status_code == 200
+    assert fake_twilio.messages == []
+    listing = ringback("subaccount", "list").output
+    assert "CANNOT: no number" in listing and "#1 Acme Plumbing cannot text missed callers" in listing
+    token = re.search(rb'name="csrf_token" value="([^"]+)"', client.get("/").data).group(1).decode()
+    client.post("/dev/sign-in", data={"csrf_token": token, "next": "/settings/1"})
+    page = client.get("/settings/1").data.decode()
+    assert "Ringback cannot text your missed callers: this sub-account has no number to text from (1 caller(s) " \
+           "not texted since" in page
+    assert "ringback subaccount number 1 --assign" in page
+    assert "cannot text: no number (1 not texted)" in client.get("/agency").data.decode()
+    fake_twilio.own_number(ACCOUNT_SID, NUMBER)
+    assert ringback("subaccount", "number", "1", "--assign", NUMBER).exit_code == 0
+    assert "CANNOT" not in ringback("subaccount", "list").output
+    assert "cannot text your missed callers" not in client.get("/settings/1").data.decode()
+    # With a number but no Twilio account anywhere, texts would only reach the sandbox: said too.
+    with rt.sessions() as s:
+        sandboxed = texting.problem(s, replace(rt.config, twilio_account_sid=None), s.get(SubAccount, 1))
+    assert sandboxed.short == "sandbox" and "ringback twilio connect" in sandboxed.fix

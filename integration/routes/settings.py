@@ -31,7 +31,7 @@ from workflows.hours import BadSchedule, WeeklySchedule, zone
 from workflows.phones import UnusableNumber, to_e164
 from workflows.stages import LABELS, STAGES
 
-from .. import senders, subaccounts, viewer
+from .. import senders, subaccounts, texting, viewer
 from ..db import transaction
 from ..models import Agency, Call, Installation, Message, Recovery, SubAccount, utcnow
 from ..runner import CRM_TEXT_STATUS
@@ -240,9 +240,11 @@ def _page_data(s, sub) -> dict:
 
 def _warnings(s, sub, settings, inst) -> list[str]:
     found = []
-    if sub.provider == "ghl" and settings.send_via != "ghl" and not sub.phone_number:
-        found.append("This sub-account has no Twilio number: switch \"Send texts through\" to GoHighLevel, "
-                     "or ask your agency to add a number.")
+    cannot = texting.problem(s, rt().config, sub, settings)
+    if cannot is not None:
+        missed, first = texting.not_texted(s, sub.id, utcnow() - timedelta(days=30))
+        since = f" ({missed} caller(s) not texted since {first:%b %d})" if missed else ""
+        found.append(f"Ringback cannot text your missed callers: {cannot.why}{since}. To fix it: {cannot.fix}.")
     doubled = s.scalar(select(func.count(func.distinct(Message.recovery_id))).where(
         Message.sub_account_id == sub.id, Message.status == CRM_TEXT_STATUS,
         Message.created_at >= utcnow() - timedelta(days=30)))
@@ -448,8 +450,10 @@ def agency():
                 Call.sub_account_id == sub.id, Call.missed.is_(True), Call.started_at >= since))
             value = s.scalar(select(func.coalesce(func.sum(Recovery.value), 0)).where(
                 Recovery.sub_account_id == sub.id, Recovery.state == "booked", Recovery.opened_at >= since))
-            enabled = text_back_settings(s, sub).enabled
-            rows.append({"sub": sub, "missed": missed, "texted": sum(states.values()),
+            settings = text_back_settings(s, sub)
+            enabled, cannot = settings.enabled, texting.problem(s, rt().config, sub, settings)
+            rows.append({"sub": sub, "missed": missed, "texted": sum(states.values()), "problem": cannot,
+                         "not_texted": texting.not_texted(s, sub.id, since)[0] if cannot else 0,
                          "replied": states.get("replied", 0) + states.get("booked", 0),
                          "booked": states.get("booked", 0), "value": value, "enabled": enabled})
     return render_template("agency.html", viewer=who, rows=rows)

@@ -1,0 +1,50 @@
+"""Whether a sub-account can text its missed callers, and if not, the one thing to do.
+
+Shown first on its settings page, beside it on the agency page, and in `ringback subaccount
+list` and `ringback installations list`, with the callers it could not text: nobody should
+learn it from a lost customer. (/readyz is about the process; this is per tenant.)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+
+from .models import Call, Installation, TwilioAccount
+from .settings_store import text_back_settings
+
+
+@dataclass(frozen=True)
+class Problem:
+    short: str  # a few words, for a table column
+    why: str  # what is wrong
+    fix: str  # the one thing to do
+
+
+def problem(session, config, sub, settings=None) -> Problem | None:
+    """Why ``sub`` cannot text a missed caller now, or None when it can (switched off is a choice, not a problem)."""
+    settings = settings or text_back_settings(session, sub)
+    if settings.send_via == "ghl" and sub.provider == "ghl":
+        if session.scalar(select(Installation.id).where(Installation.sub_account_id == sub.id)) is None:
+            return Problem("not connected", "texts go through GoHighLevel, but Ringback is not connected to this "
+                           "location any more", "install Ringback in the location again from the marketplace")
+        return None
+    if not sub.phone_number:
+        return Problem("no number", "this sub-account has no number to text from",
+                       f"give it one: `ringback subaccount number {sub.id} --assign +1...` (or --buy --area-code N)"
+                       + ("; or send through GoHighLevel's conversations (\"Send texts through\")"
+                          if sub.provider == "ghl" else ""))
+    connected = session.scalar(select(TwilioAccount.id).where(
+        (TwilioAccount.agency_id == sub.agency_id) | TwilioAccount.agency_id.is_(None)).limit(1))
+    if connected is None and not config.twilio_account_sid:
+        return Problem("sandbox", "no Twilio account is connected, so texts only go to Ringback's sandbox",
+                       "connect one: `ringback twilio connect --account-sid AC... --auth-token ...`")
+    return None
+
+
+def not_texted(session, sub_id: int, since: datetime) -> tuple[int, datetime | None]:
+    """Missed callers since ``since`` who got no text because there was no way to send one."""
+    count, first = session.execute(select(func.count(), func.min(Call.started_at)).where(
+        Call.sub_account_id == sub_id, Call.outcome == "no_sender", Call.started_at >= since)).one()
+    return count, first
