@@ -21,7 +21,7 @@ from connectors.salesforce.crm import make_client as make_salesforce_client
 from connectors.salesforce.webhook import secret_hash
 from integration.db import transaction
 from integration.models import Agency, Installation, SubAccount, WorkflowSetting, utcnow
-from integration.settings_store import TEXT_BACK
+from integration.settings_store import TEXT_BACK, save_text_back
 from workflows.settings import DEFAULT_HOURS
 
 log = logging.getLogger("ringback.installs")
@@ -58,6 +58,7 @@ def ghl_from_code(rt, code: str, redirect_uri: str) -> Installed:
         sub = _sub_account(s, agency, "ghl", location_id, info["name"], info["timezone"])
         _installation(s, rt, sub_account_id=sub.id, agency_id=agency.id, provider="ghl", user_type="Location",
                       external_id=location_id, token=token)
+        _ghl_sender(s, sub, info["texting_number"])
         return Installed("ghl", agency.id, [sub.id])
 
 
@@ -101,6 +102,7 @@ def ghl_location_from_company(rt, company_id: str, location_id: str, name: str |
         sub = _sub_account(s, agency, "ghl", location_id, info["name"], info["timezone"])
         _installation(s, rt, sub_account_id=sub.id, agency_id=agency.id, provider="ghl", user_type="Location",
                       external_id=location_id, token=token)
+        _ghl_sender(s, sub, info["texting_number"])
         return sub.id
 
 
@@ -110,8 +112,24 @@ def _ghl_location_info(rt, token: str, location_id: str, name: str | None = None
     except CrmError as exc:  # locations.readonly refused: the sub-account still works, named by id
         log.warning("location %s: details unavailable: %s", location_id, exc)
         loc = {}
+    try:
+        number = ghl_oauth.texting_number(ghl_oauth.location_numbers(rt.config.ghl_api_url, token, location_id))
+    except CrmError as exc:  # phonenumbers.read refused (or GoHighLevel down): Twilio, and the page says so
+        log.warning("location %s: its numbers could not be read: %s", location_id, exc)
+        number = None
     return {"name": loc.get("name") or name or f"GoHighLevel location {location_id}",
-            "timezone": loc.get("timezone") or DEFAULT_TIMEZONE}
+            "timezone": loc.get("timezone") or DEFAULT_TIMEZONE, "texting_number": number}
+
+
+def _ghl_sender(s, sub: SubAccount, number: str | None) -> None:
+    """Texts go out of the location's own number, in its own inbox, when it has one that texts and
+    nobody chose otherwise; else through Twilio (and the settings page says a number is needed)."""
+    row = s.scalar(select(WorkflowSetting).where(WorkflowSetting.sub_account_id == sub.id,
+                                                 WorkflowSetting.workflow == TEXT_BACK))
+    if number is None or (row is not None and "send_via" in (row.settings or {})):
+        return
+    save_text_back(s, sub, send_via="ghl")
+    log.info("location %s texts from its own number %s through GoHighLevel", sub.external_id, number)
 
 
 def uninstall(rt, provider: str, *, account_id: str | None = None, company_id: str | None = None) -> list[int]:

@@ -261,3 +261,48 @@ def test_a_white_label_agency_installs_through_its_own_marketplace_host(client, 
     rt.config = replace(rt.config, ghl_marketplace_url="https://marketplace.leadconnectorhq.com")
     query = _start(client, "ghl")
     assert query["_target"].startswith("https://marketplace.leadconnectorhq.com/oauth/chooselocation?")
+
+
+# ------------------------------------------------------------------ a sender chosen at install
+
+def _install_location(client, fake_ghl):
+    query = _start(client, "ghl")
+    code = fake_ghl.authorize(query["redirect_uri"], location_id=LOC_A)
+    assert client.get(f"/oauth/ghl/callback?code={code}&state={query['state']}").status_code == 302
+    [sub] = _subs(rt=client.application.extensions["ringback"])
+    return sub
+
+
+def test_a_location_with_a_number_texts_from_it_right_after_install(client, rt, marketplace, fake_ghl, fake_twilio,
+                                                                     ghl_signing_keys):
+    from tests.test_ghl_sending import EVENT_CONTACT, _known_caller, _outbound
+    from tests.test_ghl_webhooks import raw
+    fake_ghl.add_location(LOC_A, COMPANY, "Acme Plumbing")
+    fake_ghl.add_number(LOC_A, "+15125550190", default=False, sms=True)
+    fake_ghl.add_number(LOC_A, "+15125550191", default=True, sms=True)
+    sub = _install_location(client, fake_ghl)
+    with rt.sessions() as s:
+        from integration.settings_store import text_back_settings
+        assert text_back_settings(s, s.get(SubAccount, sub.id)).send_via == "ghl"
+    assert b"cannot text your missed callers" not in client.get(f"/settings/{sub.id}").data
+    # Then a caller is missed: the text goes out of the location's own inbox, not Twilio.
+    _known_caller(fake_ghl)
+    body = raw("inbound_message__call_no_answer")
+    assert send(client, body, signed(body, ghl_signing_keys)).status_code == 200
+    [text] = _outbound(fake_ghl)
+    assert text["contactId"] == EVENT_CONTACT and "Acme Plumbing" in text["body"]
+    assert fake_twilio.messages == []
+
+
+@pytest.mark.parametrize("why", ["no numbers", "scope refused"])
+def test_a_location_without_a_usable_number_is_told_what_to_do(client, rt, marketplace, fake_ghl, why):
+    fake_ghl.add_location(LOC_A, COMPANY, "Acme Plumbing")
+    if why == "scope refused":
+        fake_ghl.add_number(LOC_A, "+15125550191", default=True)
+        fake_ghl.numbers_scope_granted = False
+    else:
+        fake_ghl.add_number(LOC_A, "+15125550192", default=True, sms=False)  # a voice-only line
+    sub = _install_location(client, fake_ghl)
+    page = client.get(f"/settings/{sub.id}").data.decode()
+    assert "Ringback cannot text your missed callers: this sub-account has no number to text from" in page
+    assert "send through GoHighLevel" in page

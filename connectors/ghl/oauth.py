@@ -15,7 +15,7 @@ from ..base import CrmError
 from .client import VERSION
 
 MARKETPLACE = "https://marketplace.gohighlevel.com"  # white-label: https://marketplace.leadconnectorhq.com
-SCOPES = ("contacts.readonly contacts.write conversations.readonly conversations.write "
+SCOPES = ("phonenumbers.read contacts.readonly contacts.write conversations.readonly conversations.write "
           "conversations/message.readonly conversations/message.write opportunities.readonly opportunities.write "
           "calendars.readonly calendars/events.readonly workflows.readonly locations.readonly "
           "locations/customFields.readonly locations/customFields.write oauth.readonly oauth.write users.readonly")
@@ -107,3 +107,24 @@ def location(api_url: str, token: str, location_id: str) -> dict:
     if resp.status_code != 200:
         raise CrmError(f"GoHighLevel location {location_id}: {resp.status_code} {_reason(resp)}", status=resp.status_code)
     return resp.json().get("location") or {}
+
+
+def location_numbers(api_url: str, token: str, location_id: str) -> list[dict]:
+    """The location's active numbers (apps/phone-system.json: List active numbers; scope
+    phonenumbers.read): [{phoneNumber, isDefaultNumber, capabilities: {sms, ...}, ...}]."""
+    try:
+        resp = requests.get(f"{api_url.rstrip('/')}/phone-system/numbers/location/{location_id}", timeout=15,
+                            headers={"Authorization": f"Bearer {token}", "Version": VERSION, "Accept": "application/json"})
+    except requests.RequestException as exc:
+        raise CrmError(f"GoHighLevel numbers of {location_id}: unreachable: {exc}", retryable=True) from None
+    if resp.status_code != 200:
+        raise CrmError(f"GoHighLevel refused to list the numbers of {location_id}: {resp.status_code} {_reason(resp)}",
+                       status=resp.status_code)
+    return resp.json().get("numbers") or []
+
+
+def texting_number(numbers: list[dict]) -> str | None:
+    """The number texts go out of: the location's default when it can text, else its first SMS-capable one."""
+    capable = [n for n in numbers if (n.get("capabilities") or {}).get("sms") and n.get("phoneNumber")]
+    default = next((n for n in capable if n.get("isDefaultNumber")), None)
+    return (default or capable[0])["phoneNumber"] if capable else None

@@ -42,7 +42,7 @@ def _request_errata(name: str, spec: dict) -> None:
     schemas = spec["components"]["schemas"]
     schemas["SendMessageBodyDto"]["required"] = ["type", "contactId"]
     schemas["ProcessMessageBodyDto"]["properties"]["direction"] = {"type": "string", "enum": ["outbound", "inbound"]}
-SPEC_FOR_PREFIX = {"/contacts": "contacts.json", "/opportunities": "opportunities.json",
+SPEC_FOR_PREFIX = {"/phone-system": "phone-system.json", "/contacts": "contacts.json", "/opportunities": "opportunities.json",
                    "/locations": "locations.json", "/conversations": "conversations.json", "/oauth": "oauth.json"}
 CLIENT_ID, CLIENT_SECRET = "66a0419a0dffa47fb5f8b22f-m1abcde2", "5b1e7c1a-2f3d-4e5f-8a9b-0c1d2e3f4a5b"
 
@@ -67,6 +67,8 @@ class FakeGhl:
         self.company_tokens: dict[str, str] = {}  # companyId -> agency token
         self.company_locations: dict[str, list[str]] = {}  # companyId -> locations with the app installed
         self.locations: dict[str, dict] = {}  # locationId -> GET /locations/{id}'s location
+        self.phone_numbers: dict[str, list[dict]] = {}  # locationId -> its active numbers
+        self.numbers_scope_granted = True  # phonenumbers.read: False answers as GoHighLevel does without it
         self.codes: dict[str, dict] = {}  # authorization code -> what it grants
         self.location_token_exchanges = 0
         self.fired: list[dict] = []  # workflow trigger executions
@@ -110,6 +112,15 @@ class FakeGhl:
             self.locations[location_id] = {"id": location_id, "companyId": company_id, "name": name,
                                            "timezone": timezone, "phone": "+15125550100", "country": "US"}
             self.install(location_id, f"unissued-{_id()}")
+
+    def add_number(self, location_id: str, phone: str, *, default: bool = False, sms: bool = True) -> None:
+        """An active number of the location (GoHighLevel's DetailedPhoneNumberDto)."""
+        with self._lock:
+            self.phone_numbers.setdefault(location_id, []).append({
+                "phoneNumber": phone, "friendlyName": None, "sid": "PN" + secrets.token_hex(16), "countryCode": "US",
+                "capabilities": {"voice": True, "sms": sms, "mms": sms, "fax": False}, "type": "local",
+                "isDefaultNumber": default, "linkedUser": None, "linkedRingAllUsers": [],
+                "inboundCallService": None, "forwardingNumber": None, "isGroupConversationEnabled": sms})
 
     def authorize(self, redirect_uri: str, *, location_id: str | None = None, company_id: str | None = None,
                   locations: list[str] | None = None) -> str:
@@ -301,6 +312,15 @@ class FakeGhl:
                 self.location_token_exchanges += 1
             return _json({"access_token": access, "token_type": "Bearer", "expires_in": 86399,
                           "scope": "contacts.write opportunities.write", "locationId": loc, "userId": "YlWd2wuCAZQzh2cH1fVZ"})
+
+        @app.get("/phone-system/numbers/location/<location_id>")
+        def location_numbers(location_id):
+            if not self.numbers_scope_granted:
+                return _json({"statusCode": 401, "message": "The token is not authorized for this scope."}, 401)
+            with self._lock:
+                found = list(self.phone_numbers.get(location_id, []))
+            return _json({"numbers": found, "isUnderGhl": True, "pageSize": 1000, "page": 0,
+                          "accountStatus": "active"})
 
         @app.get("/locations/<location_id>")
         def get_location(location_id):
@@ -531,6 +551,8 @@ class FakeGhl:
         parts = request.path.strip("/").split("/")
         if parts[0] == "locations" and len(parts) > 1:
             return parts[1]
+        if parts[:3] == ["phone-system", "numbers", "location"] and len(parts) > 3:
+            return parts[3]
         body = request.get_json(silent=True) or {}
         if body.get("locationId"):
             return body["locationId"]
