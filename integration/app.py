@@ -34,6 +34,8 @@ def create_app(config: Config | None = None, *, rt: Runtime | None = None) -> Fl
 
     app = Flask(__name__)
     app.url_map.converters["int"] = RowId
+    from connectors.twilio.errors import plain as twilio_error
+    app.jinja_env.filters["twilio_error"] = twilio_error
     app.config.update(SECRET_KEY=config.secret_key, MAX_CONTENT_LENGTH=MAX_BODY,
                       MAX_FORM_MEMORY_SIZE=MAX_BODY)
     app.extensions["ringback"] = rt

@@ -216,3 +216,20 @@ def test_stop_then_missed_call_gets_no_text_until_start(client, rt, sub, fake_tw
     bodies = [m["body"] for m in fake_twilio.messages]
     assert len(bodies) == 3 and "resubscribed" in bodies[1] and "Sorry we missed your call" in bodies[2]
     assert _count(rt, OptOut, OptOut.phone == CALLER) == 0
+
+
+def test_texts_that_did_not_arrive_are_explained_in_plain_words(client, rt, sub, fake_twilio):
+    import re
+
+    from tests.twilio_helpers import report
+    claim = _missed_call_step(client, rt)
+    runner.deliver(rt, claim)
+    rt.huey.immediate = True
+    [msg] = fake_twilio.messages
+    report(client, msg["sid"], "undelivered", 30034)
+    token = re.search(rb'name="csrf_token" value="([^"]+)"', client.get("/").data).group(1).decode()
+    client.post("/dev/sign-in", data={"csrf_token": token, "next": "/settings/1"})
+    page = client.get("/settings/1").data.decode()
+    assert "Texts that did not reach the caller" in page
+    assert "US carriers blocked it: this number is not in a registered A2P 10DLC campaign" in page
+    assert "(Twilio 30034)" in client.get("/").data.decode()

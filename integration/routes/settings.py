@@ -232,7 +232,11 @@ def _page_data(s, sub) -> dict:
     values = workflow_values(s, sub)
     pack = {name: validate_settings(name, values.get(name, {})) for name in ("reply_router", "follow_ups",
                                                                              "escalation", "booking_sync")}
+    undelivered = s.scalars(select(Message).where(
+        Message.sub_account_id == sub.id, Message.direction == "outbound", Message.status.in_(("undelivered", "failed")),
+        Message.created_at >= since).order_by(Message.id.desc()).limit(10)).all()
     return {"sub": sub, "settings": settings, "installation": inst, "mapping": stage_mapping(s, sub),
+            "undelivered": undelivered,
             "pack": pack, "workflow_names": WORKFLOWS, "packs": {k: v["label"] for k, v in PACKS.items()},
             "stages": [(k, LABELS[k]) for k in STAGES], "previews": previews, "missed": missed, "counts": counts,
             "warnings": _warnings(s, sub, settings, inst)}
