@@ -454,13 +454,18 @@ def test_settings_pages_signed_in(world, client):
             "timezone": "America/Chicago", "dedupe_hours": "24", "touches": "3", "workflows_shown": "1"}
 
     @FUZZ
-    @given(changes=st.dictionaries(st.sampled_from(sorted(form)) | TEXT, TEXT, max_size=4),
-           target=st.sampled_from(["/settings/1", "/settings/1/preview", "/settings/1/test-text"]),
+    @given(changes=st.dictionaries(st.sampled_from(sorted(form) + ["action", "phone", "area_code", "account_sid",
+                                                                   "auth_token", "replace", "confirm_buy"]) | TEXT,
+                                   TEXT, max_size=4),
+           target=st.sampled_from(["/settings/1", "/settings/1/preview", "/settings/1/test-text", "/settings/1/number",
+                                   "/agency/twilio"]),
            body=json_body({"template": "Hi {first_name}", "kind": "after_hours", "phone": "+15125550123"}))
     def run(changes, target, body):
         before = counts(world)
-        if target == "/settings/1":
-            data = {k: v.encode("utf-8", "surrogatepass") for k, v in (form | changes).items()} | {"csrf_token": token}
+        if target in ("/settings/1", "/settings/1/number", "/agency/twilio"):
+            base = form if target == "/settings/1" else {"action": "assign", "phone": "+15125550170", "area_code": "512",
+                                                          "account_sid": "AC" + "0" * 32, "auth_token": "x"}
+            data = {k: v.encode("utf-8", "surrogatepass") for k, v in (base | changes).items()} | {"csrf_token": token}
             resp = client.post(target, data=data)
         else:
             resp = client.post(target, data=body.encode("utf-8", "surrogatepass"),

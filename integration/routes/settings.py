@@ -31,7 +31,7 @@ from workflows.hours import BadSchedule, WeeklySchedule, zone
 from workflows.phones import UnusableNumber, to_e164
 from workflows.stages import LABELS, STAGES
 
-from .. import senders, subaccounts, texting, viewer
+from .. import numbers, senders, subaccounts, texting, twilio_accounts, viewer
 from ..db import transaction
 from ..models import Agency, Call, Installation, Message, Recovery, SubAccount, utcnow
 from ..runner import CRM_TEXT_STATUS
@@ -431,7 +431,65 @@ def test_text(sub_id: int):
                       body=text, provider=via or runtime.sender.name, provider_sid=result.sid, status=result.status,
                       idempotency_key=key, segments=seg.count, encoding=seg.encoding))
     log.info("test text sent sub=%s by=%s", sub.id, who.user)
-    return jsonify(sent=True, to=to, text=text, status=result.status)
+    channel = "GoHighLevel" if via == "ghl" else ("Twilio" if runtime.sender_for(sub.id).name == "twilio" else "the sandbox")
+    return jsonify(sent=True, to=to, text=text, status=result.status, sid=result.sid, channel=channel,
+                   sender=sub.phone_number if via != "ghl" else "the location's number")
+
+
+# ------------------------------------------------------------------ the number, and the agency's Twilio
+
+@bp.route("/settings/<int:sub_id>/number", methods=["GET", "POST"])
+def number(sub_id: int):
+    """List the Twilio account's numbers; assign, buy or release the sub-account's (integration.numbers)."""
+    who, sub = _visible_sub(sub_id)
+    if who is None:
+        return sub
+    runtime, error = rt(), None
+    if request.method == "POST":
+        action = request.form.get("action")
+        try:
+            if action == "assign":
+                phone = request.form.get("phone") or ""
+                if not phone:
+                    raise ValueError("choose a number first")
+                numbers.assign(runtime, sub_id, phone, replace_ok=lambda foreign: request.form.get("replace") == "yes")
+            elif action == "buy":
+                area = (request.form.get("area_code") or "").strip()
+                if not (area.isascii() and area.isdigit() and len(area) == 3):
+                    raise ValueError("an area code is three digits, e.g. 512")
+                numbers.buy(runtime, sub_id, area, confirm=lambda n: request.form.get("confirm_buy") == "yes")
+            elif action == "release":
+                numbers.release(runtime, sub_id)
+            else:
+                raise ValueError("choose what to do")
+        except ValueError as exc:
+            error = str(exc)
+        else:
+            log.info("number %s sub=%s by=%s", action, sub_id, who.user)
+            return redirect(url_for("settings.page", sub_id=sub_id, saved=1))
+    try:
+        listed, account_sid, problem = numbers.listed(runtime, sub_id), numbers.account_for(runtime, sub_id).sid, None
+    except ValueError as exc:
+        listed, account_sid, problem = None, None, f"{exc}. Your agency connects its Twilio account on its Ringback page."
+    with runtime.sessions() as s:
+        sub = s.get(SubAccount, sub_id)
+    return render_template("number.html", sub=sub, numbers=listed, account_sid=account_sid, account_problem=problem,
+                           error=error), 400 if error else 200
+
+
+@bp.post("/agency/twilio")
+def agency_twilio():
+    """An agency user connects the agency's own Twilio account (in development, the default one)."""
+    who = viewer.current()
+    if who is None or (who.agency_id is None and (who.provider != "development" or rt().config.env == "production")):
+        return _page(403, "Only an agency can connect a Twilio account", "Open Ringback from your CRM's agency account.")
+    try:
+        row = twilio_accounts.connect(rt(), request.form.get("account_sid", ""), request.form.get("auth_token", ""),
+                                      who.agency_id)
+    except ValueError as exc:
+        return _agency_page(who, twilio_error=str(exc)), 400
+    log.info("twilio connected agency=%s account=%s by=%s", who.agency_id, row.account_sid, who.user)
+    return redirect(url_for("settings.agency", twilio="connected"))
 
 
 @bp.get("/agency")
@@ -439,7 +497,15 @@ def agency():
     who = viewer.current()
     if who is None:
         return _page(401, "Open Ringback from your CRM", "The agency view opens from inside your CRM's agency account.")
+    return _agency_page(who)
+
+
+def _agency_page(who, twilio_error: str | None = None):
+    from ..models import TwilioAccount
     with rt().sessions() as s:
+        scope = (TwilioAccount.agency_id == who.agency_id) if who.agency_id is not None \
+            else TwilioAccount.agency_id.is_(None)
+        twilio = s.scalar(select(TwilioAccount).where(scope))
         where = [SubAccount.id.in_(who.sub_ids or [-1])]
         if who.agency_id is not None:
             where = [(SubAccount.agency_id == who.agency_id) | SubAccount.id.in_(who.sub_ids or [-1])]
@@ -460,4 +526,6 @@ def agency():
                          "not_texted": texting.not_texted(s, sub.id, since)[0] if cannot else 0,
                          "replied": states.get("replied", 0) + states.get("booked", 0),
                          "booked": states.get("booked", 0), "value": value, "enabled": enabled})
-    return render_template("agency.html", viewer=who, rows=rows)
+    may_connect = who.agency_id is not None or (who.provider == "development" and rt().config.env != "production")
+    return render_template("agency.html", viewer=who, rows=rows, twilio=twilio, may_connect=may_connect,
+                           twilio_error=twilio_error, connected=request.args.get("twilio") == "connected")
