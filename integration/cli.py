@@ -441,13 +441,16 @@ def _sub_or_fail(s, sub_id: int) -> SubAccount:
 @click.option("--buy", is_flag=True, help="Buy a local number (with --area-code) and give it to the sub-account.")
 @click.option("--area-code", default=None, help="With --buy: the US area code, e.g. 512.")
 @click.option("--release", is_flag=True, help="Take its number away and put the number's webhooks back.")
+@click.option("--messaging-service", "service", default=None,
+              help="Send through this Messaging Service (MG..., holding the number; its A2P campaign), or 'none'.")
 @click.option("--yes", is_flag=True, help="Do not ask before replacing webhooks or buying.")
-def subaccount_number(sub_id, list_, assign, buy, area_code, release, yes) -> None:
+def subaccount_number(sub_id, list_, assign, buy, area_code, release, service, yes) -> None:
     from . import numbers
 
-    chosen = [name for name, on in (("--list", list_), ("--assign", assign), ("--buy", buy), ("--release", release)) if on]
+    chosen = [name for name, on in (("--list", list_), ("--assign", assign), ("--buy", buy), ("--release", release),
+                                    ("--messaging-service", service)) if on]
     if len(chosen) != 1:
-        raise click.UsageError("give one of --list, --assign E164, --buy --area-code N, --release")
+        raise click.UsageError("give one of --list, --assign E164, --buy --area-code N, --release, --messaging-service MG")
     if buy and not (area_code or "").isdigit():
         raise click.BadParameter("--buy needs --area-code with three digits, e.g. 512", param_hint="--area-code")
     config = _config()
@@ -455,7 +458,18 @@ def subaccount_number(sub_id, list_, assign, buy, area_code, release, yes) -> No
         sub = _sub_or_fail(s, sub_id)
     rt = _runtime(config)
     try:
+        if service:
+            numbers.use_messaging_service(rt, sub_id, None if service.lower() == "none" else service)
+            click.echo(f"{sub.name} texts " + ("from its number again" if service.lower() == "none"
+                                               else f"through Messaging Service {service}"))
+            registered = numbers.registration(rt, sub_id)
+            if registered:
+                click.echo(registered)
+            return
         if list_:
+            registered = numbers.registration(rt, sub_id)
+            if registered:
+                click.echo(f"A2P 10DLC: {registered}")
             rows = numbers.listed(rt, sub_id)
             if not rows:
                 click.echo("the Twilio account has no numbers: buy one with --buy --area-code N")

@@ -70,6 +70,8 @@ class SubAccount(Base):
     # and status callback it had before, put back when it is released.
     twilio_number_sid: Mapped[str | None] = mapped_column(String(34), nullable=True)
     twilio_previous: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    # Texts go through this Messaging Service (its A2P 10DLC campaign) instead of the bare number.
+    messaging_service_sid: Mapped[str | None] = mapped_column(String(34), nullable=True)
 
 
 class WorkflowSetting(Base):

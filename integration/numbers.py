@@ -4,6 +4,7 @@ change and Twilio's are both made or neither (a number bought and then not assig
 released again)."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -127,3 +128,52 @@ def _save_and_point(rt, sub_id: int, account: Account, number: dict) -> None:
     except IntegrityError:
         raise ValueError(f"{number['phone_number']} already belongs to another sub-account") from None
     rt.forget_twilio_accounts()
+
+
+SERVICE_SID = re.compile(r"\AMG[0-9a-fA-F]{32}\Z")
+
+
+def use_messaging_service(rt, sub_id: int, service_sid: str | None) -> None:
+    """Send through this Messaging Service (None: through the bare number again). The service
+    must hold the sub-account's number: it is the number callers dial and see texts from."""
+    if service_sid is not None:
+        if not SERVICE_SID.match(service_sid):
+            raise ValueError(f"{service_sid!r} is not a Messaging Service SID (MG followed by 32 hex digits)")
+        account = account_for(rt, sub_id)
+        with rt.sessions() as s:
+            sub = subaccounts.active(s, sub_id)
+        if sub is None or not sub.phone_number:
+            raise ValueError("give the sub-account its number first (--assign), then the Messaging Service that holds it")
+        if sub.phone_number not in twilio_numbers.service_numbers(account.client, service_sid):
+            raise ValueError(f"the Messaging Service {service_sid} does not hold {sub.phone_number}: add the number to "
+                             "its Sender Pool in the Twilio console, then run this again")
+    with transaction(rt.sessions) as s:
+        sub = subaccounts.active(s, sub_id)
+        if sub is None:
+            raise ValueError(f"no sub-account {sub_id}")
+        sub.messaging_service_sid = service_sid
+    rt.forget_twilio_accounts()
+
+
+def registration(rt, sub_id: int) -> str | None:
+    """A2P 10DLC: the campaign the sub-account's texts go out under, or what carriers will do
+    without one (US numbers only); None when it does not apply."""
+    with rt.sessions() as s:
+        sub = subaccounts.active(s, sub_id)
+    if sub is None or not sub.phone_number or not sub.phone_number.startswith("+1"):
+        return None
+    if not sub.messaging_service_sid:
+        return (f"{sub.phone_number} is not in a registered A2P 10DLC campaign: US carriers will block its texts "
+                "(Twilio 30034). Register a brand and campaign on a Messaging Service in the Twilio console, add the "
+                f"number to it, then `ringback subaccount number {sub_id} --messaging-service MG...`")
+    found = twilio_numbers.campaigns(account_for(rt, sub_id).client, sub.messaging_service_sid)
+    verified = [c for c in found if (c["status"] or "").upper() == "VERIFIED"]
+    if verified:
+        c = verified[0]
+        return f"registered A2P campaign {c['campaign_id']} ({c['usecase']}): VERIFIED"
+    if found:
+        c = found[0]
+        return (f"A2P campaign {c['campaign_id']} is {c['status']}: until it is VERIFIED carriers may block the texts "
+                "(Twilio 30034)")
+    return (f"the Messaging Service {sub.messaging_service_sid} has no A2P 10DLC campaign: register one in the Twilio "
+            "console, or carriers will block its texts (Twilio 30034)")

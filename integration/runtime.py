@@ -86,14 +86,18 @@ class Runtime:
 
         def load():
             with self.sessions() as s:
-                return twilio_accounts.credentials_for_sub(s, self.vault, sub_account_id)
-        creds = self._cached(("sub", sub_account_id), load)
+                return (twilio_accounts.credentials_for_sub(s, self.vault, sub_account_id),
+                        twilio_accounts.messaging_service_of(s, sub_account_id))
+        creds, service = self._cached(("sub", sub_account_id), load)
+        if creds is None and service and self.config.twilio_account_sid:
+            creds = (self.config.twilio_account_sid, self.config.twilio_auth_token)
         if creds is None:
             return self.sender
         with self._twilio_lock:
-            sender = self._twilio_senders.get(creds)
+            sender = self._twilio_senders.get((creds, service))
             if sender is None:
-                sender = self._twilio_senders[creds] = TwilioSender(make_client(*creds, self.config.twilio_api_url))
+                sender = self._twilio_senders[(creds, service)] = TwilioSender(
+                    make_client(*creds, self.config.twilio_api_url), messaging_service_sid=service)
         return sender
 
     @property

@@ -57,3 +57,7 @@ def token_for_account(session, vault, account_sid: str) -> str | None:
 
 def any_connected(session) -> bool:
     return session.scalar(select(TwilioAccount.id).limit(1)) is not None
+
+
+def messaging_service_of(session, sub_account_id: int) -> str | None:
+    return session.scalar(select(SubAccount.messaging_service_sid).where(SubAccount.id == sub_account_id))

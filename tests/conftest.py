@@ -126,6 +126,7 @@ def _fake_twilio_server():
     with LoopbackServer(fake.app) as server:
         fake.url = server.url
         fake.openapi = openapi_for(server.url)
+        fake.openapi_messaging = openapi_for(server.url, "twilio/twilio_messaging_v1.json")
         yield fake
 
 

@@ -132,3 +132,26 @@ def test_a_sub_account_that_cannot_text_says_so_everywhere_until_it_can(ringback
     with rt.sessions() as s:
         sandboxed = texting.problem(s, replace(rt.config, twilio_account_sid=None), s.get(SubAccount, 1))
     assert sandboxed.short == "sandbox" and "ringback twilio connect" in sandboxed.fix
+
+
+def test_a_messaging_service_with_a_registered_campaign_sends_the_texts(ringback, rt, installed, fake_twilio, client):
+    fake_twilio.own_number(ACCOUNT_SID, NUMBER)
+    assert ringback("subaccount", "number", "1", "--assign", NUMBER, "--yes").exit_code == 0
+    listed = ringback("subaccount", "number", "1", "--list").output
+    assert f"A2P 10DLC: {NUMBER} is not in a registered A2P 10DLC campaign: US carriers will block" in listed
+    without = fake_twilio.add_service(ACCOUNT_SID, [OTHER], campaign_status="VERIFIED")
+    refused = ringback("subaccount", "number", "1", "--messaging-service", without)
+    assert refused.exit_code == 1 and f"does not hold {NUMBER}: add the number to its Sender Pool" in refused.output
+    pending = fake_twilio.add_service(ACCOUNT_SID, [NUMBER], campaign_status="IN_PROGRESS")
+    assert "is IN_PROGRESS: until it is VERIFIED" in ringback("subaccount", "number", "1", "--messaging-service",
+                                                               pending).output
+    service = fake_twilio.add_service(ACCOUNT_SID, [NUMBER], campaign_status="VERIFIED")
+    done = ringback("subaccount", "number", "1", "--messaging-service", service)
+    assert done.exit_code == 0 and f"through Messaging Service {service}" in done.output
+    assert "registered A2P campaign CX" in done.output and ": VERIFIED" in done.output
+    # The next missed call's text goes through the service (Twilio picks the sender from its pool).
+    params = fixture("call_status__no_answer") | {"To": NUMBER, "Called": NUMBER}
+    assert post(client, "/webhooks/twilio/voice", params).status_code == 200
+    [sent] = fake_twilio.messages
+    assert sent["messaging_service_sid"] == service and sent["from"] is None
+    assert "texts from its number again" in ringback("subaccount", "number", "1", "--messaging-service", "none").output

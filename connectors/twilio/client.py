@@ -20,8 +20,12 @@ OPTED_OUT_CODES = {21610}
 RETRYABLE_CODES = {20429}
 
 
+TWILIO_HOSTS = re.compile(r"\Ahttps://[a-z0-9-]+\.twilio\.com")
+
+
 class RebasedHttpClient(TwilioHttpClient):
-    """twilio-python has no base-URL setting: rewrite https://api.twilio.com to ``base_url``."""
+    """twilio-python has no base-URL setting: rewrite https://api.twilio.com (and the other
+    product hosts, messaging.twilio.com...) to ``base_url``."""
 
     def __init__(self, base_url: str, **kwargs):
         super().__init__(**kwargs)
@@ -31,8 +35,7 @@ class RebasedHttpClient(TwilioHttpClient):
             self.session.mount("http://", HTTPAdapter(pool_maxsize=32))
 
     def request(self, method, url, *args, **kwargs):
-        if url.startswith(TWILIO_API):
-            url = self.base_url + url[len(TWILIO_API):]
+        url = TWILIO_HOSTS.sub(self.base_url, url, count=1)
         return super().request(method, url, *args, **kwargs)
 
 
@@ -71,11 +74,15 @@ class TwilioSender:
 
     name = "twilio"
 
-    def __init__(self, client: Client):
+    def __init__(self, client: Client, messaging_service_sid: str | None = None):
         self.client = client
+        # Through a Messaging Service (its registered A2P campaign), Twilio picks the sender from its pool.
+        self.messaging_service_sid = messaging_service_sid
 
     def send(self, *, to, from_, body, status_callback=None, validity_seconds=None) -> SendResult:
         kwargs = dict(to=to, from_=from_, body=body)
+        if self.messaging_service_sid:
+            kwargs = dict(to=to, messaging_service_sid=self.messaging_service_sid, body=body)
         if status_callback:
             kwargs["status_callback"] = status_callback
         if validity_seconds:
@@ -95,7 +102,8 @@ class TwilioSender:
         # The Messages API has no idempotency key; after a crash between "send" and "record",
         # look for the text before sending it again.
         try:
-            for msg in self.client.messages.list(to=to, from_=from_, date_sent_after=since, limit=50):
+            sender = {} if self.messaging_service_sid else {"from_": from_}
+            for msg in self.client.messages.list(to=to, date_sent_after=since, limit=50, **sender):
                 if msg.body == body:
                     return SendResult(msg.sid, msg.status)
         except TwilioRestException as exc:

@@ -60,3 +60,17 @@ def buy(client: Client, phone_number: str, *, sms_url: str, status_callback: str
 
 def release(client: Client, sid: str) -> None:
     _twilio(lambda: client.incoming_phone_numbers(sid).delete())
+
+
+def service_numbers(client: Client, service_sid: str) -> list[str]:
+    """The numbers in a Messaging Service's sender pool.
+    https://www.twilio.com/docs/messaging/api/phonenumber-resource"""
+    return [n.phone_number for n in _twilio(lambda: client.messaging.v1.services(service_sid).phone_numbers.list(
+        limit=1000))]
+
+
+def campaigns(client: Client, service_sid: str) -> list[dict]:
+    """The service's US A2P 10DLC campaigns and their status (IN_PROGRESS, VERIFIED, FAILED...).
+    https://www.twilio.com/docs/messaging/api/usapptoperson-resource"""
+    return [{"campaign_id": c.campaign_id, "status": c.campaign_status, "usecase": c.us_app_to_person_usecase}
+            for c in _twilio(lambda: client.messaging.v1.services(service_sid).us_app_to_person.list(limit=20))]

@@ -467,14 +467,16 @@ def number(sub_id: int):
         else:
             log.info("number %s sub=%s by=%s", action, sub_id, who.user)
             return redirect(url_for("settings.page", sub_id=sub_id, saved=1))
+    registered = None
     try:
         listed, account_sid, problem = numbers.listed(runtime, sub_id), numbers.account_for(runtime, sub_id).sid, None
+        registered = numbers.registration(runtime, sub_id)
     except ValueError as exc:
         listed, account_sid, problem = None, None, f"{exc}. Your agency connects its Twilio account on its Ringback page."
     with runtime.sessions() as s:
         sub = s.get(SubAccount, sub_id)
     return render_template("number.html", sub=sub, numbers=listed, account_sid=account_sid, account_problem=problem,
-                           error=error), 400 if error else 200
+                           error=error, registered=registered), 400 if error else 200
 
 
 @bp.post("/agency/twilio")

@@ -27,6 +27,7 @@ from tests.fakes.server import strict
 from workflows.templates import segments
 
 SPEC = "twilio/twilio_api_v2010.json"
+MESSAGING_SPEC = "twilio/twilio_messaging_v1.json"  # messaging.twilio.com: /v1/Services...
 MESSAGES = "/2010-04-01/Accounts/<account_sid>/Messages.json"
 ACCOUNT = "/2010-04-01/Accounts/<account_sid>.json"
 NUMBERS = "/2010-04-01/Accounts/<account_sid>/IncomingPhoneNumbers.json"
@@ -46,14 +47,14 @@ ERRORS = {
 
 
 @lru_cache(maxsize=None)
-def _spec_dict() -> str | None:
-    path = contracts.find(SPEC)
+def _spec_dict(name: str = SPEC) -> str | None:
+    path = contracts.find(name)
     return path.read_text() if path else None
 
 
-def openapi_for(base_url: str) -> OpenAPI | None:
+def openapi_for(base_url: str, name: str = SPEC) -> OpenAPI | None:
     """Twilio's spec served at ``base_url``; None where the contracts are not beside the repository."""
-    text = _spec_dict()
+    text = _spec_dict(name)
     if text is None:
         return None
     spec = json.loads(text)
@@ -81,6 +82,9 @@ class FakeTwilio:
         self._failures: list[int] = []
         self._lock = threading.Lock()
         self.openapi: OpenAPI | None = None
+        self.openapi_messaging: OpenAPI | None = None
+        # Messaging Services: MG sid -> {"account_sid", "numbers": [E.164], "campaigns": [Usa2p]}
+        self.services: dict[str, dict] = {}
         self.received = threading.Condition(self._lock)
         self.app = self._make_app()
 
@@ -92,6 +96,7 @@ class FakeTwilio:
             self.messages.clear()
             self.numbers.clear()
             self.available.clear()
+            self.services.clear()
             self.accounts = {self.account_sid: self.auth_token}
             self.answer_delay = 0.0
             self.unexpected.clear()
@@ -116,6 +121,19 @@ class FakeTwilio:
         with self._lock:
             self.numbers[sid] = number
         return number
+
+    def add_service(self, account_sid: str, numbers: list[str], campaign_status: str | None = None) -> str:
+        """A Messaging Service with these numbers and, with ``campaign_status``, one A2P campaign."""
+        sid = "MG" + secrets.token_hex(16)
+        campaigns = [] if campaign_status is None else [{
+            "sid": "QE" + secrets.token_hex(16), "account_sid": account_sid, "messaging_service_sid": sid,
+            "brand_registration_sid": "BN" + secrets.token_hex(16), "description": "Missed-call text back",
+            "us_app_to_person_usecase": "CUSTOMER_CARE", "campaign_status": campaign_status,
+            "campaign_id": "CX" + secrets.token_hex(3).upper(), "is_externally_registered": False,
+            "has_embedded_links": True, "has_embedded_phone": False, "mock": False}]
+        with self._lock:
+            self.services[sid] = {"account_sid": account_sid, "numbers": list(numbers), "campaigns": campaigns}
+        return sid
 
     def fail_next(self, code: int, times: int = 1, *, after_accepting: bool = False) -> None:
         """Answer the next ``times`` message creations with Twilio error ``code`` (21610, 20429, 20500...).
@@ -148,8 +166,14 @@ class FakeTwilio:
 
     # ------------------------------------------------------------- the API
 
+    def _spec(self) -> OpenAPI | None:
+        return self.openapi_messaging if request.path.startswith("/v1/") else self.openapi
+
     def _make_app(self) -> Flask:
         app = Flask("fake-twilio")
+
+        def _json(body, status=200):
+            return Response(json.dumps(body), status, mimetype="application/json")
 
         @app.before_request
         def _validate():
@@ -162,10 +186,12 @@ class FakeTwilio:
                 return None
             if self.openapi is None:
                 self.openapi = openapi_for(request.host_url.rstrip("/"))
-                if self.openapi is None:  # no contracts beside the repository: unvalidated
-                    return None
+                self.openapi_messaging = openapi_for(request.host_url.rstrip("/"), MESSAGING_SPEC)
+            spec = self._spec()
+            if spec is None:  # no contracts beside the repository: unvalidated
+                return None
             try:
-                self.openapi.validate_request(WerkzeugOpenAPIRequest(request))
+                spec.validate_request(WerkzeugOpenAPIRequest(request))
             except Exception as exc:  # the spec says no: so would Twilio (400)
                 detail = f"{request.method} {request.full_path}: {exc}; {getattr(exc, '__cause__', '')}"
                 with self._lock:
@@ -177,13 +203,53 @@ class FakeTwilio:
         @app.after_request
         def _check_response(response):
             if self.validate and request.url_rule is not None and response.status_code in (200, 201) \
-                    and self.openapi is not None:
+                    and self._spec() is not None:
                 try:
-                    self.openapi.validate_response(WerkzeugOpenAPIRequest(request), WerkzeugOpenAPIResponse(response))
+                    self._spec().validate_response(WerkzeugOpenAPIRequest(request), WerkzeugOpenAPIResponse(response))
                 except Exception as exc:
                     with self._lock:
                         self.invalid.append(f"fake answered off-spec: {exc}")
             return response
+
+        def _service(sid):
+            found = self.services.get(sid)
+            if found is None or found["account_sid"] != request.authorization.username:
+                return None
+            return found
+
+        def _v1_page(key, items):
+            return {key: items, "meta": {"page": 0, "page_size": 50, "first_page_url": request.url,
+                                         "previous_page_url": None, "url": request.url, "next_page_url": None,
+                                         "key": key}}
+
+        @app.get("/v1/Services/<sid>")
+        def fetch_service(sid):
+            service = _service(sid)
+            if service is None:
+                return _error(20404)
+            now = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+            return _json({"sid": sid, "account_sid": service["account_sid"], "friendly_name": "Ringback texts",
+                          "date_created": now, "date_updated": now, "sticky_sender": True, "usecase": "notifications",
+                          "us_app_to_person_registered": any(c["campaign_status"] == "VERIFIED"
+                                                             for c in service["campaigns"]),
+                          "url": request.url, "links": {}})
+
+        @app.get("/v1/Services/<sid>/PhoneNumbers")
+        def service_numbers(sid):
+            service = _service(sid)
+            if service is None:
+                return _error(20404)
+            return _json(_v1_page("phone_numbers", [
+                {"sid": "PN" + secrets.token_hex(16), "account_sid": service["account_sid"], "service_sid": sid,
+                 "phone_number": n, "country_code": "US", "capabilities": ["SMS", "Voice"], "url": request.url}
+                for n in service["numbers"]]))
+
+        @app.get("/v1/Services/<sid>/Compliance/Usa2p")
+        def service_campaigns(sid):
+            service = _service(sid)
+            if service is None:
+                return _error(20404)
+            return _json(_v1_page("compliance", service["campaigns"]))
 
         @app.get(ACCOUNT)
         def fetch_account(account_sid):
@@ -196,9 +262,6 @@ class FakeTwilio:
                     "date_created": now, "date_updated": now, "uri": uri,
                     "subresource_uris": {"messages": uri.replace(".json", "/Messages.json")}}
             return Response(json.dumps(body), 200, mimetype="application/json")
-
-        def _json(body, status=200):
-            return Response(json.dumps(body), status, mimetype="application/json")
 
         def _page(key, items):
             return {key: items, "page": 0, "page_size": 50, "start": 0, "end": max(0, len(items) - 1),

@@ -36,10 +36,12 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('twilio_number_sid', sa.String(length=34), nullable=True))
         # What the number's SMS URL and status callback were before Ringback pointed them at itself.
         batch_op.add_column(sa.Column('twilio_previous', sa.JSON(), nullable=True))
+        batch_op.add_column(sa.Column('messaging_service_sid', sa.String(length=34), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table('sub_accounts', schema=None) as batch_op:
+        batch_op.drop_column('messaging_service_sid')
         batch_op.drop_column('twilio_previous')
         batch_op.drop_column('twilio_number_sid')
     op.drop_table('twilio_accounts')
