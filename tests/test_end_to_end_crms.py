@@ -101,3 +101,47 @@ def test_salesforce(request, db_url, fake_twilio, fake_salesforce, tmp_path):
     finally:
         server["stop"]()
 
+
+
+def test_hubspot_from_a_marketplace_install_to_the_first_text(request, db_url, fake_twilio, fake_hubspot, tmp_path):
+    """The way agencies arrive: install from HubSpot's marketplace, give the new sub-account a
+    number on its number page, then a caller is missed: texted from that number, deal in Texted back."""
+    import re
+    from urllib.parse import parse_qs, urlparse
+
+    from tests.fakes.hubspot_api import CLIENT_ID
+    number = "+15125550176"
+    fake_twilio.own_number(fake_twilio.account_sid, number)
+    fake_hubspot.put(HUBSPOT_PORTAL, "calls", "52000001", MISSED)
+    server = start_server(request, db_url, fake_twilio, tmp_path, env_extra={
+        "HUBSPOT_API_URL": fake_hubspot.url, "HUBSPOT_CLIENT_SECRET": HUBSPOT_SECRET, "HUBSPOT_CLIENT_ID": CLIENT_ID})
+    try:
+        browser = requests.Session()
+        start = browser.get(server["url"] + "/oauth/hubspot/install", allow_redirects=False, timeout=5)
+        query = {k: v[0] for k, v in parse_qs(urlparse(start.headers["Location"]).query).items()}
+        code = fake_hubspot.authorize(HUBSPOT_PORTAL, query["redirect_uri"])
+        landed = browser.get(f"{server['url']}/oauth/hubspot/callback?code={code}&state={query['state']}", timeout=10)
+        assert landed.status_code == 200 and "no number to text from" in landed.text  # says what it needs
+        sub_id = int(re.search(r"/settings/(\d+)/number", landed.text).group(1))
+        page = browser.get(f"{server['url']}/settings/{sub_id}/number", timeout=10)
+        assert number in page.text
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+        chosen = browser.post(f"{server['url']}/settings/{sub_id}/number", timeout=10,
+                              data={"csrf_token": token, "action": "assign", "phone": number})
+        assert chosen.status_code == 200 and f"Texts come from <strong>{number}</strong>" in chosen.text
+
+        from hubspot.utils.signature import Signature
+        body = (HUBSPOT_FIXTURES / "call_creation__logged_by_calling_app.json").read_bytes()
+        ts = str(int(time.time() * 1000))
+        url = server["url"] + "/webhooks/hubspot"
+        headers = {"X-HubSpot-Signature-v3": Signature.get_signature(HUBSPOT_SECRET, body.decode(), "v3", http_uri=url,
+                                                                     timestamp=ts),
+                   "X-HubSpot-Request-Timestamp": ts, "Content-Type": "application/json"}
+        assert requests.post(url, data=body, headers=headers, timeout=5).json()["accepted"] == 1
+        [text] = fake_twilio.wait_for(1)
+        assert (text["to"], text["from"]) == (CALLER, number)
+        label = lambda: [fake_hubspot.stage_label(HUBSPOT_PORTAL, d["dealstage"])  # noqa: E731
+                         for d in fake_hubspot.deals(HUBSPOT_PORTAL)]
+        wait_until(lambda: label() == ["Texted back"], what="the deal in Texted back")
+    finally:
+        server["stop"]()
