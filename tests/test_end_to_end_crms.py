@@ -145,3 +145,47 @@ def test_hubspot_from_a_marketplace_install_to_the_first_text(request, db_url, f
         wait_until(lambda: label() == ["Texted back"], what="the deal in Texted back")
     finally:
         server["stop"]()
+
+
+def test_salesforce_from_a_marketplace_install_to_the_first_text(request, db_url, fake_twilio, fake_salesforce,
+                                                                  tmp_path):
+    """Install from Salesforce, choose a number on the number page, then the org's Flow reports a
+    missed call Task: texted from that number, the Lead in Texted back."""
+    import json
+    import re
+    import subprocess
+    from urllib.parse import parse_qs, urlparse
+
+    from tests.fakes.salesforce_api import CLIENT_ID, CLIENT_SECRET
+    from tests.test_end_to_end import RINGBACK
+    number = "+15125550177"
+    fake_twilio.own_number(fake_twilio.account_sid, number)
+    fake_salesforce.put("Lead", LEAD, {"Phone": CALLER, "MobilePhone": None, "LastName": "Reyes"})
+    server = start_server(request, db_url, fake_twilio, tmp_path, env_extra={
+        "SALESFORCE_CLIENT_ID": CLIENT_ID, "SALESFORCE_CLIENT_SECRET": CLIENT_SECRET,
+        "SALESFORCE_LOGIN_URL": fake_salesforce.url, "REQUESTS_CA_BUNDLE": fake_salesforce.ca_bundle})
+    try:
+        browser = requests.Session()
+        start = browser.get(server["url"] + "/oauth/salesforce/install", allow_redirects=False, timeout=5)
+        query = {k: v[0] for k, v in parse_qs(urlparse(start.headers["Location"]).query).items()}
+        code = fake_salesforce.authorize(query["redirect_uri"])
+        landed = browser.get(f"{server['url']}/oauth/salesforce/callback?code={code}&state={query['state']}", timeout=10)
+        assert landed.status_code == 200 and "no number to text from" in landed.text
+        sub_id = int(re.search(r"/settings/(\d+)/number", landed.text).group(1))
+        page = browser.get(f"{server['url']}/settings/{sub_id}/number", timeout=10)
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+        chosen = browser.post(f"{server['url']}/settings/{sub_id}/number", timeout=10,
+                              data={"csrf_token": token, "action": "assign", "phone": number})
+        assert f"Texts come from <strong>{number}</strong>" in chosen.text
+        listed = subprocess.run([RINGBACK, "installations", "list", "--format", "json"], env=server["env"],
+                                capture_output=True, text=True, timeout=60)
+        [org] = [row for row in json.loads(listed.stdout) if row["provider"] == "salesforce"]
+        resp = requests.post(org["outbound_message_url"], timeout=5, headers={"Content-Type": "text/xml"},
+                             data=(SF_FIXTURES / "outbound_message__task_no_answer.xml").read_bytes())
+        assert b"<Ack>true</Ack>" in resp.content
+        [text] = fake_twilio.wait_for(1)
+        assert (text["to"], text["from"]) == (CALLER, number)
+        wait_until(lambda: fake_salesforce.records[("Lead", LEAD)].get("Status") == "Texted back",
+                   what="the Lead in Texted back")
+    finally:
+        server["stop"]()
