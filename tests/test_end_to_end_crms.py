@@ -189,3 +189,40 @@ def test_salesforce_from_a_marketplace_install_to_the_first_text(request, db_url
                    what="the Lead in Texted back")
     finally:
         server["stop"]()
+
+
+def test_gohighlevel_from_a_marketplace_install_to_the_first_text(request, db_url, fake_twilio, fake_ghl,
+                                                                   ghl_signing_keys, tmp_path):
+    """Install from GoHighLevel's marketplace: the location's own number is found at install, so
+    the first missed call is texted from its inbox (not Twilio) and the opportunity moves."""
+    import re
+    from urllib.parse import parse_qs, urlparse
+
+    from tests.fakes.ghl_api import CLIENT_ID, CLIENT_SECRET
+    from tests.test_ghl_sending import EVENT_CONTACT, _known_caller, _outbound
+    fake_ghl.add_location(LOCATION, "otg8dTQqGLh3Q6iQI55w", "Acme Plumbing")
+    fake_ghl.add_number(LOCATION, "+15125550178", default=True)
+    _known_caller(fake_ghl)
+    server = start_server(request, db_url, fake_twilio, tmp_path, env_extra={
+        "GHL_API_URL": fake_ghl.url, "GHL_WEBHOOK_PUBLIC_KEY": ghl_signing_keys[2], "GHL_CLIENT_ID": CLIENT_ID,
+        "GHL_CLIENT_SECRET": CLIENT_SECRET})
+    try:
+        browser = requests.Session()
+        start = browser.get(server["url"] + "/oauth/ghl/install", allow_redirects=False, timeout=5)
+        query = {k: v[0] for k, v in parse_qs(urlparse(start.headers["Location"]).query).items()}
+        code = fake_ghl.authorize(query["redirect_uri"], location_id=LOCATION)
+        landed = browser.get(f"{server['url']}/oauth/ghl/callback?code={code}&state={query['state']}", timeout=10)
+        assert landed.status_code == 200 and "own GoHighLevel number" in landed.text, re.findall(r"<p id=\"sender\">.*?</p>", landed.text, re.S)
+        assert "cannot text your missed callers" not in landed.text
+
+        body = raw("inbound_message__call_voicemail")
+        sig = base64.b64encode(ghl_signing_keys[0].sign(body)).decode()
+        resp = requests.post(server["url"] + "/webhooks/ghl", data=body, timeout=5,
+                             headers={"X-GHL-Signature": sig, "Content-Type": "application/json"})
+        assert resp.json() == {"status": "accepted"}
+        wait_until(lambda: len(_outbound(fake_ghl)) == 1, what="the text in the location's inbox")
+        assert _outbound(fake_ghl)[0]["contactId"] == EVENT_CONTACT and fake_twilio.messages == []
+        stage = lambda: [fake_ghl.stage_name(o) for o in fake_ghl.opportunities.values()]  # noqa: E731
+        wait_until(lambda: stage() == ["Texted back"], what="the opportunity in Texted back")
+    finally:
+        server["stop"]()
