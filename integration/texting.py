@@ -11,8 +11,22 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
-from .models import Call, Installation, TwilioAccount
+from connectors.twilio.errors import plain
+
+from .models import Call, Installation, Message, TwilioAccount
 from .settings_store import text_back_settings
+
+
+# What the last text failing with means nothing will get through until someone acts (Twilio's codes).
+BLOCKING = {
+    20003: ("Twilio refused the account's credentials", "connect the Twilio account again with its current auth token"),
+    20005: ("the Twilio account is not active (suspended or closed)", "reactivate it in the Twilio console, or connect "
+                                                                      "another account"),
+    21606: ("the number cannot send texts for this Twilio account", "assign a number of the account that can text"),
+    30034: ("US carriers block the number's texts: it is not in a registered A2P 10DLC campaign",
+            "register a brand and campaign on a Messaging Service, add the number, then "
+            "`ringback subaccount number ID --messaging-service MG...`"),
+}
 
 
 @dataclass(frozen=True)
@@ -40,6 +54,13 @@ def problem(session, config, sub, settings=None) -> Problem | None:
     if connected is None and not config.twilio_account_sid:
         return Problem("sandbox", "no Twilio account is connected, so texts only go to Ringback's sandbox",
                        "connect one: `ringback twilio connect --account-sid AC... --auth-token ...`")
+    # The last text tells what the settings cannot: a revoked token, a suspended account, carriers
+    # refusing an unregistered number. Cleared by the next text that gets through.
+    last = session.execute(select(Message.status, Message.error_code).where(
+        Message.sub_account_id == sub.id, Message.direction == "outbound").order_by(Message.id.desc()).limit(1)).first()
+    if last is not None and last.status in ("failed", "undelivered") and last.error_code in BLOCKING:
+        why, fix = BLOCKING[last.error_code]
+        return Problem(f"Twilio {last.error_code}", f"{why} ({plain(last.error_code)})", fix.replace("ID", str(sub.id)))
     return None
 
 

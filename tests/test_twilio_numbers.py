@@ -155,3 +155,26 @@ def test_a_messaging_service_with_a_registered_campaign_sends_the_texts(ringback
     [sent] = fake_twilio.messages
     assert sent["messaging_service_sid"] == service and sent["from"] is None
     assert "texts from its number again" in ringback("subaccount", "number", "1", "--messaging-service", "none").output
+
+
+def test_a_suspended_account_or_an_unregistered_number_shows_as_not_texting(client, rt, sub, fake_twilio):
+    from integration import texting, runner
+    from tests.twilio_helpers import report
+    rt.huey.immediate = False
+    post(client, "/webhooks/twilio/voice", fixture("call_status__no_answer"))
+    claim = runner.process_event(rt, 1).claims[0]
+    runner.deliver(rt, claim)
+    rt.huey.immediate = True
+    [msg] = fake_twilio.messages
+    report(client, msg["sid"], "undelivered", 30034)
+    with rt.sessions() as s:
+        problem = texting.problem(s, rt.config, s.get(SubAccount, sub.id))
+    assert problem.short == "Twilio 30034" and "not in a registered A2P 10DLC campaign" in problem.why
+    assert f"ringback subaccount number {sub.id} --messaging-service" in problem.fix
+    report(client, msg["sid"], "delivered")  # a later report of the same text cannot move it back
+    fake_twilio.fail_next(20003)
+    post(client, "/webhooks/twilio/voice", fixture("call_status__busy") | {"CallSid": "CA" + "9" * 32,
+                                                                         "From": "+15125550166"})
+    with rt.sessions() as s:
+        problem = texting.problem(s, rt.config, s.get(SubAccount, sub.id))
+    assert problem is not None and problem.short == "Twilio 20003" and "connect the Twilio account again" in problem.fix
