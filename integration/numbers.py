@@ -177,3 +177,39 @@ def registration(rt, sub_id: int) -> str | None:
                 "(Twilio 30034)")
     return (f"the Messaging Service {sub.messaging_service_sid} has no A2P 10DLC campaign: register one in the Twilio "
             "console, or carriers will block its texts (Twilio 30034)")
+
+
+# ------------------------------------------------------------------ GoHighLevel's own numbers
+
+def ghl_numbers(rt, sub_id: int) -> list[dict]:
+    """The location's active numbers that can text (GoHighLevel's phone system), for a location
+    sending through its own conversations; ValueError when GoHighLevel will not list them."""
+    from connectors.base import CrmError
+    from connectors.ghl.oauth import texting_number
+
+    from . import sync
+    with rt.sessions() as s:
+        sub = subaccounts.active(s, sub_id)
+        crm = sync.crm_for(rt, s, sub) if sub is not None and sub.provider == "ghl" else None
+    if crm is None:
+        raise ValueError("Ringback is not connected to this GoHighLevel location")
+    try:
+        found = sync.with_fresh_token(rt, crm, lambda c: c.client.request(
+            "GET", f"/phone-system/numbers/location/{sub.external_id}"))[0].get("numbers") or []
+    except CrmError as exc:
+        raise ValueError(f"GoHighLevel would not list the location's numbers ({exc}): the app needs the "
+                         "phonenumbers.read scope") from None
+    default = texting_number(found)
+    return [{"phone_number": n["phoneNumber"], "default": n["phoneNumber"] == default and n.get("isDefaultNumber"),
+             "name": n.get("friendlyName")} for n in found if (n.get("capabilities") or {}).get("sms")]
+
+
+def use_ghl_number(rt, sub_id: int, phone_number: str) -> None:
+    """Texts through the location's conversations go out of this number of the location."""
+    if phone_number not in {n["phone_number"] for n in ghl_numbers(rt, sub_id)}:
+        raise ValueError(f"{phone_number} is not a number of this location that can text")
+    try:
+        with transaction(rt.sessions) as s:
+            subaccounts.update_profile(s, subaccounts.active(s, sub_id), phone_number=phone_number)
+    except IntegrityError:
+        raise ValueError(f"{phone_number} already belongs to another sub-account") from None

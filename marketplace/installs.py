@@ -129,6 +129,10 @@ def _ghl_sender(s, sub: SubAccount, number: str | None) -> None:
     if number is None or (row is not None and "send_via" in (row.settings or {})):
         return
     save_text_back(s, sub, send_via="ghl")
+    # The number texts go out of (GoHighLevel's fromNumber); the client may pick another of the
+    # location's on the number page. Only when no other sub-account already has it.
+    if not sub.phone_number and s.scalar(select(SubAccount.id).where(SubAccount.phone_number == number)) is None:
+        sub.phone_number = number
     log.info("location %s texts from its own number %s through GoHighLevel", sub.external_id, number)
 
 

@@ -284,13 +284,25 @@ def test_a_location_with_a_number_texts_from_it_right_after_install(client, rt, 
     with rt.sessions() as s:
         from integration.settings_store import text_back_settings
         assert text_back_settings(s, s.get(SubAccount, sub.id)).send_via == "ghl"
+        assert s.get(SubAccount, sub.id).phone_number == "+15125550191"  # GoHighLevel's default
     assert b"cannot text your missed callers" not in client.get(f"/settings/{sub.id}").data
-    # Then a caller is missed: the text goes out of the location's own inbox, not Twilio.
+    # The client picks the location's other number on the number page.
+    import re
+    page = client.get(f"/settings/{sub.id}/number").data.decode()
+    assert "+15125550190" in page and "+15125550191</label></td><td> (GoHighLevel's default)" in page
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    picked = client.post(f"/settings/{sub.id}/number", data={"csrf_token": token, "action": "ghl_number",
+                                                             "phone": "+15125550190"})
+    assert picked.status_code == 302
+    refused = client.post(f"/settings/{sub.id}/number", data={"csrf_token": token, "action": "ghl_number",
+                                                              "phone": "+15125550999"})
+    assert refused.status_code == 400 and b"not a number of this location that can text" in refused.data
+    # Then a caller is missed: the text goes out of the location's own inbox, from that number, not Twilio.
     _known_caller(fake_ghl)
     body = raw("inbound_message__call_no_answer")
     assert send(client, body, signed(body, ghl_signing_keys)).status_code == 200
     [text] = _outbound(fake_ghl)
-    assert text["contactId"] == EVENT_CONTACT and "Acme Plumbing" in text["body"]
+    assert text["contactId"] == EVENT_CONTACT and "Acme Plumbing" in text["body"] and text["_from"] == "+15125550190"
     assert fake_twilio.messages == []
 
 

@@ -460,6 +460,8 @@ def number(sub_id: int):
                 numbers.buy(runtime, sub_id, area, confirm=lambda n: request.form.get("confirm_buy") == "yes")
             elif action == "release":
                 numbers.release(runtime, sub_id)
+            elif action == "ghl_number":
+                numbers.use_ghl_number(runtime, sub_id, request.form.get("phone") or "")
             else:
                 raise ValueError("choose what to do")
         except ValueError as exc:
@@ -467,16 +469,24 @@ def number(sub_id: int):
         else:
             log.info("number %s sub=%s by=%s", action, sub_id, who.user)
             return redirect(url_for("settings.page", sub_id=sub_id, saved=1))
-    registered = None
-    try:
-        listed, account_sid, problem = numbers.listed(runtime, sub_id), numbers.account_for(runtime, sub_id).sid, None
-        registered = numbers.registration(runtime, sub_id)
-    except ValueError as exc:
-        listed, account_sid, problem = None, None, f"{exc}. Your agency connects its Twilio account on its Ringback page."
     with runtime.sessions() as s:
         sub = s.get(SubAccount, sub_id)
+        via_ghl = sub.provider == "ghl" and text_back_settings(s, sub).send_via == "ghl"
+    registered, listed, account_sid, problem, ghl, ghl_problem = None, None, None, None, None, None
+    if via_ghl:
+        try:
+            ghl = numbers.ghl_numbers(runtime, sub_id)
+        except ValueError as exc:
+            ghl_problem = str(exc)
+    else:
+        try:
+            listed, account_sid = numbers.listed(runtime, sub_id), numbers.account_for(runtime, sub_id).sid
+            registered = numbers.registration(runtime, sub_id)
+        except ValueError as exc:
+            problem = f"{exc}. Your agency connects its Twilio account on its Ringback page."
     return render_template("number.html", sub=sub, numbers=listed, account_sid=account_sid, account_problem=problem,
-                           error=error, registered=registered), 400 if error else 200
+                           error=error, registered=registered, via_ghl=via_ghl, ghl_numbers=ghl,
+                           ghl_problem=ghl_problem), 400 if error else 200
 
 
 @bp.post("/agency/twilio")
