@@ -169,6 +169,7 @@ def test_connect_twilio_pick_a_number_and_send_a_test_text(request, browser, db_
         page.goto(server["url"] + "/")
         page.locator("#open-agency").click()
         expect(page.locator("h1")).to_have_text("Ringback")
+        expect(page).to_have_title("Ringback - your sub-accounts")
         page.locator("#account_sid").fill(sid)
         page.locator("#auth_token").fill("not-the-token")
         page.locator("#connect-twilio").click()
