@@ -30,6 +30,18 @@ def _reply(server):
     assert resp.status_code == 200
 
 
+def _hubspot_call_logged(server):
+    """HubSpot's signed webhook for a call its calling app logged (the call is at the fake)."""
+    from hubspot.utils.signature import Signature
+    body = (HUBSPOT_FIXTURES / "call_creation__logged_by_calling_app.json").read_bytes()
+    ts = str(int(time.time() * 1000))
+    url = server["url"] + "/webhooks/hubspot"
+    headers = {"X-HubSpot-Signature-v3": Signature.get_signature(HUBSPOT_SECRET, body.decode(), "v3", http_uri=url,
+                                                                 timestamp=ts),
+               "X-HubSpot-Request-Timestamp": ts, "Content-Type": "application/json"}
+    assert requests.post(url, data=body, headers=headers, timeout=5).json()["accepted"] == 1
+
+
 def test_gohighlevel(request, db_url, fake_twilio, fake_ghl, ghl_signing_keys, tmp_path):
     token = "pit-e2e-0001"
     fake_ghl.install(LOCATION, token)
@@ -61,14 +73,7 @@ def test_hubspot(request, db_url, fake_twilio, fake_hubspot, tmp_path):
                           env_extra={"HUBSPOT_API_URL": fake_hubspot.url, "HUBSPOT_CLIENT_SECRET": HUBSPOT_SECRET},
                           add_args=["--hubspot-portal", HUBSPOT_PORTAL, "--crm-token", HUBSPOT_TOKEN])
     try:
-        from hubspot.utils.signature import Signature
-        body = (HUBSPOT_FIXTURES / "call_creation__logged_by_calling_app.json").read_bytes()
-        ts = str(int(time.time() * 1000))
-        url = server["url"] + "/webhooks/hubspot"
-        headers = {"X-HubSpot-Signature-v3": Signature.get_signature(HUBSPOT_SECRET, body.decode(), "v3", http_uri=url,
-                                                                     timestamp=ts),
-                   "X-HubSpot-Request-Timestamp": ts, "Content-Type": "application/json"}
-        assert requests.post(url, data=body, headers=headers, timeout=5).json()["accepted"] == 1
+        _hubspot_call_logged(server)
         [text] = fake_twilio.wait_for(1)
         assert text["to"] == CALLER
         label = lambda: [fake_hubspot.stage_label(HUBSPOT_PORTAL, d["dealstage"])  # noqa: E731
@@ -130,14 +135,7 @@ def test_hubspot_from_a_marketplace_install_to_the_first_text(request, db_url, f
                               data={"csrf_token": token, "action": "assign", "phone": number})
         assert chosen.status_code == 200 and f"Texts come from <strong>{number}</strong>" in chosen.text
 
-        from hubspot.utils.signature import Signature
-        body = (HUBSPOT_FIXTURES / "call_creation__logged_by_calling_app.json").read_bytes()
-        ts = str(int(time.time() * 1000))
-        url = server["url"] + "/webhooks/hubspot"
-        headers = {"X-HubSpot-Signature-v3": Signature.get_signature(HUBSPOT_SECRET, body.decode(), "v3", http_uri=url,
-                                                                     timestamp=ts),
-                   "X-HubSpot-Request-Timestamp": ts, "Content-Type": "application/json"}
-        assert requests.post(url, data=body, headers=headers, timeout=5).json()["accepted"] == 1
+        _hubspot_call_logged(server)
         [text] = fake_twilio.wait_for(1)
         assert (text["to"], text["from"]) == (CALLER, number)
         label = lambda: [fake_hubspot.stage_label(HUBSPOT_PORTAL, d["dealstage"])  # noqa: E731

@@ -97,30 +97,28 @@ def location_token(api_url: str, company_token: str, company_id: str, location_i
                  headers={"Authorization": f"Bearer {company_token}", "Version": VERSION, "Accept": "application/json"})
 
 
-def location(api_url: str, token: str, location_id: str) -> dict:
-    """The location's name, timezone, phone... (GET /locations/{id})."""
+def _location_get(api_url: str, token: str, path: str, what: str) -> dict:
+    """GET a location-scoped resource with the location's token; CrmError naming ``what``."""
     try:
-        resp = requests.get(f"{api_url.rstrip('/')}/locations/{location_id}", timeout=15,
+        resp = requests.get(f"{api_url.rstrip('/')}{path}", timeout=15,
                             headers={"Authorization": f"Bearer {token}", "Version": VERSION, "Accept": "application/json"})
     except requests.RequestException as exc:
-        raise CrmError(f"GoHighLevel location {location_id}: unreachable: {exc}", retryable=True) from None
+        raise CrmError(f"GoHighLevel {what}: unreachable: {exc}", retryable=True) from None
     if resp.status_code != 200:
-        raise CrmError(f"GoHighLevel location {location_id}: {resp.status_code} {_reason(resp)}", status=resp.status_code)
-    return resp.json().get("location") or {}
+        raise CrmError(f"GoHighLevel {what}: {resp.status_code} {_reason(resp)}", status=resp.status_code)
+    return resp.json()
+
+
+def location(api_url: str, token: str, location_id: str) -> dict:
+    """The location's name, timezone, phone... (GET /locations/{id})."""
+    return _location_get(api_url, token, f"/locations/{location_id}", f"location {location_id}").get("location") or {}
 
 
 def location_numbers(api_url: str, token: str, location_id: str) -> list[dict]:
     """The location's active numbers (apps/phone-system.json: List active numbers; scope
     phonenumbers.read): [{phoneNumber, isDefaultNumber, capabilities: {sms, ...}, ...}]."""
-    try:
-        resp = requests.get(f"{api_url.rstrip('/')}/phone-system/numbers/location/{location_id}", timeout=15,
-                            headers={"Authorization": f"Bearer {token}", "Version": VERSION, "Accept": "application/json"})
-    except requests.RequestException as exc:
-        raise CrmError(f"GoHighLevel numbers of {location_id}: unreachable: {exc}", retryable=True) from None
-    if resp.status_code != 200:
-        raise CrmError(f"GoHighLevel refused to list the numbers of {location_id}: {resp.status_code} {_reason(resp)}",
-                       status=resp.status_code)
-    return resp.json().get("numbers") or []
+    return _location_get(api_url, token, f"/phone-system/numbers/location/{location_id}",
+                         f"numbers of location {location_id}").get("numbers") or []
 
 
 def texting_number(numbers: list[dict]) -> str | None:
