@@ -433,7 +433,9 @@ def _sub_or_fail(s, sub_id: int) -> SubAccount:
 
 @subaccount.command("number", help="The sub-account's Twilio number: list the account's numbers, assign one, buy "
                                    "one, or release it. Ringback points the number's SMS URL and call status "
-                                   "callback at itself (never its voice URL) and puts them back on release.")
+                                   "callback at itself (never its voice URL) and puts them back on release. A "
+                                   "GoHighLevel location texting through its conversations: --list its numbers, "
+                                   "--assign one of them.")
 @click.argument("sub_id", type=int)
 @click.option("--list", "list_", is_flag=True, help="The Twilio account's numbers, and who uses each.")
 @click.option("--assign", "assign", default=None, callback=lambda c, p, v: None if v is None else _phone(c, p, v),
@@ -445,7 +447,8 @@ def _sub_or_fail(s, sub_id: int) -> SubAccount:
               help="Send through this Messaging Service (MG..., holding the number; its A2P campaign), or 'none'.")
 @click.option("--yes", is_flag=True, help="Do not ask before replacing webhooks or buying.")
 def subaccount_number(sub_id, list_, assign, buy, area_code, release, service, yes) -> None:
-    from . import numbers
+    from . import numbers, sender_check
+    from .settings_store import text_back_settings
 
     chosen = [name for name, on in (("--list", list_), ("--assign", assign), ("--buy", buy), ("--release", release),
                                     ("--messaging-service", service)) if on]
@@ -456,20 +459,16 @@ def subaccount_number(sub_id, list_, assign, buy, area_code, release, service, y
     config = _config()
     with _sessions(config)() as s:
         sub = _sub_or_fail(s, sub_id)
+        via_ghl = sub.provider == "ghl" and text_back_settings(s, sub).send_via == "ghl"
     rt = _runtime(config)
     try:
-        if service:
-            numbers.use_messaging_service(rt, sub_id, None if service.lower() == "none" else service)
-            click.echo(f"{sub.name} texts " + ("from its number again" if service.lower() == "none"
-                                               else f"through Messaging Service {service}"))
+        if via_ghl:
+            _ghl_number(rt, sub, list_, assign)
+        elif list_:
             registered = numbers.registration(rt, sub_id)
+            sender_check.record(rt, sub_id, sender_check.from_registration(registered))
             if registered:
-                click.echo(registered)
-            return
-        if list_:
-            registered = numbers.registration(rt, sub_id)
-            if registered:
-                click.echo(f"A2P 10DLC: {registered}")
+                click.echo(f"A2P 10DLC: {registered.line}")
             rows = numbers.listed(rt, sub_id)
             if not rows:
                 click.echo("the Twilio account has no numbers: buy one with --buy --area-code N")
@@ -479,13 +478,20 @@ def subaccount_number(sub_id, list_, assign, buy, area_code, release, service, y
                                                                  f"{n['status_callback'] or 'none'}")
                 click.echo(f"{n['phone_number']:<16} {state:<30} {wired}")
             return
-
-        def replace_ok(foreign):
-            shown = "; ".join(f"{k.replace('_', ' ')}: {v}" for k, v in foreign.items())
-            return yes or click.confirm(f"The number's {shown}. Point it at Ringback instead (put back on release)?",
-                                        default=False)
-
-        if assign:
+        elif service:
+            numbers.use_messaging_service(rt, sub_id, None if service.lower() == "none" else service)
+            click.echo(f"{sub.name} texts " + ("from its number again" if service.lower() == "none"
+                                               else f"through Messaging Service {service}"))
+            registered = numbers.registration(rt, sub_id)
+            sender_check.record(rt, sub_id, sender_check.from_registration(registered))
+            if registered:
+                click.echo(registered.line)
+            return
+        elif assign:
+            def replace_ok(foreign):
+                shown = "; ".join(f"{k.replace('_', ' ')}: {v}" for k, v in foreign.items())
+                return yes or click.confirm(f"The number's {shown}. Point it at Ringback instead (put back on "
+                                            "release)?", default=False)
             numbers.assign(rt, sub_id, assign, replace_ok=replace_ok)
             click.echo(f"{sub.name} now texts from {assign}; its SMS URL and call status callback point at Ringback")
         elif buy:
@@ -495,10 +501,42 @@ def subaccount_number(sub_id, list_, assign, buy, area_code, release, service, y
             click.echo(f"bought {bought['phone_number']}: {sub.name} now texts from it")
         else:
             click.echo(f"released {numbers.release(rt, sub_id)} from {sub.name}; its webhooks are as they were")
+            return
+        sender_check.safely(rt, sub_id)
+        with rt.sessions() as s:
+            found = s.get(SubAccount, sub_id).sender_problem
+        if found:
+            click.echo(f"warning: not texting: {found['why']}. To fix: {found['fix']}", err=True)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     finally:
         rt.close()
+
+
+def _ghl_number(rt, sub: SubAccount, list_: bool, assign: str | None) -> None:
+    """A location texting through GoHighLevel's conversations: its own numbers, listed or chosen."""
+    from . import numbers, sender_check
+    if not (list_ or assign):
+        raise click.ClickException(f"{sub.name} texts through GoHighLevel: its numbers are the location's own (bought "
+                                   "and released in GoHighLevel). List them with --list, choose one with --assign, or "
+                                   f"send through Twilio: `ringback subaccount settings {sub.id} --send-via twilio`")
+    if assign:
+        numbers.use_ghl_number(rt, sub.id, assign)
+        sender_check.record(rt, sub.id, None)  # just checked: it is one of the location's numbers
+        click.echo(f"{sub.name} now texts from {assign} through GoHighLevel")
+        return
+    listed = numbers.ghl_numbers(rt, sub.id)
+    sender_check.record(rt, sub.id, sender_check.from_ghl_numbers(sub.id, sub.phone_number, listed)
+                        if sub.phone_number else None)
+    if not listed:
+        click.echo("the location has no number that can text: add one in GoHighLevel, or send through Twilio")
+    for n in listed:
+        marks = [m for m, on in (("texts go out of it", n["phone_number"] == sub.phone_number),
+                                 ("GoHighLevel's default", n["default"])) if on]
+        click.echo(f"{n['phone_number']:<16} {n['name'] or '':<30} {', '.join(marks)}")
+    if sub.phone_number and sub.phone_number not in {n["phone_number"] for n in listed}:
+        click.echo(f"warning: {sub.phone_number}, which texts go out of, is no longer one of the location's numbers: "
+                   f"choose another with `ringback subaccount number {sub.id} --assign +1...`", err=True)
 
 
 @subaccount.command("remove", help="Remove a sub-account: its texts stop, its tokens are deleted and its number is "
@@ -847,21 +885,41 @@ def twilio() -> None:
 @twilio.command("connect", help="Connect a Twilio account: checked with Twilio at once, stored encrypted. Without "
                                 "--agency, the deployment's default, for every agency without its own.")
 @click.option("--account-sid", required=True, help="The Account SID (AC...).")
-@click.option("--auth-token", required=True, prompt=True, hide_input=True, help="The account's auth token.")
+@click.option("--auth-token", default=None, help="The account's auth token (asked for when neither it nor --api-key "
+                                                "is given).")
+@click.option("--api-key", "api_key_sid", default=None,
+              help="Instead of the auth token: an API key SID (SK...) of the account, with --api-secret. Its "
+                   "numbers' webhook URLs then carry a login of Ringback's, since Twilio signs webhooks with the "
+                   "auth token.")
+@click.option("--api-secret", default=None, help="The API key's secret (asked for when --api-key is given alone).")
 @click.option("--agency", "agency_id", type=click.IntRange(1, 2**31 - 1), default=None,
               help="The agency whose own account this is.")
-def twilio_connect(account_sid, auth_token, agency_id) -> None:
-    from . import twilio_accounts
+def twilio_connect(account_sid, auth_token, api_key_sid, api_secret, agency_id) -> None:
+    from . import numbers, twilio_accounts
 
+    if api_key_sid and auth_token:
+        raise click.UsageError("give --auth-token, or --api-key with --api-secret, not both")
+    if api_secret and not api_key_sid:
+        raise click.UsageError("--api-secret goes with --api-key")
+    if api_key_sid:
+        secret = api_secret or click.prompt("API key secret", hide_input=True)
+    else:
+        secret = auth_token or click.prompt("Auth token", hide_input=True)
     rt = _runtime(_config())
     try:
-        row = twilio_accounts.connect(rt, account_sid, auth_token, agency_id)
+        row = twilio_accounts.connect(rt, account_sid, secret, agency_id, api_key_sid=api_key_sid)
+        repointed, refused = numbers.repoint(rt, row.account_sid)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     finally:
         rt.close()
     whose = f"agency {agency_id}'s account" if agency_id else "the default account (agencies without their own)"
-    click.echo(f"connected {row.account_sid} ({row.friendly_name}) as {whose}")
+    how = f" with API key {row.api_key_sid}" if row.api_key_sid else ""
+    click.echo(f"connected {row.account_sid} ({row.friendly_name}){how} as {whose}")
+    if repointed:
+        click.echo(f"{repointed} number(s) Ringback wired now point at Ringback with these credentials")
+    for line in refused:
+        click.echo(f"warning: could not update {line}", err=True)
 
 
 @twilio.command("list", help="The connected Twilio accounts (never a token).")
@@ -878,7 +936,8 @@ def twilio_list() -> None:
         click.echo("no Twilio account connected: `ringback twilio connect --account-sid AC... --auth-token ...`")
     for row, agency in rows:
         whose = f"agency {row.agency_id} {agency}" if row.agency_id else "default"
-        click.echo(f"{whose}: {row.account_sid} ({row.friendly_name}), checked {row.checked_at:%Y-%m-%d %H:%M} UTC")
+        how = f"API key {row.api_key_sid}" if row.api_key_sid else "auth token"
+        click.echo(f"{whose}: {row.account_sid} ({row.friendly_name}), {how}, checked {row.checked_at:%Y-%m-%d %H:%M} UTC")
 
 
 # ------------------------------------------------------------------ inbox events

@@ -93,3 +93,12 @@ def sweep() -> tuple[int, int]:
 @huey.periodic_task(crontab(minute="*"))
 def sweeper() -> None:
     sweep()
+
+
+@huey.periodic_task(crontab(minute="17"))
+def sender_checks() -> None:
+    """Hourly: ask the vendors about the senders not checked for CHECK_EVERY (integration.sender_check)."""
+    from . import sender_check
+    checked = sender_check.check_due(runtime.current())
+    if checked:
+        log.info("sender checks: %d sub-account(s) checked", checked)

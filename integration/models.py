@@ -72,6 +72,9 @@ class SubAccount(Base):
     twilio_previous: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     # Texts go through this Messaging Service (its A2P 10DLC campaign) instead of the bare number.
     messaging_service_sid: Mapped[str | None] = mapped_column(String(34), nullable=True)
+    # What the last check of the sender with its vendor found wrong ({"short", "why", "fix"}), or None.
+    sender_problem: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    sender_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class WorkflowSetting(Base):
@@ -297,13 +300,16 @@ Index("ix_sync_log_status_next", SyncOp.status, SyncOp.next_attempt_at)
 
 class TwilioAccount(Base):
     """A Twilio account Ringback sends through: an agency's own, or (agency_id NULL) the
-    deployment's default for agencies without one. The auth token is sealed by the vault."""
+    deployment's default for agencies without one. Connected with its auth token, or with an API
+    key (api_key_sid; auth_token then holds the key's secret). Secrets are sealed by the vault."""
 
     __tablename__ = "twilio_accounts"
     id: Mapped[int] = mapped_column(primary_key=True)
     agency_id: Mapped[int | None] = mapped_column(ForeignKey("agencies.id"), unique=True, nullable=True)
     account_sid: Mapped[str] = mapped_column(String(34), unique=True)
-    auth_token: Mapped[str] = mapped_column(Text)  # sealed
+    auth_token: Mapped[str] = mapped_column(Text)  # sealed: the auth token, or the API key's secret
+    api_key_sid: Mapped[str | None] = mapped_column(String(34), nullable=True)
+    webhook_login: Mapped[str | None] = mapped_column(Text, nullable=True)  # sealed; API-key accounts only
     friendly_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -7,11 +7,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+import phonenumbers
+
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from connectors.twilio import numbers as twilio_numbers
-from connectors.twilio.client import make_client
+from connectors.twilio.client import Credentials, with_login, without_login
 
 from . import subaccounts, twilio_accounts
 from .db import transaction
@@ -22,22 +24,30 @@ from .models import SubAccount
 class Account:
     sid: str
     client: object
+    creds: Credentials
 
 
 def account_for(rt, sub_id: int) -> Account:
     """The Twilio account the sub-account texts through; ValueError when there is none."""
     with rt.sessions() as s:
         creds = twilio_accounts.credentials_for_sub(s, rt.vault, sub_id)
-    if creds is None and rt.config.twilio_account_sid:
-        creds = (rt.config.twilio_account_sid, rt.config.twilio_auth_token)
+    creds = creds or rt.environment_credentials()
     if creds is None:
         raise ValueError("no Twilio account to take numbers from: connect one with `ringback twilio connect`")
-    return Account(creds[0], make_client(*creds, rt.config.twilio_api_url))
+    return Account(creds.account_sid, creds.client(rt.config.twilio_api_url), creds)
 
 
-def our_urls(rt) -> dict:
+def our_urls(rt, account: Account | None = None) -> dict:
+    """Ringback's routes for a number's texts and calls (with our login in them for an account
+    connected with an API key, whose webhooks cannot be checked by signature)."""
     base = rt.config.public_url
-    return {"sms_url": f"{base}/webhooks/twilio/sms", "status_callback": f"{base}/webhooks/twilio/voice"}
+    login = account.creds.webhook_login if account is not None else None
+    return {"sms_url": with_login(f"{base}/webhooks/twilio/sms", login),
+            "status_callback": with_login(f"{base}/webhooks/twilio/voice", login)}
+
+
+def _points_at_us(rt, number: dict, key: str) -> bool:
+    return without_login(number[key]) == without_login(our_urls(rt)[key])
 
 
 def listed(rt, sub_id: int) -> list[dict]:
@@ -47,16 +57,16 @@ def listed(rt, sub_id: int) -> list[dict]:
     with rt.sessions() as s:
         users = dict(s.execute(select(SubAccount.phone_number, SubAccount.name).where(
             SubAccount.phone_number.in_([n["phone_number"] for n in found]))).all())
-    ours = our_urls(rt)
     return [n | {"used_by": users.get(n["phone_number"]),
-                 "ours": n["sms_url"] == ours["sms_url"] and n["status_callback"] == ours["status_callback"]}
+                 "ours": _points_at_us(rt, n, "sms_url") and _points_at_us(rt, n, "status_callback")}
             for n in found]
 
 
 def foreign_webhooks(rt, number: dict) -> dict:
-    """The number's SMS URL and status callback that point somewhere other than Ringback."""
-    ours = our_urls(rt)
-    return {k: number[k] for k in ("sms_url", "status_callback") if number[k] and number[k] != ours[k]}
+    """The number's SMS URL and status callback that point somewhere other than Ringback (shown
+    without any password in them)."""
+    return {k: without_login(number[k]) for k in ("sms_url", "status_callback")
+            if number[k] and not _points_at_us(rt, number, k)}
 
 
 def find(rt, sub_id: int, phone_number: str) -> dict:
@@ -87,7 +97,7 @@ def buy(rt, sub_id: int, area_code: str, *, confirm) -> dict:
         raise ValueError(f"Twilio has no SMS-capable local number in area code {area_code} right now: try a nearby one")
     if not confirm(choices[0]):
         raise ValueError("nothing bought")
-    number = twilio_numbers.buy(account.client, choices[0], **our_urls(rt))
+    number = twilio_numbers.buy(account.client, choices[0], **our_urls(rt, account))
     try:
         _save_and_point(rt, sub_id, account, number | {"sms_url": "", "status_callback": ""})
     except Exception:
@@ -107,6 +117,7 @@ def release(rt, sub_id: int) -> str:
         if sub.twilio_number_sid:
             twilio_numbers.put_back(account.client, sub.twilio_number_sid, sub.twilio_previous or {})
         sub.phone_number, sub.twilio_number_sid, sub.twilio_previous = None, None, None
+        subaccounts.forget_sender_check(sub)
     return released
 
 
@@ -124,10 +135,30 @@ def _save_and_point(rt, sub_id: int, account: Account, number: dict) -> None:
                 sub.twilio_number_sid, sub.twilio_previous = number["sid"], previous
             s.flush()
             # Twilio last, inside the transaction: if it refuses, nothing is saved either.
-            twilio_numbers.point_at(account.client, number["sid"], **our_urls(rt))
+            twilio_numbers.point_at(account.client, number["sid"], **our_urls(rt, account))
     except IntegrityError:
         raise ValueError(f"{number['phone_number']} already belongs to another sub-account") from None
     rt.forget_twilio_accounts()
+
+
+def repoint(rt, account_sid: str) -> tuple[int, list[str]]:
+    """After an account's credentials changed (an auth token swapped for an API key, or back),
+    point every number Ringback wired for it at the URLs those credentials need. Returns how
+    many were updated and what Twilio refused, per number."""
+    with rt.sessions() as s:
+        subs = s.execute(select(SubAccount.id, SubAccount.phone_number, SubAccount.twilio_number_sid).where(
+            SubAccount.twilio_number_sid.is_not(None), SubAccount.removed_at.is_(None))).all()
+    done, failed = 0, []
+    for sub_id, phone_number, number_sid in subs:
+        try:
+            account = account_for(rt, sub_id)
+            if account.sid != account_sid:
+                continue
+            twilio_numbers.point_at(account.client, number_sid, **our_urls(rt, account))
+            done += 1
+        except ValueError as exc:
+            failed.append(f"{phone_number}: {exc}")
+    return done, failed
 
 
 SERVICE_SID = re.compile(r"\AMG[0-9a-fA-F]{32}\Z")
@@ -152,31 +183,59 @@ def use_messaging_service(rt, sub_id: int, service_sid: str | None) -> None:
         if sub is None:
             raise ValueError(f"no sub-account {sub_id}")
         sub.messaging_service_sid = service_sid
+        subaccounts.forget_sender_check(sub)
     rt.forget_twilio_accounts()
 
 
-def registration(rt, sub_id: int) -> str | None:
+@dataclass(frozen=True)
+class Registration:
+    blocked: bool  # US carriers block the texts (Twilio 30034) until someone acts
+    text: str  # what Twilio's records say
+    fix: str = ""  # the one thing to do, when blocked
+
+    @property
+    def line(self) -> str:
+        return f"{self.text}. To fix: {self.fix}" if self.fix else self.text
+
+
+def a2p_applies(phone_number: str | None) -> bool:
+    """A2P 10DLC covers US/Canadian local numbers (+1), not toll-free ones (verified otherwise)."""
+    if not phone_number or not phone_number.startswith("+1"):
+        return False
+    try:
+        return phonenumbers.number_type(phonenumbers.parse(phone_number)) != phonenumbers.PhoneNumberType.TOLL_FREE
+    except phonenumbers.NumberParseException:
+        return False
+
+
+def registration(rt, sub_id: int) -> Registration | None:
     """A2P 10DLC: the campaign the sub-account's texts go out under, or what carriers will do
-    without one (US numbers only); None when it does not apply."""
+    without one; None when it does not apply. ValueError when there is no Twilio account to ask
+    (the sandbox) or Twilio cannot be asked."""
     with rt.sessions() as s:
         sub = subaccounts.active(s, sub_id)
-    if sub is None or not sub.phone_number or not sub.phone_number.startswith("+1"):
+    if sub is None or not a2p_applies(sub.phone_number):
         return None
-    if not sub.messaging_service_sid:
-        return (f"{sub.phone_number} is not in a registered A2P 10DLC campaign: US carriers will block its texts "
-                "(Twilio 30034). Register a brand and campaign on a Messaging Service in the Twilio console, add the "
-                f"number to it, then `ringback subaccount number {sub_id} --messaging-service MG...`")
-    found = twilio_numbers.campaigns(account_for(rt, sub_id).client, sub.messaging_service_sid)
+    client = account_for(rt, sub_id).client
+    service = sub.messaging_service_sid or twilio_numbers.service_holding(client, sub.phone_number)
+    if service is None:
+        return Registration(True, f"{sub.phone_number} is in no Messaging Service of the Twilio account, so in no "
+                                  "registered A2P 10DLC campaign: US carriers will block its texts (Twilio 30034)",
+                            "register a brand and campaign on a Messaging Service in the Twilio console, add the "
+                            f"number to it, then `ringback subaccount number {sub_id} --messaging-service MG...`")
+    found = twilio_numbers.campaigns(client, service)
     verified = [c for c in found if (c["status"] or "").upper() == "VERIFIED"]
+    through = "" if sub.messaging_service_sid else f" (through Messaging Service {service}, which holds the number)"
     if verified:
         c = verified[0]
-        return f"registered A2P campaign {c['campaign_id']} ({c['usecase']}): VERIFIED"
+        return Registration(False, f"registered A2P campaign {c['campaign_id']} ({c['usecase']}): VERIFIED{through}")
     if found:
         c = found[0]
-        return (f"A2P campaign {c['campaign_id']} is {c['status']}: until it is VERIFIED carriers may block the texts "
-                "(Twilio 30034)")
-    return (f"the Messaging Service {sub.messaging_service_sid} has no A2P 10DLC campaign: register one in the Twilio "
-            "console, or carriers will block its texts (Twilio 30034)")
+        return Registration(True, f"A2P campaign {c['campaign_id']} is {c['status']}: until it is VERIFIED carriers "
+                                  f"block the texts (Twilio 30034){through}",
+                            "wait for the campaign's review, or answer what Twilio asks about it in its console")
+    return Registration(True, f"the Messaging Service {service} has no A2P 10DLC campaign: carriers will block its "
+                              "texts (Twilio 30034)", "register a campaign on it in the Twilio console")
 
 
 # ------------------------------------------------------------------ GoHighLevel's own numbers

@@ -12,7 +12,7 @@ from connectors.base import SmsSender
 from connectors.ratelimit import RateLimiter
 from marketplace.vault import Vault
 from connectors.sandbox.sender import SandboxSender
-from connectors.twilio.client import ACCOUNT_SID, TwilioSender, make_client
+from connectors.twilio.client import ACCOUNT_SID, Credentials, TwilioSender, make_client
 
 from . import migrate
 from .config import Config, ConfigError
@@ -90,15 +90,22 @@ class Runtime:
                         twilio_accounts.messaging_service_of(s, sub_account_id))
         creds, service = self._cached(("sub", sub_account_id), load)
         if creds is None and service and self.config.twilio_account_sid:
-            creds = (self.config.twilio_account_sid, self.config.twilio_auth_token)
+            creds = self.environment_credentials()
         if creds is None:
             return self.sender
         with self._twilio_lock:
             sender = self._twilio_senders.get((creds, service))
             if sender is None:
                 sender = self._twilio_senders[(creds, service)] = TwilioSender(
-                    make_client(*creds, self.config.twilio_api_url), messaging_service_sid=service)
+                    creds.client(self.config.twilio_api_url), messaging_service_sid=service,
+                    webhook_login=creds.webhook_login)
         return sender
+
+    def environment_credentials(self) -> Credentials | None:
+        """TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN: a single business's deployment."""
+        if not self.config.twilio_account_sid:
+            return None
+        return Credentials(self.config.twilio_account_sid, self.config.twilio_auth_token)
 
     @property
     def sender_name(self) -> str:
@@ -112,23 +119,24 @@ class Runtime:
                 return twilio_accounts.any_connected(s)
         return "twilio" if self._cached("any", load) else self.sender.name
 
-    def webhook_token(self, account_sid: str | None) -> str | None:
-        """The token Twilio signed a webhook for ``account_sid`` with: a connected account's, else the
-        environment's (or, with no Twilio account at all, the sandbox's local token); None for an
-        account that is not Ringback's."""
+    def webhook_credentials(self, account_sid: str | None) -> Credentials | None:
+        """How a webhook for ``account_sid`` is checked: a connected account's credentials (its auth
+        token signs, or with an API key our Basic login is in the URL), else the environment's
+        (or, with no Twilio account at all, the sandbox's local token); None for an account that
+        is not Ringback's."""
         from . import twilio_accounts
 
         def load():
             with self.sessions() as s:
-                return twilio_accounts.token_for_account(s, self.vault, account_sid)
+                return twilio_accounts.credentials_for_account(s, self.vault, account_sid)
         well_formed = bool(account_sid) and ACCOUNT_SID.match(account_sid) is not None
-        token = self._cached(("token", account_sid), load) if well_formed else None
-        if token is not None:
-            return token
+        creds = self._cached(("account", account_sid), load) if well_formed else None
+        if creds is not None:
+            return creds
         configured = self.config.twilio_account_sid
         if configured is None and self.sender_name == "sandbox":
-            return self.config.twilio_webhook_token
-        return self.config.twilio_webhook_token if account_sid == configured else None
+            return Credentials(account_sid or "", self.config.twilio_webhook_token)
+        return Credentials(configured, self.config.twilio_webhook_token) if account_sid == configured else None
 
     @property
     def lease(self) -> timedelta:

@@ -29,10 +29,18 @@ def update_profile(session: Session, sub: SubAccount, **values) -> list[str]:
         if getattr(sub, name) != value:
             setattr(sub, name, value)
             changed.append(name)
-    if "phone_number" in changed and sub.provider == "twilio" and sub.phone_number:
-        sub.external_id = sub.phone_number  # a Twilio-number sub-account is known by its number
+    if "phone_number" in changed:
+        forget_sender_check(sub)
+        if sub.provider == "twilio" and sub.phone_number:
+            sub.external_id = sub.phone_number  # a Twilio-number sub-account is known by its number
     session.flush()
     return changed
+
+
+def forget_sender_check(sub: SubAccount) -> None:
+    """The sender changed: what the last check with its vendor found (integration.sender_check) no
+    longer holds."""
+    sub.sender_problem, sub.sender_checked_at = None, None
 
 
 def connect_crm(session: Session, sub: SubAccount, token: str, vault, *, public_url: str,

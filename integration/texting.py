@@ -43,7 +43,7 @@ def problem(session, config, sub, settings=None) -> Problem | None:
         if session.scalar(select(Installation.id).where(Installation.sub_account_id == sub.id)) is None:
             return Problem("not connected", "texts go through GoHighLevel, but Ringback is not connected to this "
                            "location any more", "install Ringback in the location again from the marketplace")
-        return None
+        return checked(sub)
     if not sub.phone_number:
         return Problem("no number", "this sub-account has no number to text from",
                        f"give it one: `ringback subaccount number {sub.id} --assign +1...` (or --buy --area-code N)"
@@ -61,7 +61,16 @@ def problem(session, config, sub, settings=None) -> Problem | None:
     if last is not None and last.status in ("failed", "undelivered") and last.error_code in BLOCKING:
         why, fix = BLOCKING[last.error_code]
         return Problem(f"Twilio {last.error_code}", f"{why} ({plain(last.error_code)})", fix.replace("ID", str(sub.id)))
-    return None
+    return checked(sub)
+
+
+def checked(sub) -> Problem | None:
+    """What the last check of the sender with its vendor found (integration.sender_check): a
+    GoHighLevel number gone from the location, a US number in no registered A2P campaign."""
+    found = sub.sender_problem
+    if not isinstance(found, dict) or not found.get("short"):
+        return None
+    return Problem(str(found["short"]), str(found.get("why") or ""), str(found.get("fix") or ""))
 
 
 def not_texted(session, sub_id: int, since: datetime) -> tuple[int, datetime | None]:

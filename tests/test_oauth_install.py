@@ -13,6 +13,7 @@ from integration.settings_store import TEXT_BACK
 from tests.conftest import PUBLIC_URL
 from tests.fakes.salesforce_api import ORG_ID
 from tests.test_ghl_webhooks import send, signed
+from tests.test_twilio_numbers import ringback  # noqa: F401 (fixture)
 
 COMPANY = "otg8dTQqGLh3Q6iQI55w"
 LOC_A, LOC_B, LOC_C = "ve9EPM428h8vShlRW1KT", "Zq1WbY3xKcP9mN7rT5uV", "Hj6kL2mN8pQ4rS0tU3vW"
@@ -304,6 +305,48 @@ def test_a_location_with_a_number_texts_from_it_right_after_install(client, rt, 
     [text] = _outbound(fake_ghl)
     assert text["contactId"] == EVENT_CONTACT and "Acme Plumbing" in text["body"] and text["_from"] == "+15125550190"
     assert fake_twilio.messages == []
+
+
+def test_a_number_released_in_ghl_shows_as_not_texting_until_another_is_chosen(client, rt, marketplace, fake_ghl,
+                                                                                ringback, monkeypatch):
+    import html
+    import re
+    from datetime import timedelta
+
+    import time_machine
+
+    from integration import jobs
+    from integration.models import utcnow
+    fake_ghl.add_location(LOC_A, COMPANY, "Acme Plumbing")
+    fake_ghl.add_number(LOC_A, "+15125550190")
+    fake_ghl.add_number(LOC_A, "+15125550191", default=True)
+    sub = _install_location(client, fake_ghl)
+    jobs.sender_checks.call_local()  # the worker's hourly task: the number is there
+    with rt.sessions() as s:
+        assert s.get(SubAccount, sub.id).sender_checked_at is not None
+    # The agency releases the number in GoHighLevel: it just disappears from the location's list.
+    fake_ghl.phone_numbers[LOC_A] = [n for n in fake_ghl.phone_numbers[LOC_A] if n["phoneNumber"] != "+15125550191"]
+    jobs.sender_checks.call_local()  # checked less than CHECK_EVERY ago: GoHighLevel is not asked again
+    assert b"cannot text your missed callers" not in client.get(f"/settings/{sub.id}").data
+    with time_machine.travel(utcnow() + timedelta(hours=7), tick=False):
+        jobs.sender_checks.call_local()
+    page = html.unescape(client.get(f"/settings/{sub.id}").data.decode())
+    assert "Ringback cannot text your missed callers: GoHighLevel no longer lists +15125550191 among the " \
+           "location's numbers that can text (it has: +15125550190)" in page
+    assert "choose another of the location's numbers on the number page" in page
+    assert "cannot text: number gone" in client.get("/agency").data.decode()
+    monkeypatch.setenv("GHL_API_URL", fake_ghl.url)
+    listed = ringback("subaccount", "number", str(sub.id), "--list")
+    assert listed.exit_code == 0 and "+15125550190" in listed.output
+    assert "+15125550191, which texts go out of, is no longer one of the location's numbers" in listed.output
+    bought = ringback("subaccount", "number", str(sub.id), "--buy", "--area-code", "512")
+    assert bought.exit_code == 1 and "its numbers are the location's own (bought and released in GoHighLevel)" \
+        in bought.output
+    # The client chooses the remaining number: texting again, at once.
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    assert client.post(f"/settings/{sub.id}/number", data={"csrf_token": token, "action": "ghl_number",
+                                                          "phone": "+15125550190"}).status_code == 302
+    assert b"cannot text your missed callers" not in client.get(f"/settings/{sub.id}").data
 
 
 @pytest.mark.parametrize("why", ["no numbers", "scope refused"])

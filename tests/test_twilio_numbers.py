@@ -125,7 +125,18 @@ def test_a_sub_account_that_cannot_text_says_so_everywhere_until_it_can(ringback
     assert "ringback subaccount number 1 --assign" in page
     assert "cannot text: no number (1 not texted)" in client.get("/agency").data.decode()
     fake_twilio.own_number(ACCOUNT_SID, NUMBER)
-    assert ringback("subaccount", "number", "1", "--assign", NUMBER).exit_code == 0
+    assigned = ringback("subaccount", "number", "1", "--assign", NUMBER)
+    # A US local number in no registered A2P campaign: said at once, before any text fails.
+    assert assigned.exit_code == 0 and "warning: not texting: +15125550170 is in no Messaging Service" in assigned.output
+    assert "CANNOT: A2P not registered" in ringback("subaccount", "list").output
+    page = client.get("/settings/1").data.decode()
+    assert "Ringback cannot text your missed callers: +15125550170 is in no Messaging Service of the Twilio account, " \
+           "so in no registered A2P 10DLC campaign" in page and "--messaging-service MG" in page
+    # Registered in the Twilio console (a service holding the number, its campaign verified):
+    # the next check finds it, whichever way texts name their sender.
+    fake_twilio.add_service(ACCOUNT_SID, [NUMBER], campaign_status="VERIFIED")
+    listed = ringback("subaccount", "number", "1", "--list").output
+    assert "A2P 10DLC: registered A2P campaign CX" in listed and "which holds the number" in listed
     assert "CANNOT" not in ringback("subaccount", "list").output
     assert "cannot text your missed callers" not in client.get("/settings/1").data.decode()
     # With a number but no Twilio account anywhere, texts would only reach the sandbox: said too.
@@ -138,7 +149,8 @@ def test_a_messaging_service_with_a_registered_campaign_sends_the_texts(ringback
     fake_twilio.own_number(ACCOUNT_SID, NUMBER)
     assert ringback("subaccount", "number", "1", "--assign", NUMBER, "--yes").exit_code == 0
     listed = ringback("subaccount", "number", "1", "--list").output
-    assert f"A2P 10DLC: {NUMBER} is not in a registered A2P 10DLC campaign: US carriers will block" in listed
+    assert f"A2P 10DLC: {NUMBER} is in no Messaging Service of the Twilio account, so in no registered A2P 10DLC " \
+           "campaign: US carriers will block its texts (Twilio 30034). To fix: register a brand" in listed
     without = fake_twilio.add_service(ACCOUNT_SID, [OTHER], campaign_status="VERIFIED")
     refused = ringback("subaccount", "number", "1", "--messaging-service", without)
     assert refused.exit_code == 1 and f"does not hold {NUMBER}: add the number to its Sender Pool" in refused.output

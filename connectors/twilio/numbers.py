@@ -69,6 +69,16 @@ def service_numbers(client: Client, service_sid: str) -> list[str]:
         limit=1000))]
 
 
+def service_holding(client: Client, phone_number: str) -> str | None:
+    """The account's Messaging Service whose sender pool holds ``phone_number``, if any: an A2P
+    campaign covers a number through the service it is in, whichever way a text names the sender.
+    https://www.twilio.com/docs/messaging/api/service-resource#read-multiple-service-resources"""
+    for service in _twilio(lambda: client.messaging.v1.services.list(limit=100)):
+        if phone_number in service_numbers(client, service.sid):
+            return service.sid
+    return None
+
+
 def campaigns(client: Client, service_sid: str) -> list[dict]:
     """The service's US A2P 10DLC campaigns and their status (IN_PROGRESS, VERIFIED, FAILED...).
     https://www.twilio.com/docs/messaging/api/usapptoperson-resource"""

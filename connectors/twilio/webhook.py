@@ -13,7 +13,8 @@ from twilio.request_validator import RequestValidator, get_signature_algorithm
 
 from workflows.events import CallEvent, DeliveryUpdate, InboundSms
 
-from ..base import Text, WebhookRejected
+from ..base import Text, WebhookRejected, same_secret
+from .client import WEBHOOK_USER
 
 CALL_STATUSES = ["queued", "initiated", "ringing", "in-progress", "completed", "busy", "failed", "no-answer", "canceled"]
 DIAL_STATUSES = ["completed", "answered", "busy", "no-answer", "failed", "canceled"]
@@ -37,6 +38,17 @@ def verify(*, token: str, url: str, params, signature: str | None, settings_head
         raise WebhookRejected(403, "twilio.signature_invalid", "X-Twilio-Signature does not match this request")
     if account_sid and params.get("AccountSid") != account_sid:
         raise WebhookRejected(403, "twilio.account_mismatch", "AccountSid is not this Ringback's Twilio account")
+
+
+def verify_login(password: str | None, authorization) -> None:
+    """For an account connected with an API key: the HTTP Basic credentials Ringback wrote into
+    the number's URLs (connectors.twilio.client.with_login). Twilio sends them only after a 401
+    with a realm. ``authorization`` is werkzeug's parsed Authorization header (or None)."""
+    if authorization is None or authorization.type != "basic":
+        raise WebhookRejected(401, "twilio.login_challenge", "this account's webhooks carry Ringback's login")
+    if not password or authorization.username != WEBHOOK_USER \
+            or not same_secret(authorization.password or "", password):
+        raise WebhookRejected(403, "twilio.login_invalid", "the webhook's login is not this account's")
 
 
 class _TwilioSchema(Schema):

@@ -31,7 +31,7 @@ from workflows.hours import BadSchedule, WeeklySchedule, zone
 from workflows.phones import UnusableNumber, to_e164
 from workflows.stages import LABELS, STAGES
 
-from .. import numbers, senders, subaccounts, texting, twilio_accounts, viewer
+from .. import numbers, sender_check, senders, subaccounts, texting, twilio_accounts, viewer
 from ..db import transaction
 from ..models import Agency, Call, Installation, Message, Recovery, SubAccount, utcnow
 from ..runner import CRM_TEXT_STATUS
@@ -468,6 +468,8 @@ def number(sub_id: int):
             error = str(exc)
         else:
             log.info("number %s sub=%s by=%s", action, sub_id, who.user)
+            if action != "release":
+                sender_check.safely(runtime, sub_id)
             return redirect(url_for("settings.page", sub_id=sub_id, saved=1))
     with runtime.sessions() as s:
         sub = s.get(SubAccount, sub_id)
@@ -476,12 +478,15 @@ def number(sub_id: int):
     if via_ghl:
         try:
             ghl = numbers.ghl_numbers(runtime, sub_id)
+            sender_check.record(runtime, sub_id, sender_check.from_ghl_numbers(sub_id, sub.phone_number, ghl)
+                                if sub.phone_number else None)
         except ValueError as exc:
             ghl_problem = str(exc)
     else:
         try:
             listed, account_sid = numbers.listed(runtime, sub_id), numbers.account_for(runtime, sub_id).sid
             registered = numbers.registration(runtime, sub_id)
+            sender_check.record(runtime, sub_id, sender_check.from_registration(registered))
         except ValueError as exc:
             problem = f"{exc}. Your agency connects its Twilio account on its Ringback page."
     return render_template("number.html", sub=sub, numbers=listed, account_sid=account_sid, account_problem=problem,
@@ -495,11 +500,19 @@ def agency_twilio():
     who = viewer.current()
     if who is None or (who.agency_id is None and (who.provider != "development" or rt().config.env == "production")):
         return _page(403, "Only an agency can connect a Twilio account", "Open Ringback from your CRM's agency account.")
+    form = request.form
+    key = (form.get("api_key_sid") or "").strip() or None
+    if key and (form.get("auth_token") or "").strip():
+        return _agency_page(who, twilio_error="give the auth token, or an API key SID with its secret, not both"), 400
     try:
-        row = twilio_accounts.connect(rt(), request.form.get("account_sid", ""), request.form.get("auth_token", ""),
-                                      who.agency_id)
+        row = twilio_accounts.connect(rt(), form.get("account_sid", ""),
+                                      form.get("api_secret" if key else "auth_token", ""), who.agency_id,
+                                      api_key_sid=key)
+        _, refused = numbers.repoint(rt(), row.account_sid)
     except ValueError as exc:
         return _agency_page(who, twilio_error=str(exc)), 400
+    if refused:
+        log.warning("twilio repoint refused agency=%s: %s", who.agency_id, "; ".join(refused))
     log.info("twilio connected agency=%s account=%s by=%s", who.agency_id, row.account_sid, who.user)
     return redirect(url_for("settings.agency", twilio="connected"))
 

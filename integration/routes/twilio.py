@@ -5,6 +5,9 @@
    environment's)                 -> 403 twilio.account_mismatch
 3. X-Twilio-Signature missing     -> 403 twilio.signature_missing
 4. signature does not match that account's auth token -> 403 twilio.signature_invalid
+   (an account connected with an API key: Ringback has no auth token to check a signature with,
+   so its numbers' URLs carry HTTP Basic credentials instead: none yet -> 401 with a realm, which
+   Twilio answers by sending them, twilio.login_challenge; wrong ones -> 403 twilio.login_invalid)
 5. malformed parameters           -> 400 twilio.payload_invalid
 6. duplicate delivery             -> 200, ignored (twilio.duplicate)
 7. number not a sub-account's     -> 200, stored as unroutable (twilio.unroutable)
@@ -61,19 +64,25 @@ def _receive(kind: str):
     try:
         # Twilio signs with the auth token of the account that owns the number: the one AccountSid names.
         account = request.form.get("AccountSid")
-        token = runtime.webhook_token(account)
-        if token is None:
+        creds = runtime.webhook_credentials(account)
+        if creds is None:
             raise WebhookRejected(403, "twilio.account_mismatch", "AccountSid is not a Twilio account connected to "
                                                                   "this Ringback")
-        webhook.verify(token=token, url=public_url(), params=request.form,
-                       signature=request.headers.get("X-Twilio-Signature"),
-                       settings_header=request.headers.get("X-Twilio-Webhooks-Signature-Settings"),
-                       account_sid=None)
+        if creds.key_sid is not None:
+            webhook.verify_login(creds.webhook_login, request.authorization)
+        else:
+            webhook.verify(token=creds.secret, url=public_url(), params=request.form,
+                           signature=request.headers.get("X-Twilio-Signature"),
+                           settings_header=request.headers.get("X-Twilio-Webhooks-Signature-Settings"),
+                           account_sid=None)
         event = webhook.parse(kind, request.form)
     except WebhookRejected as rej:
         log.warning("rejected key=%s kind=%s status=%s remote=%s: %s", rej.log_key, kind, rej.status,
                     request.remote_addr, rej.message)
-        return Response(rej.message + "\n", status=rej.status, mimetype="text/plain")
+        response = Response(rej.message + "\n", status=rej.status, mimetype="text/plain")
+        if rej.status == 401:
+            response.headers["WWW-Authenticate"] = 'Basic realm="Ringback"'
+        return response
 
     key = webhook.event_key(kind, event)
     stored = inbox.store(runtime, provider="twilio", kind=kind, key=key, payload=request.form.to_dict(),

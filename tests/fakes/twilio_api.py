@@ -8,6 +8,7 @@ answered 404, and the test fixture fails on it (Airbyte-style strict fakes).
 """
 from __future__ import annotations
 
+import base64
 import json
 import secrets
 import threading
@@ -17,7 +18,7 @@ from email.utils import format_datetime
 from functools import lru_cache
 
 import requests
-from flask import Flask, Response, request
+from flask import Flask, Response, g, request
 from openapi_core import OpenAPI
 from openapi_core.contrib.werkzeug import WerkzeugOpenAPIRequest, WerkzeugOpenAPIResponse
 from twilio.request_validator import RequestValidator
@@ -71,6 +72,7 @@ class FakeTwilio:
         self.account_sid = account_sid
         # Every account this Twilio knows (an agency may connect its own): SID -> auth token.
         self.accounts: dict[str, str] = {account_sid: auth_token}
+        self.api_keys: dict[str, tuple[str, str]] = {}  # SK sid -> (account SID, secret)
         self.validate = validate
         self.answer_delay = answer_delay  # seconds, after the message is stored (like Twilio's own latency)
         self.auth_token = auth_token
@@ -98,6 +100,7 @@ class FakeTwilio:
             self.available.clear()
             self.services.clear()
             self.accounts = {self.account_sid: self.auth_token}
+            self.api_keys.clear()
             self.answer_delay = 0.0
             self.unexpected.clear()
             self.invalid.clear()
@@ -107,6 +110,46 @@ class FakeTwilio:
         """Another Twilio account (an agency's own), with its own auth token."""
         with self._lock:
             self.accounts[account_sid] = auth_token
+
+    def add_api_key(self, account_sid: str) -> tuple[str, str]:
+        """An API key of ``account_sid`` (https://www.twilio.com/docs/iam/api-keys): (SK sid, secret)."""
+        sid, secret = "SK" + secrets.token_hex(16), secrets.token_urlsafe(24)
+        with self._lock:
+            self.api_keys[sid] = (account_sid, secret)
+        return sid, secret
+
+    def post_webhook(self, url: str, params: dict, post=None) -> int:
+        """Call a webhook URL as Twilio does: signed (X-Twilio-Signature, HMAC-SHA1 with the auth token
+        of the account in ``params``), and for a URL with credentials in it, first without them;
+        only after a 401 with a WWW-Authenticate realm again with HTTP Basic.
+        https://www.twilio.com/docs/usage/security#http-authentication
+        ``post(url, data, headers) -> (status, headers)`` (default: a real HTTP request)."""
+        post = post or (lambda u, data, headers: (lambda r: (r.status_code, r.headers))(
+            requests.post(u, data=data, headers=headers, timeout=10)))
+        scheme, rest = url.split("://", 1)
+        host, _, path = rest.partition("/")
+        login, _, host = host.rpartition("@")
+        bare = f"{scheme}://{host}/{path}"
+        # Twilio signs the URL as configured, credentials and all (Ringback cannot check this
+        # signature for an API-key account anyway: it has no auth token).
+        headers = {"X-Twilio-Signature": RequestValidator(self.accounts[params["AccountSid"]]).compute_signature(
+            url, params)}
+        status, answered = post(bare, params, headers)
+        if status == 401 and login and "realm=" in (answered.get("WWW-Authenticate") or ""):
+            user, _, password = login.partition(":")
+            headers["Authorization"] = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+            status, _ = post(bare, params, headers)
+        return status
+
+    def ring(self, phone_number: str, caller: str, status: str = "no-answer", post=None) -> int:
+        """A caller's call to one of the accounts' numbers ends unanswered: Twilio posts the call's
+        status to the number's StatusCallback."""
+        number = next(n for n in self.numbers.values() if n["phone_number"] == phone_number)
+        params = {"CallSid": "CA" + secrets.token_hex(16), "AccountSid": number["account_sid"], "From": caller,
+                  "Caller": caller, "To": phone_number, "Called": phone_number, "CallStatus": status,
+                  "Direction": "inbound", "ApiVersion": "2010-04-01", "CallDuration": "0", "SequenceNumber": "0",
+                  "Timestamp": format_datetime(datetime.now(timezone.utc))}
+        return self.post_webhook(number["status_callback"], params, post)
 
     def own_number(self, account_sid: str, phone_number: str, **webhooks) -> dict:
         """An incoming number of ``account_sid``, with the webhook URLs it already has (sms_url=...)."""
@@ -149,7 +192,7 @@ class FakeTwilio:
             self.received.wait_for(lambda: len(self.messages) >= count, timeout=timeout)
             return list(self.messages)
 
-    def deliver(self, sid: str, statuses=("sent", "delivered"), error_code: int | None = None) -> list[int]:
+    def deliver(self, sid: str, statuses=("sent", "delivered"), error_code: int | None = None, post=None) -> list[int]:
         """Post signed status callbacks for a message to its StatusCallback, like Twilio does."""
         msg = next(m for m in self.messages if m["sid"] == sid)
         codes = []
@@ -158,10 +201,7 @@ class FakeTwilio:
                       "To": msg["to"], "MessageStatus": status, "SmsStatus": status, "ApiVersion": "2010-04-01"}
             if error_code is not None and status in ("undelivered", "failed"):
                 params["ErrorCode"] = str(error_code)
-            # Twilio signs with the auth token of the account that sent the message.
-            signature = RequestValidator(self.accounts[msg["account_sid"]]).compute_signature(msg["status_callback"], params)
-            codes.append(requests.post(msg["status_callback"], data=params,
-                                       headers={"X-Twilio-Signature": signature}, timeout=10).status_code)
+            codes.append(self.post_webhook(msg["status_callback"], params, post))
         return codes
 
     # ------------------------------------------------------------- the API
@@ -180,8 +220,15 @@ class FakeTwilio:
             if request.url_rule is None:
                 return None
             auth = request.authorization
-            if auth is None or self.accounts.get(auth.username) != auth.password:
+            if auth is not None and auth.username in self.api_keys:
+                account, secret = self.api_keys[auth.username]
+                if secret != auth.password:
+                    return _error(20003)
+                g.account = account
+            elif auth is None or self.accounts.get(auth.username) != auth.password:
                 return _error(20003)
+            else:
+                g.account = auth.username
             if not self.validate:
                 return None
             if self.openapi is None:
@@ -213,7 +260,7 @@ class FakeTwilio:
 
         def _service(sid):
             found = self.services.get(sid)
-            if found is None or found["account_sid"] != request.authorization.username:
+            if found is None or found["account_sid"] != g.account:
                 return None
             return found
 
@@ -222,17 +269,26 @@ class FakeTwilio:
                                          "previous_page_url": None, "url": request.url, "next_page_url": None,
                                          "key": key}}
 
+        def _service_body(sid, service):
+            now = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+            return {"sid": sid, "account_sid": service["account_sid"], "friendly_name": "Ringback texts",
+                    "date_created": now, "date_updated": now, "sticky_sender": True, "usecase": "notifications",
+                    "us_app_to_person_registered": any(c["campaign_status"] == "VERIFIED"
+                                                       for c in service["campaigns"]),
+                    "url": f"{request.host_url}v1/Services/{sid}", "links": {}}
+
+        @app.get("/v1/Services")
+        def list_services():
+            with self._lock:
+                mine = [_service_body(sid, s) for sid, s in self.services.items() if s["account_sid"] == g.account]
+            return _json(_v1_page("services", mine))
+
         @app.get("/v1/Services/<sid>")
         def fetch_service(sid):
             service = _service(sid)
             if service is None:
                 return _error(20404)
-            now = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
-            return _json({"sid": sid, "account_sid": service["account_sid"], "friendly_name": "Ringback texts",
-                          "date_created": now, "date_updated": now, "sticky_sender": True, "usecase": "notifications",
-                          "us_app_to_person_registered": any(c["campaign_status"] == "VERIFIED"
-                                                             for c in service["campaigns"]),
-                          "url": request.url, "links": {}})
+            return _json(_service_body(sid, service))
 
         @app.get("/v1/Services/<sid>/PhoneNumbers")
         def service_numbers(sid):
@@ -253,7 +309,7 @@ class FakeTwilio:
 
         @app.get(ACCOUNT)
         def fetch_account(account_sid):
-            if account_sid != request.authorization.username:
+            if account_sid != g.account:
                 return _error(20404)
             now = format_datetime(datetime.now(timezone.utc))
             uri = f"/2010-04-01/Accounts/{account_sid}.json"
@@ -276,7 +332,7 @@ class FakeTwilio:
 
         @app.get(NUMBERS)
         def list_numbers(account_sid):
-            if account_sid != request.authorization.username:
+            if account_sid != g.account:
                 return _error(20404)
             wanted = request.args.get("PhoneNumber")
             with self._lock:
@@ -286,7 +342,7 @@ class FakeTwilio:
 
         @app.post(NUMBERS)
         def buy_number(account_sid):
-            if account_sid != request.authorization.username:
+            if account_sid != g.account:
                 return _error(20404)
             wanted = request.form.get("PhoneNumber")
             with self._lock:
@@ -303,7 +359,7 @@ class FakeTwilio:
         def one_number(account_sid, sid):
             with self._lock:
                 number = self.numbers.get(sid)
-                if account_sid != request.authorization.username or number is None or number["account_sid"] != account_sid:
+                if account_sid != g.account or number is None or number["account_sid"] != account_sid:
                     return _error(20404)
                 if request.method == "DELETE":
                     del self.numbers[sid]
@@ -314,7 +370,7 @@ class FakeTwilio:
 
         @app.get(AVAILABLE)
         def available_numbers(account_sid, country):
-            if account_sid != request.authorization.username:
+            if account_sid != g.account:
                 return _error(20404)
             area = request.args.get("AreaCode")
             with self._lock:
@@ -328,7 +384,7 @@ class FakeTwilio:
         @app.post(MESSAGES)
         def create_message(account_sid):
             form = request.form
-            if account_sid != request.authorization.username:
+            if account_sid != g.account:
                 return _error(20404)
             if not form.get("To"):
                 return _error(21604)
