@@ -47,11 +47,20 @@ def check(rt, sub_id: int) -> dict | None:
                 found = UNKNOWN
     else:
         try:
-            found = from_registration(numbers.registration(rt, sub_id))
+            owned = numbers.still_owned(rt, sub_id)
+            found = from_registration(numbers.registration(rt, sub_id)) if owned else gone_from_twilio(
+                sub_id, phone_number)
         except ValueError as exc:  # the sandbox (said elsewhere), or Twilio unreachable
             log.info("sender check sub=%s: %s", sub_id, exc)
             found = UNKNOWN
     return record(rt, sub_id, found)
+
+
+def gone_from_twilio(sub_id: int, phone_number: str) -> dict:
+    return {"short": "number gone",
+            "why": f"{phone_number} is no longer a number of the Twilio account (released or moved in Twilio)",
+            "fix": f"give the sub-account another: `ringback subaccount number {sub_id} --assign +1...` (or --buy "
+                   "--area-code N), or on its number page"}
 
 
 def record(rt, sub_id: int, found) -> dict | None:
@@ -92,12 +101,15 @@ def safely(rt, sub_id: int) -> None:
 
 
 def check_due(rt, limit: int = 200) -> int:
-    """Check the sub-accounts whose last check is older than CHECK_EVERY (the worker, hourly)."""
+    """Check the sub-accounts whose last check is older than CHECK_EVERY (the worker, hourly). A
+    sender set up less than CHECK_EVERY ago was read from its vendor then (an install reads the
+    location's numbers, an assignment checks at once), so it waits its turn like the others."""
     before = utcnow() - CHECK_EVERY
     with rt.sessions() as s:
         due = s.scalars(select(SubAccount.id).where(
             SubAccount.removed_at.is_(None), SubAccount.phone_number.is_not(None),
-            or_(SubAccount.sender_checked_at.is_(None), SubAccount.sender_checked_at < before))
+            or_(SubAccount.sender_checked_at < before,
+                SubAccount.sender_checked_at.is_(None) & (SubAccount.created_at < before)))
             .order_by(SubAccount.sender_checked_at.is_not(None), SubAccount.sender_checked_at).limit(limit)).all()
     for sub_id in due:
         safely(rt, sub_id)  # one sub-account's vendor trouble never stops the others' checks

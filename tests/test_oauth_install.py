@@ -321,14 +321,16 @@ def test_a_number_released_in_ghl_shows_as_not_texting_until_another_is_chosen(c
     fake_ghl.add_number(LOC_A, "+15125550190")
     fake_ghl.add_number(LOC_A, "+15125550191", default=True)
     sub = _install_location(client, fake_ghl)
-    jobs.sender_checks.call_local()  # the worker's hourly task: the number is there
+    with time_machine.travel(utcnow() + timedelta(hours=7), tick=False):
+        jobs.sender_checks.call_local()  # the worker's hourly task: the number is there
     with rt.sessions() as s:
-        assert s.get(SubAccount, sub.id).sender_checked_at is not None
+        assert s.get(SubAccount, sub.id).sender_problem is None
     # The agency releases the number in GoHighLevel: it just disappears from the location's list.
     fake_ghl.phone_numbers[LOC_A] = [n for n in fake_ghl.phone_numbers[LOC_A] if n["phoneNumber"] != "+15125550191"]
-    jobs.sender_checks.call_local()  # checked less than CHECK_EVERY ago: GoHighLevel is not asked again
+    with time_machine.travel(utcnow() + timedelta(hours=8), tick=False):
+        jobs.sender_checks.call_local()  # checked less than CHECK_EVERY ago: GoHighLevel is not asked again
     assert b"cannot text your missed callers" not in client.get(f"/settings/{sub.id}").data
-    with time_machine.travel(utcnow() + timedelta(hours=7), tick=False):
+    with time_machine.travel(utcnow() + timedelta(hours=14), tick=False):
         jobs.sender_checks.call_local()
     page = html.unescape(client.get(f"/settings/{sub.id}").data.decode())
     assert "Ringback cannot text your missed callers: GoHighLevel no longer lists +15125550191 among the " \

@@ -190,3 +190,27 @@ def test_a_suspended_account_or_an_unregistered_number_shows_as_not_texting(clie
     with rt.sessions() as s:
         problem = texting.problem(s, rt.config, s.get(SubAccount, sub.id))
     assert problem is not None and problem.short == "Twilio 20003" and "connect the Twilio account again" in problem.fix
+
+
+def test_a_number_released_in_twilio_shows_as_not_texting_at_the_next_check(ringback, rt, client, installed,
+                                                                          fake_twilio):
+    from datetime import timedelta
+
+    import time_machine
+
+    from integration import jobs, texting
+    from integration.models import utcnow
+    fake_twilio.own_number(ACCOUNT_SID, NUMBER)
+    fake_twilio.add_service(ACCOUNT_SID, [NUMBER], campaign_status="VERIFIED")
+    assert ringback("subaccount", "number", "1", "--assign", NUMBER).exit_code == 0
+    with rt.sessions() as s:
+        assert texting.problem(s, rt.config, s.get(SubAccount, 1)) is None
+    # Released in the Twilio console, not through Ringback: it just disappears from the account.
+    sid = _number(fake_twilio, NUMBER)["sid"]
+    del fake_twilio.numbers[sid]
+    with time_machine.travel(utcnow() + timedelta(hours=7), tick=False):
+        jobs.sender_checks.call_local()
+    with rt.sessions() as s:
+        found = texting.problem(s, rt.config, s.get(SubAccount, 1))
+    assert found.short == "number gone" and f"{NUMBER} is no longer a number of the Twilio account" in found.why
+    assert "CANNOT: number gone" in ringback("subaccount", "list").output
