@@ -706,13 +706,15 @@ def report(sub_id, since, fmt) -> None:
         click.echo(report_mod.as_table(rows, total))
 
 
-@main.command(help="Write the marketplace manifests (GoHighLevel app, HubSpot app, Salesforce connected app, "
-                   "Flow and Outbound Message) filled in for a deployment, and validate them.")
+@main.command(help="Write the app definitions each marketplace reads, filled in for a deployment, and check them: "
+                   "a HubSpot developer project (hubspot/, for `hs project upload`), a Salesforce sfdx source "
+                   "project per installed org (salesforce-ORG/, for `sf project deploy start`) and the values to "
+                   "enter in GoHighLevel's developer UI (ghl-setup.md).")
 @click.option("--base-url", required=True, help="Where this Ringback is reached, e.g. https://ringback.example.com.")
 @click.option("--out", "out_dir", default="manifests", show_default=True, type=click.Path(file_okay=False),
-              help="Folder to write them into.")
+              help="Folder to write them into: empty, new, or an earlier output of this command (replaced whole).")
 @click.option("--contact-email", default="support@example.com", show_default=True,
-              help="The Salesforce connected app's contact address.")
+              help="The support address the apps show (HubSpot's support email, the Salesforce app's contact).")
 @click.option("--integration-user", default="integration@example.com", show_default=True,
               help="The Salesforce user the Outbound Message runs as.")
 @click.option("--allow-http", is_flag=True, help="Accept an http base URL (local trials; the marketplaces refuse it).")
@@ -722,7 +724,7 @@ def manifests(base_url, out_dir, contact_email, integration_user, allow_http) ->
     from marketplace import manifests as manifests_mod
     from marketplace.vault import Vault
 
-    from .actions import action_secret
+    from .actions import ACTIONS, TRIGGERS, action_secret
     from .app import create_app
     from .models import Installation
     from .runtime import Runtime
@@ -738,10 +740,14 @@ def manifests(base_url, out_dir, contact_email, integration_user, allow_http) ->
     app = create_app(config, rt=Runtime(config))
     routes = {re.sub(r"<(?:[a-z]+:)?[a-z_]+>", "[^/]+", rule.rule) for rule in app.url_map.iter_rules()}
     written = manifests_mod.render(base_url, Path(out_dir), action_secret=action_secret(config), salesforce_orgs=orgs,
-                                   routes=routes, contact_email=contact_email, integration_user=integration_user,
-                                   allow_http=allow_http)
+                                   routes=routes, actions=ACTIONS, triggers=TRIGGERS, contact_email=contact_email,
+                                   integration_user=integration_user, allow_http=allow_http)
+    folders: dict[str, int] = {}
     for path in written.files:
-        click.echo(f"wrote {path}")
+        top = path.relative_to(Path(out_dir)).parts[0]
+        folders[top] = folders.get(top, 0) + 1
+    for top, count in folders.items():
+        click.echo(f"wrote {Path(out_dir) / top}" + (f" ({count} files)" if count > 1 else ""))
     for note in written.notes:
         click.echo(f"note: {note}")
     if written.problems:

@@ -48,7 +48,7 @@ def test_a_location_install_lands_on_its_settings_page_with_sealed_tokens(client
                                                                           db_url):
     fake_ghl.add_location(LOC_A, COMPANY, "Acme Plumbing", timezone="America/Denver")
     query = _start(client, "ghl")
-    assert query["_target"].startswith("https://marketplace.gohighlevel.com/oauth/chooselocation?")
+    assert query["_target"].startswith("https://marketplace.gohighlevel.com/v2/oauth/chooselocation?")
     assert query["redirect_uri"] == f"{PUBLIC_URL}/oauth/ghl/callback" and query["response_type"] == "code"
     assert "conversations/message.write" in query["scope"].split() and len(query["state"]) > 20
     code = fake_ghl.authorize(query["redirect_uri"], location_id=LOC_A)
@@ -261,7 +261,7 @@ def test_installations_list_shows_each_ones_health(client, rt, config, marketpla
 def test_a_white_label_agency_installs_through_its_own_marketplace_host(client, rt):
     rt.config = replace(rt.config, ghl_marketplace_url="https://marketplace.leadconnectorhq.com")
     query = _start(client, "ghl")
-    assert query["_target"].startswith("https://marketplace.leadconnectorhq.com/oauth/chooselocation?")
+    assert query["_target"].startswith("https://marketplace.leadconnectorhq.com/v2/oauth/chooselocation?")
 
 
 # ------------------------------------------------------------------ a sender chosen at install

@@ -22,7 +22,7 @@ SCOPES = ("phonenumbers.read contacts.readonly contacts.write conversations.read
 
 
 def authorize_url(client_id: str, redirect_uri: str, state: str, marketplace: str = MARKETPLACE) -> str:
-    return marketplace.rstrip("/") + "/oauth/chooselocation?" + urlencode({"response_type": "code", "client_id": client_id, "redirect_uri": redirect_uri,
+    return marketplace.rstrip("/") + "/v2/oauth/chooselocation?" + urlencode({"response_type": "code", "client_id": client_id, "redirect_uri": redirect_uri,
                                    "scope": SCOPES, "state": state})
 
 

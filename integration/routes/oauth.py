@@ -24,7 +24,7 @@ from flask import Blueprint, redirect, render_template, request, session, url_fo
 from connectors.base import CrmError
 from connectors.ghl import oauth as ghl_oauth
 from connectors.hubspot.oauth import AUTHORIZE_URL as HUBSPOT_AUTHORIZE
-from marketplace import installs
+from marketplace import apps, installs
 
 from .. import viewer
 from . import rt
@@ -32,8 +32,6 @@ from . import rt
 log = logging.getLogger("ringback.oauth")
 bp = Blueprint("oauth", __name__)
 STATE_TTL = 15 * 60
-HUBSPOT_SCOPES = ("oauth crm.objects.contacts.read crm.objects.contacts.write crm.objects.deals.read "
-                  "crm.objects.deals.write crm.schemas.deals.read crm.schemas.deals.write automation")
 NAMES = {"ghl": "GoHighLevel", "hubspot": "HubSpot", "salesforce": "Salesforce"}
 
 
@@ -62,12 +60,15 @@ def install(provider: str):
     if provider == "ghl":
         target = ghl_oauth.authorize_url(client_id, redirect_uri, state, c.ghl_marketplace_url)
     elif provider == "hubspot":
-        target = HUBSPOT_AUTHORIZE + "?" + urlencode({"client_id": client_id, "redirect_uri": redirect_uri,
-                                                       "scope": HUBSPOT_SCOPES, "state": state})
+        query = {"client_id": client_id, "redirect_uri": redirect_uri,
+                 "scope": " ".join(apps.HUBSPOT_REQUIRED_SCOPES), "state": state}
+        if apps.HUBSPOT_OPTIONAL_SCOPES:
+            query["optional_scope"] = " ".join(apps.HUBSPOT_OPTIONAL_SCOPES)
+        target = HUBSPOT_AUTHORIZE + "?" + urlencode(query)
     else:
         target = f"{c.salesforce_login_url}/services/oauth2/authorize?" + urlencode({
             "response_type": "code", "client_id": client_id, "redirect_uri": redirect_uri,
-            "scope": "api refresh_token", "state": state})
+            "scope": " ".join(apps.SALESFORCE_SCOPES), "state": state})
     log.info("install started provider=%s", provider)
     return redirect(target)
 
