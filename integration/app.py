@@ -49,16 +49,18 @@ def create_app(config: Config | None = None, *, rt: Runtime | None = None) -> Fl
                       SESSION_COOKIE_HTTPONLY=True, PERMANENT_SESSION_LIFETIME=12 * 3600,
                       WTF_CSRF_TIME_LIMIT=12 * 3600)
 
-    from .routes import actions, booking, ghl, health, hubspot, oauth, pages, salesforce, settings, twilio
+    from .routes import (actions, booking, ghl, health, hubspot, hubspot_extensions, oauth, pages, salesforce,
+                         settings, twilio)
     csrf = CSRFProtect(app)
     # Vendors' requests carry their own proof (signatures, signed requests, encrypted SSO).
-    for bp in (twilio.bp, ghl.bp, hubspot.bp, salesforce.bp, actions.bp, booking.bp):
+    for bp in (twilio.bp, ghl.bp, hubspot.bp, hubspot_extensions.bp, salesforce.bp, actions.bp, booking.bp):
         csrf.exempt(bp)
     csrf.exempt(settings.sso_ghl)
     csrf.exempt(settings.sso_salesforce)
     app.register_blueprint(twilio.bp)
     app.register_blueprint(ghl.bp)
     app.register_blueprint(hubspot.bp)
+    app.register_blueprint(hubspot_extensions.bp)
     app.register_blueprint(salesforce.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(pages.bp)

@@ -312,17 +312,32 @@ def test_hubspot_workflow_actions(path, world, client):
     run()
 
 
-def test_hubspot_card(world, client):
+def test_hubspot_extension_requests(world, client):
+    """hubspot.fetch from the card and the settings page: every parameter and body, signed."""
+    from urllib.parse import urlencode
+
     @FUZZ
-    @given(portal=TEXT, email=TEXT)
-    def run(portal, email):
-        from urllib.parse import urlencode
-        path = "/hubspot/card?" + urlencode({"portalId": portal, "userEmail": email}, encoding="utf-8",
-                                            errors="surrogatepass")
+    @given(portal=st.just(HUBSPOT_PORTAL) | TEXT, email=TEXT, object_type=st.sampled_from(["0-1", "0-3"]) | TEXT,
+           object_id=st.just("901") | TEXT)
+    def card(portal, email, object_type, object_id):
+        path = "/hubspot/extension/recovery?" + urlencode(
+            {"portalId": portal, "userEmail": email, "objectType": object_type, "objectId": object_id},
+            encoding="utf-8", errors="surrogatepass")
         before = counts(world)
         check(world, client.get(path, headers=_hubspot_headers(b"", path, "GET")), before)
 
-    run()
+    base = {"workflows": {"follow_ups": True}, "templates": {"after_hours_template": "Hi from {business_name}"}}
+
+    @FUZZ
+    @given(body=json_body(base))
+    def settings(body):
+        path = f"/hubspot/extension/settings?portalId={HUBSPOT_PORTAL}&userEmail=owner%40acme.example"
+        raw = body.encode("utf-8", "surrogatepass")
+        before = counts(world)
+        check(world, client.post(path, data=raw, headers=_hubspot_headers(raw, path.replace("%40", "@"))), before)
+
+    card()
+    settings()
 
 
 # ------------------------------------------------------------------ Salesforce

@@ -11,11 +11,10 @@ import time
 from dataclasses import replace
 
 import pytest
-from hubspot.utils.signature import Signature
 from sqlalchemy import select
 
 from integration.models import Agency, SubAccount
-from tests.conftest import BUSINESS_NUMBER, CALLER, HUBSPOT_SECRET, PUBLIC_URL, SF_ORG
+from tests.conftest import BUSINESS_NUMBER, CALLER, SF_ORG
 from tests.twilio_helpers import fixture as twilio_fixture
 from tests.twilio_helpers import post as twilio_post
 
@@ -147,30 +146,6 @@ def test_salesforce_canvas_signed_request_opens_the_orgs_page(client, tenants):
 def test_bad_canvas_requests_are_refused(client, tenants, request_, why):
     resp = client.post("/sso/salesforce", data={"signed_request": request_()})
     assert resp.status_code == 403 and why in resp.data
-
-
-def _card_get(client, portal: str, secret: str = HUBSPOT_SECRET, ts: int | None = None):
-    path = f"/hubspot/card?portalId={portal}&userEmail=owner%40acme.example&associatedObjectType=CONTACT"
-    ts = ts or int(time.time() * 1000)
-    sig = Signature.get_signature(secret, "", "v3", http_uri=PUBLIC_URL + path.replace("%40", "@"),
-                                  http_method="GET", timestamp=str(ts))
-    return client.get(path, headers={"X-HubSpot-Signature-v3": sig, "X-HubSpot-Request-Timestamp": str(ts)})
-
-
-def test_hubspots_signed_card_links_to_the_portals_page(client, rt, hubspot_sub):
-    card = _card_get(client, "62515")
-    assert card.status_code == 200
-    link = card.json["primaryAction"]["uri"]
-    assert card.json["primaryAction"]["type"] == "IFRAME" and link.startswith(f"{PUBLIC_URL}/sso/link?t=")
-    opened = client.get(link.removeprefix(PUBLIC_URL))
-    assert opened.status_code == 302 and opened.headers["Location"] == f"/settings/{hubspot_sub.id}"
-    assert client.get(opened.headers["Location"]).status_code == 200
-
-
-def test_an_unsigned_or_stale_card_request_is_refused(client, rt, hubspot_sub):
-    assert _card_get(client, "62515", secret="not-the-apps-secret").status_code == 401
-    assert _card_get(client, "62515", ts=int((time.time() - 600) * 1000)).status_code == 401
-    assert client.get("/sso/link?t=forged.token.value").status_code == 403
 
 
 # ------------------------------------------------------------------ the page itself

@@ -22,8 +22,7 @@ from flask import Blueprint, jsonify, redirect, render_template, request, url_fo
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates
 from sqlalchemy import func, select
 
-from connectors.base import SendError, WebhookRejected, load_json
-from connectors.hubspot import webhook as hubspot_webhook
+from connectors.base import SendError, load_json
 from marketplace import sso
 from workflows import templates
 from workflows.config import PACKS, WORKFLOWS, validate_settings
@@ -129,30 +128,6 @@ def sso_salesforce():
     viewer.sign_in(viewer.Viewer(provider="salesforce", user=user.get("email") or user.get("userId") or "canvas",
                                  sub_ids=[sub.id]))
     return redirect(url_for("settings.page", sub_id=sub.id))
-
-
-@bp.get("/hubspot/card")
-def hubspot_card():
-    """HubSpot's CRM card data fetch (v3-signed): the caller's recoveries, and a link to the settings."""
-    runtime = rt()
-    query = request.query_string.decode("latin-1")
-    url = runtime.config.public_url + request.path + (f"?{query}" if query else "")
-    try:
-        hubspot_webhook.check_signature(request.get_data(), request.headers, method="GET", url=url,
-                                        client_secret=runtime.config.hubspot_client_secret)
-    except WebhookRejected as rej:
-        log.warning("card refused key=%s status=%s", rej.log_key, rej.status)
-        return jsonify(error=rej.message), rej.status
-    portal = request.args.get("portalId", "")
-    with runtime.sessions() as s:
-        sub = s.scalar(select(SubAccount).where(SubAccount.provider == "hubspot", SubAccount.external_id == portal))
-    if sub is None:
-        return jsonify(error=f"Ringback is not installed in HubSpot account {portal}"), 404
-    token = sso.link_token(runtime.config.secret_key, {"provider": "hubspot", "sub": sub.id,
-                                                        "user": request.args.get("userEmail") or "hubspot"})
-    link = f"{runtime.config.public_url}{url_for('settings.link')}?t={token}"
-    return jsonify(results=[], primaryAction={"type": "IFRAME", "width": 890, "height": 748, "uri": link,
-                                              "label": "Ringback settings"})
 
 
 @bp.get("/sso/link")
