@@ -176,7 +176,8 @@ def hubspot_from_code(rt, code: str, redirect_uri: str) -> Installed:
         raise CrmError("HUBSPOT_CLIENT_ID and HUBSPOT_CLIENT_SECRET are needed for HubSpot's OAuth")
     token = hubspot_oauth.exchange_code(c.hubspot_api_url, c.hubspot_client_id, c.hubspot_client_secret,
                                         redirect_uri, code)
-    info = hubspot_oauth.token_info(c.hubspot_api_url, token["access_token"])
+    info = hubspot_oauth.token_info(c.hubspot_api_url, c.hubspot_client_id, c.hubspot_client_secret,
+                                    token["access_token"])
     token["scope"] = " ".join(info["scopes"])
     with transaction(rt.sessions) as s:
         name = info.get("hub_domain") or f"HubSpot account {info['hub_id']}"

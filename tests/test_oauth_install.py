@@ -181,6 +181,18 @@ def test_hubspot_install_finds_the_portal_from_the_token(client, rt, fake_hubspo
     assert fake_hubspot.tokens[rt.vault.open(inst.access_token)] == "62515"
     assert 1700 < (inst.expires_at - inst.refreshed_at).total_seconds() <= 1800
     assert "crm.objects.deals.write" in inst.scopes
+    # The portal comes from the token introspection endpoint (2026-03), never from the deprecated
+    # GET /oauth/v1/access-tokens/{token}, which puts the token in a URL (the fake does not serve it).
+    assert "POST /oauth/2026-03/token/introspect" in fake_hubspot.requests
+
+
+def test_a_token_hubspot_calls_inactive_installs_nothing(client, rt, fake_hubspot):
+    query = _start(client, "hubspot")
+    code = fake_hubspot.authorize("62515", query["redirect_uri"])
+    fake_hubspot.tokens_inactive = True  # issued, then revoked at once (the app uninstalled meanwhile)
+    resp = client.get(f"/oauth/hubspot/callback?code={code}&state={query['state']}")
+    assert resp.status_code == 400 and b"not active" in resp.data
+    assert _subs(rt) == [] and _installations(rt) == []
 
 
 def test_salesforce_install_takes_the_org_and_instance_from_the_token(client, rt, fake_salesforce):

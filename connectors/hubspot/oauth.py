@@ -5,6 +5,7 @@ https://developers.hubspot.com/docs/api/oauth-quickstart-guide
 """
 from __future__ import annotations
 
+import requests
 import urllib3
 from hubspot import Client
 from hubspot.oauth import ApiException
@@ -44,11 +45,31 @@ def refresh(api_url: str, client_id: str | None, client_secret: str | None, redi
                    redirect_uri=redirect_uri, client_id=client_id, client_secret=client_secret)
 
 
-def token_info(api_url: str, access_token: str) -> dict:
-    """The portal (hub_id), scopes and user of an access token."""
+INTROSPECT = "/oauth/2026-03/token/introspect"
+
+
+def token_info(api_url: str, client_id: str, client_secret: str, access_token: str) -> dict:
+    """The portal (hub_id), scopes and user of an access token, from the token introspection
+    endpoint that replaces the deprecated GET /oauth/v1/access-tokens/{token} (which put the
+    token in the URL; HubSpot sunsets the v1 OAuth API on 2027-02-16). hubspot-api-client 12
+    has no client for it yet, so it is a form POST through requests. Response:
+    PublicAccessTokenInfoResponse in HubSpot's spec (Auth/Oauth/Rollouts/279897/2026-03/oauth.json).
+    https://developers.hubspot.com/docs/api-reference/2026-03/authentication/oauth-tokens/token-introspect"""
     try:
-        info = _oauth(api_url).access_tokens_api.get(access_token)
-    except ApiException as exc:
-        raise CrmError(f"HubSpot does not know this token: {exc.status}", status=exc.status) from None
-    return {"hub_id": str(info.hub_id), "scopes": list(info.scopes or []), "user": info.user,
-            "hub_domain": info.hub_domain, "expires_in": info.expires_in}
+        resp = requests.post(api_url.rstrip("/") + INTROSPECT, timeout=10, data={
+            "client_id": client_id, "client_secret": client_secret, "token": access_token,
+            "token_type_hint": "access_token"})
+    except requests.RequestException as exc:
+        raise CrmError(f"HubSpot's token introspection is unreachable: {exc}", retryable=True) from None
+    if resp.status_code != 200:
+        raise CrmError(f"HubSpot refused to describe the token: {resp.status_code} {resp.text[:200]}",
+                       status=resp.status_code, retryable=resp.status_code >= 500 or resp.status_code == 429)
+    try:
+        info = resp.json()
+        if not info.get("active") or info.get("token_use", "access_token") != "access_token":
+            raise CrmError("HubSpot says the new access token is not active", status=401)
+        return {"hub_id": str(int(info["hub_id"])), "scopes": [str(s) for s in info.get("scopes") or []],
+                "user": info.get("user"), "hub_domain": info.get("hub_domain"), "expires_in": info.get("expires_in")}
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise CrmError("HubSpot's token introspection answered something that is not token metadata",
+                       status=502) from None

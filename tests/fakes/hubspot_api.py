@@ -44,6 +44,7 @@ class FakeHubSpot:
         self.refresh_tokens: dict[str, str] = {}  # refresh token -> portal
         self.codes: dict[str, tuple[str, str]] = {}  # code -> (portal, redirect_uri)
         self.refreshes = 0
+        self.tokens_inactive = False  # True: introspection calls every token inactive (revoked)
         self.url = ""
         self.app = self._make_app()
 
@@ -184,15 +185,27 @@ class FakeHubSpot:
                 self.tokens[access] = portal
             return _json({"token_type": "bearer", "refresh_token": refresh, "access_token": access, "expires_in": 1800})
 
-        @app.get("/oauth/v1/access-tokens/<token>")
-        def token_info(token):
+        # The deprecated GET /oauth/v1/access-tokens/{token} is not served: a call to it fails the test.
+        @app.post("/oauth/2026-03/token/introspect")
+        def token_introspect():
+            """PublicAccessTokenInfoResponse (HubSpot's spec, Auth/Oauth/Rollouts/279897/2026-03/oauth.json)."""
+            form = request.form
+            with self._lock:
+                self.requests.append("POST /oauth/2026-03/token/introspect")
+            if form.get("client_id") != CLIENT_ID or form.get("client_secret") != CLIENT_SECRET:
+                return _json({"status": "error", "message": "missing or invalid client_id / client_secret",
+                              "category": "VALIDATION_ERROR", "correlationId": str(uuid.uuid4())}, 400)
+            token = form.get("token", "")
             portal = self.tokens.get(token)
-            if portal is None:
-                return _json({"status": "error", "message": "The access token is expired or invalid",
-                              "correlationId": str(uuid.uuid4())}, 404)
-            return _json({"token": token, "user": "owner@acme.example", "hub_domain": f"acme-{portal}.com",
-                          "scopes": SCOPES, "hub_id": int(portal), "app_id": APP_ID, "expires_in": 1700,
-                          "user_id": 8675309, "token_type": "access"})
+            if portal is None or self.tokens_inactive:
+                return _json({"active": False})
+            return _json({"active": True, "token": token, "token_type": "bearer", "token_use": "access_token",
+                          "user": "owner@acme.example", "hub_domain": f"acme-{portal}.com", "scopes": SCOPES,
+                          "hub_id": int(portal), "app_id": APP_ID, "client_id": CLIENT_ID, "expires_in": 1700,
+                          "user_id": 8675309, "is_private_distribution": False,
+                          "signed_access_token": {"appId": APP_ID, "hubId": int(portal), "userId": 8675309,
+                                                  "expiresAt": int(time.time() * 1000) + 1_700_000,
+                                                  "scopes": " ".join(SCOPES)}})
 
         @app.get("/crm/v3/objects/<object_type>/<object_id>")
         def get_object(object_type, object_id):
