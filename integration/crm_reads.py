@@ -55,7 +55,8 @@ def complete(rt, sub_account_id: int, event):
             return replace(event, is_booking=False)
         if crm is None:
             raise CrmError(f"sub-account {sub_account_id} has no {event.provider} installation to read its stages")
-        return replace(event, is_booking=with_fresh_token(rt, crm, lambda c: c.stage_is_booked(event.stage))[0])
+        outcome = with_fresh_token(rt, crm, lambda c: c.stage_outcome(event.stage))[0]
+        return replace(event, is_booking=outcome == "booked", is_lost=outcome == "lost")
     phone = with_fresh_token(rt, crm, lambda c: c.contact_phone(event.contact_ref))[0] if crm is not None else None
     return replace(event, caller=phone or "")
 

@@ -479,6 +479,26 @@ BOOKABLE_STATES = ("missed", "texted", "replied")
 BOOKING_MATCH_WINDOW = timedelta(days=30)
 
 
+def _lost_in_crm(s: Session, sub: SubAccount, booking: BookingEvent, now: datetime) -> Outcome:
+    """A person moved Ringback's deal or opportunity to a lost stage: the recovery is lost (its
+    scheduled texts cancelled); the CRM is already where the person put it, so only a note is added."""
+    rec = s.scalar(select(Recovery).where(Recovery.sub_account_id == sub.id, Recovery.state.in_(BOOKABLE_STATES),
+                                          Recovery.crm_refs["deal_id"].as_string() == booking.deal_ref)
+                   .order_by(Recovery.opened_at.desc()).limit(1).with_for_update())
+    if rec is None:
+        return Outcome("lost stage on a deal that is not an open recovery of Ringback's")
+    rec.state, rec.open_key, rec.closed_at = "lost", None, now
+    s.execute(update(Step).where(Step.recovery_id == rec.id, Step.status == "pending")
+              .values(status="cancelled", last_error="marked lost in the CRM", finished_at=now))
+    syncs = []
+    if sub.provider in sync.CRM_PROVIDERS:
+        sync.add(s, sub_account_id=sub.id, recovery_id=rec.id, provider=sub.provider, now=now,
+                 ops=[("note", {"body": f"{rec.caller} marked lost in {booking.provider} ({booking.stage}): Ringback "
+                                        "stopped texting them."})])
+        syncs = [rec.id]
+    return Outcome(f"recovery {rec.id} lost: moved to {booking.stage} in the CRM", syncs=syncs)
+
+
 def handle_booking(s: Session, ev, booking: BookingEvent, now: datetime) -> Outcome:
     """A booking matched to the caller's recovery closes it as booked: the deal moves to Booked
     with its value, scheduled texts are cancelled, and workflows subscribed to "Caller booked" fire."""
@@ -493,6 +513,16 @@ def handle_booking(s: Session, ev, booking: BookingEvent, now: datetime) -> Outc
         except UnmappedStages:
             is_booking = False
     if not is_booking:
+        lost = booking.is_lost
+        if not lost and booking.is_booking is None and booking.deal_ref:  # a stage name: mapped to Lost?
+            try:
+                stages_match({booking.stage: booking.stage}, overrides.get("opportunity") or overrides.get("stages"),
+                             needed=("lost",))
+                lost = True
+            except UnmappedStages:
+                pass
+        if lost and booking.deal_ref:
+            return _lost_in_crm(s, sub, booking, now)
         return Outcome(f"not a booking ({booking.stage or booking.status})")
     where = [Recovery.sub_account_id == sub.id, Recovery.state.in_(BOOKABLE_STATES),
              Recovery.opened_at >= now - BOOKING_MATCH_WINDOW]

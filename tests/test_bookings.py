@@ -120,3 +120,42 @@ def test_a_person_moving_ringbacks_deal_to_booked_in_hubspot_books_it(client, rt
                            propertyName="dealstage", propertyValue=booked, eventId=2002)
     hubspot_post(client, moved, hubspot_headers(moved))
     assert _recovery(rt).state == "booked"
+
+
+def test_a_person_moving_ringbacks_deal_to_lost_in_hubspot_closes_it_as_lost(client, rt, hubspot_sub, fake_hubspot,
+                                                                            fake_twilio):
+    hubspot_missed_call(client, fake_hubspot)
+    [deal] = fake_hubspot.deals(HUBSPOT_PORTAL)
+    [pipeline] = fake_hubspot.pipelines[HUBSPOT_PORTAL]
+    lost = next(st["id"] for st in pipeline["stages"] if st["label"] == "Lost")
+    with rt.sessions() as s:
+        assert s.scalar(select(Step.status).where(Step.kind == "follow_up")) == "pending"
+    # A person drags the deal to Lost in HubSpot; HubSpot tells Ringback.
+    fake_hubspot.objects[(HUBSPOT_PORTAL, "deals", deal["id"])]["dealstage"] = lost
+    moved = _hubspot_event(subscriptionType="object.propertyChange", objectTypeId="0-3", objectId=int(deal["id"]),
+                           propertyName="dealstage", propertyValue=lost, eventId=2003)
+    hubspot_post(client, moved, hubspot_headers(moved))
+    rec = _recovery(rt)
+    assert (rec.state, rec.open_key) == ("lost", None)
+    with rt.sessions() as s:  # no more texts to a caller the business gave up on
+        assert s.scalar(select(Step.status).where(Step.kind == "follow_up")) == "cancelled"
+    # The deal stays where the person put it, with a note saying why the texts stopped.
+    [deal] = fake_hubspot.deals(HUBSPOT_PORTAL)
+    assert fake_hubspot.stage_label(HUBSPOT_PORTAL, deal["dealstage"]) == "Lost"
+    notes = [p for (pid, typ, _), p in fake_hubspot.objects.items() if typ == "notes"]
+    assert any("marked lost in hubspot" in (n.get("hs_note_body") or "") for n in notes)
+
+
+def test_a_salesforce_opportunity_closed_lost_closes_it_as_lost(client, rt, salesforce_sub, fake_salesforce,
+                                                                fake_twilio):
+    from tests.conftest import SF_CONTACT
+    del fake_salesforce.records[("Lead", SF_LEAD)]
+    fake_salesforce.put("Contact", SF_CONTACT, {"Phone": "512.555.0123", "MobilePhone": None, "LastName": "Okafor"})
+    call = (SF_FIXTURES / "outbound_message__task_no_answer.xml").read_bytes().replace(SF_LEAD.encode(),
+                                                                                      SF_CONTACT.encode())
+    salesforce_send(client, "", body=call)
+    [(_, opp_id)] = [k for k in fake_salesforce.records if k[0] == "Opportunity"]
+    body = (SF_FIXTURES / "outbound_message__opportunity_closed_lost.xml").read_bytes().replace(
+        b"0065e00000OPPORTUNITY", opp_id.encode()).replace(b"0035e00000CONTACTID", SF_CONTACT.encode())
+    assert salesforce_send(client, "", body=body).status_code == 200
+    assert _recovery(rt).state == "lost" and _last_result(rt).endswith("moved to Closed Lost in the CRM")

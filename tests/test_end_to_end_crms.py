@@ -224,3 +224,152 @@ def test_gohighlevel_from_a_marketplace_install_to_the_first_text(request, db_ur
         wait_until(lambda: stage() == ["Texted back"], what="the opportunity in Texted back")
     finally:
         server["stop"]()
+
+
+# ------------------------------------------------------------------ the events the app definitions promise
+
+def _recovery(db_url):
+    """(state, value) of the only recovery, read from the database `ringback serve` writes."""
+    from sqlalchemy import create_engine, text
+    engine = create_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(text("SELECT state, value FROM recoveries")).one_or_none()
+    finally:
+        engine.dispose()
+
+
+def _deal_recorded(db_url) -> bool:
+    """Ringback has recorded the deal/opportunity it opened (a person can only move it after that)."""
+    from sqlalchemy import create_engine, text
+    engine = create_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            refs = conn.execute(text("SELECT crm_refs FROM recoveries")).scalar_one_or_none()
+    finally:
+        engine.dispose()
+    if isinstance(refs, str):
+        import json
+        refs = json.loads(refs)
+    return bool(refs and refs.get("deal_id"))
+
+
+def _hubspot_webhook(server, body: bytes):
+    from hubspot.utils.signature import Signature
+    ts = str(int(time.time() * 1000))
+    url = server["url"] + "/webhooks/hubspot"
+    headers = {"X-HubSpot-Signature-v3": Signature.get_signature(HUBSPOT_SECRET, body.decode(), "v3", http_uri=url,
+                                                                 timestamp=ts),
+               "X-HubSpot-Request-Timestamp": ts, "Content-Type": "application/json"}
+    assert requests.post(url, data=body, headers=headers, timeout=5).json()["accepted"] == 1
+
+
+def _hubspot_server(request, db_url, fake_twilio, fake_hubspot, tmp_path):
+    fake_hubspot.install(HUBSPOT_PORTAL, HUBSPOT_TOKEN)
+    fake_hubspot.put(HUBSPOT_PORTAL, "calls", "52000001", MISSED)
+    return start_server(request, db_url, fake_twilio, tmp_path,
+                        env_extra={"HUBSPOT_API_URL": fake_hubspot.url, "HUBSPOT_CLIENT_SECRET": HUBSPOT_SECRET},
+                        add_args=["--hubspot-portal", HUBSPOT_PORTAL, "--crm-token", HUBSPOT_TOKEN])
+
+
+def test_hubspot_meeting_booked_books_the_recovery_with_its_value(request, db_url, fake_twilio, fake_hubspot,
+                                                                  tmp_path):
+    import subprocess
+    from tests.test_end_to_end import RINGBACK
+    server = _hubspot_server(request, db_url, fake_twilio, fake_hubspot, tmp_path)
+    try:
+        valued = subprocess.run([RINGBACK, "subaccount", "workflow", "1", "booking_sync", "--on",
+                                 "--set", "average_job_value=350"], env=server["env"], capture_output=True, text=True,
+                                timeout=60)
+        assert valued.returncode == 0, valued.stderr
+        _hubspot_call_logged(server)
+        fake_twilio.wait_for(1)
+        wait_until(lambda: len(fake_hubspot.deals(HUBSPOT_PORTAL)) == 1 and _deal_recorded(db_url),
+                   what="Ringback's deal")
+        contact = next(oid for (pid, typ, oid) in fake_hubspot.objects if typ == "contacts")
+        # The caller books: the business logs the meeting in HubSpot, HubSpot sends the webhook.
+        fake_hubspot.put(HUBSPOT_PORTAL, "meetings", "7001", {"hs_meeting_start_time": "2026-12-03T15:00:00Z",
+                                                              "hs_meeting_outcome": "SCHEDULED"})
+        fake_hubspot.associations.append(("meetings", "7001", contact, 200))
+        _hubspot_webhook(server, (HUBSPOT_FIXTURES / "meeting_creation__scheduled.json").read_bytes())
+        wait_until(lambda: _recovery(db_url) == ("booked", 350.0), what="the recovery booked at 350")
+        label = lambda: [fake_hubspot.stage_label(HUBSPOT_PORTAL, d["dealstage"])  # noqa: E731
+                         for d in fake_hubspot.deals(HUBSPOT_PORTAL)]
+        wait_until(lambda: label() == ["Booked"], what="the deal in Booked")
+        [deal] = fake_hubspot.deals(HUBSPOT_PORTAL)
+        assert float(deal["amount"]) == 350.0
+    finally:
+        server["stop"]()
+
+
+def test_hubspot_deal_moved_to_lost_by_a_person_closes_it_lost(request, db_url, fake_twilio, fake_hubspot, tmp_path):
+    import json
+    server = _hubspot_server(request, db_url, fake_twilio, fake_hubspot, tmp_path)
+    try:
+        _hubspot_call_logged(server)
+        fake_twilio.wait_for(1)
+        wait_until(lambda: len(fake_hubspot.deals(HUBSPOT_PORTAL)) == 1 and _deal_recorded(db_url),
+                   what="Ringback's deal")
+        [deal] = fake_hubspot.deals(HUBSPOT_PORTAL)
+        [pipeline] = fake_hubspot.pipelines[HUBSPOT_PORTAL]
+        lost = next(st["id"] for st in pipeline["stages"] if st["label"] == "Lost")
+        fake_hubspot.objects[(HUBSPOT_PORTAL, "deals", deal["id"])]["dealstage"] = lost  # a person moves it
+        [event] = json.loads((HUBSPOT_FIXTURES / "deal_property_change__dealstage.json").read_text())
+        event |= {"objectId": int(deal["id"]), "propertyValue": lost, "changeSource": "CRM_UI"}
+        _hubspot_webhook(server, json.dumps([event]).encode())
+        wait_until(lambda: (_recovery(db_url) or (None,))[0] == "lost", what="the recovery lost")
+    finally:
+        server["stop"]()
+
+
+def _salesforce_server(request, db_url, fake_twilio, fake_salesforce, tmp_path, *, contact: bool):
+    if contact:
+        fake_salesforce.put("Contact", CONTACT, {"Phone": CALLER, "MobilePhone": None, "LastName": "Okafor"})
+    else:
+        fake_salesforce.put("Lead", LEAD, {"Phone": CALLER, "MobilePhone": None, "LastName": "Reyes"})
+    server = start_server(request, db_url, fake_twilio, tmp_path,
+                          env_extra={"REQUESTS_CA_BUNDLE": fake_salesforce.ca_bundle},
+                          add_args=["--salesforce-org", ORG, "--salesforce-instance", fake_salesforce.url,
+                                    "--crm-token", fake_salesforce.session_id])
+    outbound = server["added"].stderr.strip().rsplit(" ", 1)[-1]
+    call = (SF_FIXTURES / "outbound_message__task_no_answer.xml").read_bytes()
+    if contact:
+        call = call.replace(LEAD.encode(), CONTACT.encode())
+    resp = requests.post(outbound, data=call, headers={"Content-Type": "text/xml"}, timeout=5)
+    assert b"<Ack>true</Ack>" in resp.content
+    fake_twilio.wait_for(1)
+    return server, outbound
+
+
+def test_salesforce_event_for_the_caller_books_the_recovery(request, db_url, fake_twilio, fake_salesforce, tmp_path):
+    server, outbound = _salesforce_server(request, db_url, fake_twilio, fake_salesforce, tmp_path, contact=False)
+    try:
+        wait_until(lambda: fake_salesforce.records[("Lead", LEAD)].get("Status") == "Texted back",
+                   what="the Lead in Texted back")
+        resp = requests.post(outbound, data=(SF_FIXTURES / "outbound_message__event_created.xml").read_bytes(),
+                             headers={"Content-Type": "text/xml"}, timeout=5)
+        assert b"<Ack>true</Ack>" in resp.content
+        wait_until(lambda: (_recovery(db_url) or (None,))[0] == "booked", what="the recovery booked")
+        wait_until(lambda: fake_salesforce.records[("Lead", LEAD)].get("Status") == "Booked", what="the Lead Booked")
+    finally:
+        server["stop"]()
+
+
+@pytest.mark.parametrize("fixture, state, value", [
+    ("outbound_message__opportunity_closed_won", "booked", 450.0),
+    ("outbound_message__opportunity_closed_lost", "lost", None),
+])
+def test_salesforce_opportunity_won_or_lost_by_a_person(request, db_url, fake_twilio, fake_salesforce, tmp_path,
+                                                        fixture, state, value):
+    server, outbound = _salesforce_server(request, db_url, fake_twilio, fake_salesforce, tmp_path, contact=True)
+    try:
+        opportunity = lambda: [k[1] for k in fake_salesforce.records if k[0] == "Opportunity"]  # noqa: E731
+        wait_until(lambda: len(opportunity()) == 1 and _deal_recorded(db_url), what="Ringback's Opportunity")
+        [opp_id] = opportunity()
+        body = (SF_FIXTURES / f"{fixture}.xml").read_bytes().replace(b"0065e00000OPPORTUNITY", opp_id.encode()) \
+            .replace(b"0035e00000CONTACTID", CONTACT.encode())
+        resp = requests.post(outbound, data=body, headers={"Content-Type": "text/xml"}, timeout=5)
+        assert b"<Ack>true</Ack>" in resp.content
+        wait_until(lambda: _recovery(db_url) == (state, value), what=f"the recovery {state}")
+    finally:
+        server["stop"]()

@@ -29,6 +29,8 @@ EXPECTED = {
     "contact_creation__new_contact": ({"accepted": 0, "duplicate": 0, "ignored": 1, "unroutable": 0}, None),
     # A deal moved: checked as a possible booking (this one is not a deal Ringback opened).
     "deal_property_change__dealstage": ({"accepted": 1, "duplicate": 0, "ignored": 0, "unroutable": 0}, None),
+    # A meeting logged: fetched, then matched to the caller's recovery as a booking (tests/test_bookings.py).
+    "meeting_creation__scheduled": ({"accepted": 1, "duplicate": 0, "ignored": 0, "unroutable": 0}, None),
     "batch__mixed_with_a_repeat": ({"accepted": 2, "duplicate": 1, "ignored": 1, "unroutable": 0}, "texted"),
 }
 

@@ -19,6 +19,8 @@ EXPECTED = {
     "outbound_message__task_outbound_no_answer": (["done"], ["not_missed"]),
     "outbound_message__two_notifications": (["done", "done"], ["texted", "texted"]),
     "outbound_message__event_created": (["done"], []),  # a booking, matched to no recovery here
+    "outbound_message__opportunity_closed_won": (["done"], []),  # booked (tests/test_bookings.py)
+    "outbound_message__opportunity_closed_lost": (["done"], []),  # lost (tests/test_bookings.py)
 }
 
 

@@ -80,6 +80,8 @@ class BookingEvent:
     stage: str | None = None  # its new stage (a CRM stage name or id)
     # None: the stage still has to be compared with the sub-account's booked stage.
     is_booking: bool | None = True
+    # A person moved Ringback's deal/opportunity to a lost stage: the recovery is lost, not booked.
+    is_lost: bool = False
 
 
 @dataclass(frozen=True)

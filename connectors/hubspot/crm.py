@@ -85,14 +85,16 @@ class HubSpotCrm:
                             starts_at=iso_time(props.get("hs_meeting_start_time")), status=outcome,
                             is_booking=outcome not in ("CANCELED", "NO_SHOW"))
 
-    def stage_is_booked(self, stage_id: str) -> bool:
-        """Whether a deal stage id is the one Ringback's Booked maps to (never creates a pipeline)."""
+    def stage_outcome(self, stage_id: str) -> str | None:
+        """"booked" or "lost" when a deal stage id is the one Ringback's Booked or Lost maps to,
+        else None (never creates a pipeline)."""
         existing = self._call("list deal pipelines", self.client.crm.pipelines.pipelines_api.get_all, "deals")
         pipelines = {p.id: {st.id: st.label for st in (p.stages or [])} for p in existing.results or []}
         try:
-            return best_pipeline(pipelines, self.stage_overrides.get("stages"))[1].get("booked") == stage_id
+            mapped = best_pipeline(pipelines, self.stage_overrides.get("stages"))[1]
         except UnmappedStages:
-            return False
+            return None
+        return next((outcome for outcome in ("booked", "lost") if mapped.get(outcome) == stage_id), None)
 
     def contact_phone(self, contact_id: str) -> str | None:
         contact = self._call(f"GET contact {contact_id}", self.client.crm.contacts.basic_api.get_by_id, contact_id,

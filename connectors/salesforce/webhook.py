@@ -77,10 +77,14 @@ def to_event(n: Notification):
                             contact_ref=f["WhoId"], starts_at=iso_time(f.get("StartDateTime")), status="scheduled")
     if n.sobject_type == "Opportunity" and f.get("StageName"):
         # A booking when the stage is the one mapped to Booked (decided with the sub-account's mapping).
+        # IsWon/IsClosed (sent by the Outbound Message `ringback manifests` writes) say it outright;
+        # otherwise the stage name is compared with the sub-account's mapping.
         amount = f.get("Amount")
+        won, closed = (f.get("IsWon") or "").lower(), (f.get("IsClosed") or "").lower()
         return BookingEvent(provider="salesforce", booking_id=f"{f.get('Id') or n.id}:{f['StageName']}", phone=None,
                             contact_ref=f.get("ContactId") or None, deal_ref=f.get("Id"), stage=f["StageName"],
-                            value=float(amount) if _number(amount) else None, is_booking=None)
+                            value=float(amount) if _number(amount) else None,
+                            is_booking=True if won == "true" else None, is_lost=closed == "true" and won == "false")
     if n.sobject_type != "Task" or f.get("TaskSubtype") != "Call":
         return IgnoredEvent(provider="salesforce", kind=f"{n.sobject_type}:{f.get('TaskSubtype', '')}")
     # CallDisposition is free text: which values mean missed is the sub-account's setting
