@@ -159,3 +159,19 @@ def test_a_salesforce_opportunity_closed_lost_closes_it_as_lost(client, rt, sale
         b"0065e00000OPPORTUNITY", opp_id.encode()).replace(b"0035e00000CONTACTID", SF_CONTACT.encode())
     assert salesforce_send(client, "", body=body).status_code == 200
     assert _recovery(rt).state == "lost" and _last_result(rt).endswith("moved to Closed Lost in the CRM")
+
+
+def test_a_hubspot_meeting_whose_outcome_is_set_later_books_it(client, rt, hubspot_sub, fake_hubspot, fake_twilio):
+    hubspot_missed_call(client, fake_hubspot)
+    contact_id = _recovery(rt).crm_refs["contact_id"]
+    fake_hubspot.put(HUBSPOT_PORTAL, "meetings", "7001", {"hs_meeting_start_time": "2026-11-30T15:00:00Z",
+                                                          "hs_meeting_outcome": "CANCELED"})
+    fake_hubspot.associations.append(("meetings", "7001", contact_id, 200))
+    logged = _hubspot_event(subscriptionType="object.creation", objectTypeId="0-47", objectId=7001)
+    hubspot_post(client, logged, hubspot_headers(logged))
+    assert _recovery(rt).state == "texted"  # a cancelled meeting is no booking
+    fake_hubspot.objects[(HUBSPOT_PORTAL, "meetings", "7001")]["hs_meeting_outcome"] = "RESCHEDULED"
+    changed = _hubspot_event(subscriptionType="object.propertyChange", objectTypeId="0-47", objectId=7001,
+                             propertyName="hs_meeting_outcome", propertyValue="RESCHEDULED", eventId=2004)
+    assert hubspot_post(client, changed, hubspot_headers(changed)).json["accepted"] == 1
+    assert _recovery(rt).state == "booked"

@@ -31,6 +31,8 @@ EXPECTED = {
     "deal_property_change__dealstage": ({"accepted": 1, "duplicate": 0, "ignored": 0, "unroutable": 0}, None),
     # A meeting logged: fetched, then matched to the caller's recovery as a booking (tests/test_bookings.py).
     "meeting_creation__scheduled": ({"accepted": 1, "duplicate": 0, "ignored": 0, "unroutable": 0}, None),
+    "meeting_property_change__outcome_rescheduled": ({"accepted": 1, "duplicate": 0, "ignored": 0, "unroutable": 0},
+                                                     None),
     "batch__mixed_with_a_repeat": ({"accepted": 2, "duplicate": 1, "ignored": 1, "unroutable": 0}, "texted"),
 }
 

@@ -223,3 +223,16 @@ def test_validation_names_what_ringback_does_not_serve_and_writes_nothing(tmp_pa
     assert "hubspot webhooks: Ringback serves no /webhooks/hubspot" in broken.problems
     assert "salesforce Canvas URL: Ringback serves no /sso/salesforce" in broken.problems
     assert not (tmp_path / "no").exists()  # nothing is written when anything is wrong
+
+
+def test_the_operator_page_shows_the_ghl_sheet_in_development_only(client, rt, config):
+    import html
+    from dataclasses import replace
+    page = html.unescape(client.get("/setup/ghl").data.decode())
+    assert f"{PUBLIC_URL}/oauth/ghl/callback" in page and f"{PUBLIC_URL}/webhooks/ghl" in page
+    assert " ".join(apps.GHL_SCOPES) in page
+    order = [page.index(s) for s in ("<h2>Auth</h2>", "<h2>Webhooks</h2>", "<h2>Custom page</h2>")]
+    assert order == sorted(order)
+    rt.config = replace(rt.config, env="production")
+    hidden = client.get("/setup/ghl")
+    assert hidden.status_code == 404 and b"X-Ringback-Secret" not in hidden.data

@@ -123,7 +123,10 @@ def parse(event: dict):
     if event.get("objectTypeId") == CALL_OBJECT and (
             kind == "object.creation" or (kind == "object.propertyChange" and event.get("propertyName") in CALL_PROPERTIES)):
         return CallRef(provider="hubspot", call_id=str(event["objectId"]))
-    if event.get("objectTypeId") == MEETING_OBJECT and kind == "object.creation":
+    if event.get("objectTypeId") == MEETING_OBJECT and (
+            kind == "object.creation" or (kind == "object.propertyChange"
+                                          and event.get("propertyName") == "hs_meeting_outcome")):
+        # Logged, or its outcome set later (scheduled, rescheduled...): fetched, then a booking if it is one.
         return MeetingRef(provider="hubspot", meeting_id=str(event["objectId"]))
     if (event.get("objectTypeId") == DEAL_OBJECT or kind == "deal.propertyChange") and \
             event.get("propertyName") == "dealstage" and event.get("propertyValue"):

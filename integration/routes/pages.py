@@ -43,3 +43,24 @@ def dev_sign_in():
     viewer.sign_in(viewer.Viewer(provider="development", user="local developer", sub_ids=ids))
     target = request.form.get("next", "")
     return redirect(target if re.fullmatch(r"/settings/[0-9]{1,10}|/agency", target) else "/agency")
+
+
+@bp.get("/setup/ghl")
+def setup_ghl():
+    """The operator's GoHighLevel setup sheet (marketplace.manifests.ghl). Development only: it
+    holds the workflow actions' secret header, and production has no operator sign-in; there
+    `ringback manifests` writes the same sheet."""
+    from itertools import groupby
+
+    from marketplace.manifests import ghl
+
+    from ..actions import ACTIONS, TRIGGERS, action_secret
+    runtime = rt()
+    if runtime.config.env == "production":
+        return render_template("message.html", status=404, title="Not here",
+                               message="Run `ringback manifests --base-url URL` on the server for this sheet.",
+                               hint=None, link=None), 404
+    fields = ghl.fields(runtime.config.public_url, action_secret=action_secret(runtime.config), actions=ACTIONS,
+                        triggers=TRIGGERS)
+    sections = [(section, list(rows)) for section, rows in groupby(fields, key=lambda f: f.section)]
+    return render_template("setup_ghl.html", base_url=runtime.config.public_url, sections=sections)
