@@ -21,7 +21,7 @@ from sqlalchemy import delete, select, update
 from connectors.base import CrmError
 from workflows.phones import UnusableNumber, to_e164
 
-from . import inbox, jobs, sync
+from . import inbox, sync
 from .db import transaction
 from .models import Recovery, Step, SubAccount, TriggerSubscription, utcnow
 
@@ -42,8 +42,9 @@ def action_secret(config) -> str:
     return hmac.new(config.secret_key.encode(), b"ghl-workflow-actions", hashlib.sha256).hexdigest()[:40]
 
 
-def queue_text_back(rt, sub: SubAccount, contact_id: str, source: str, body: bytes) -> int | None:
-    """Store the action as a call Ringback missed from the contact, and queue it like one.
+def store_text_back(rt, sub: SubAccount, contact_id: str, source: str, body: bytes) -> int | None:
+    """Store the action as a call Ringback missed from the contact; the caller queues the event
+    id it returns like any webhook's (None: a duplicate).
 
     Its key is the request's own bytes: the vendor's retry of the same execution is a duplicate."""
     payload = {"call": {"provider": sub.provider, "call_id": f"{source}:{hashlib.sha256(body).hexdigest()[:24]}",
@@ -51,8 +52,6 @@ def queue_text_back(rt, sub: SubAccount, contact_id: str, source: str, body: byt
                         "status": "no-answer", "contact_ref": contact_id}, "source": source}
     stored = inbox.store(rt, provider="action", kind="CallEvent", key=payload["call"]["call_id"], payload=payload,
                          sub_id=sub.id)
-    if stored.event_id is not None:
-        jobs.process_event(stored.event_id)
     return stored.event_id
 
 

@@ -12,7 +12,7 @@ import logging
 from sqlalchemy import select
 
 from connectors.base import CrmError
-from marketplace import installs
+from . import installs
 from workflows.events import AppEvent
 
 from .models import Agency, Installation, SubAccount

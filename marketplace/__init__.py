@@ -1,4 +1,3 @@
-"""The app-store face: manifests, OAuth install flows, the token vault, SSO for embedded pages.
-
-Nothing here yet: GoHighLevel, HubSpot and Salesforce installs arrive with the marketplace work.
-"""
+"""The app-store face: what each marketplace app asks for (apps.py), the app definitions
+`ringback manifests` writes (manifests/), the token vault and the SSO proofs of embedded pages.
+It imports connectors/ and workflows/ only, never the host (integration/)."""

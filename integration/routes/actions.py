@@ -22,7 +22,7 @@ from connectors.ghl import actions as ghl_actions
 from connectors.hubspot import actions as hubspot_actions
 from connectors.hubspot import webhook as hubspot_webhook
 
-from .. import actions
+from .. import actions, jobs
 from ..models import Installation, SubAccount
 from . import rt
 
@@ -68,7 +68,9 @@ def ghl_action(key: str):
     if not contact:
         return _refuse(400, "actions.payload_invalid", "extras.contactId is missing: run the action on a contact")
     if key == "send_text_back":
-        event_id = actions.queue_text_back(rt(), sub, contact, "ghl-action", request.get_data())
+        event_id = actions.store_text_back(rt(), sub, contact, "ghl-action", request.get_data())
+        if event_id is not None:
+            jobs.process_event(event_id)
         log.info("action send_text_back location=%s contact=%s event=%s", sub.external_id, contact, event_id)
         return jsonify(ringback_status="queued" if event_id else "duplicate")
     stopped = actions.stop_followups(rt(), sub, contact)
@@ -131,7 +133,9 @@ def hubspot_action(key: str):
                                      "ringback_status": "Ringback acts on contacts only"})
     contact = call.object_id
     if key == "send_text_back":
-        event_id = actions.queue_text_back(runtime, sub, contact, "hubspot-action", request.get_data())
+        event_id = actions.store_text_back(runtime, sub, contact, "hubspot-action", request.get_data())
+        if event_id is not None:
+            jobs.process_event(event_id)
         status = "queued" if event_id else "duplicate"
     else:
         status = f"stopped {actions.stop_followups(runtime, sub, contact)}"

@@ -24,9 +24,9 @@ from flask import Blueprint, redirect, render_template, request, session, url_fo
 from connectors.base import CrmError
 from connectors.ghl import oauth as ghl_oauth
 from connectors.hubspot.oauth import AUTHORIZE_URL as HUBSPOT_AUTHORIZE
-from marketplace import apps, installs
+from marketplace import apps
 
-from .. import viewer
+from .. import installs, viewer
 from . import rt
 
 log = logging.getLogger("ringback.oauth")

@@ -19,9 +19,9 @@ from connectors.ghl import oauth as ghl_oauth
 from connectors.hubspot import oauth as hubspot_oauth
 from connectors.salesforce.crm import make_client as make_salesforce_client
 from connectors.salesforce.webhook import secret_hash
-from integration.db import transaction
-from integration.models import Agency, Installation, SubAccount, WorkflowSetting, utcnow
-from integration.settings_store import TEXT_BACK, save_text_back
+from .db import transaction
+from .models import Agency, Installation, SubAccount, WorkflowSetting, utcnow
+from .settings_store import TEXT_BACK, save_text_back
 from workflows.settings import DEFAULT_HOURS
 
 log = logging.getLogger("ringback.installs")

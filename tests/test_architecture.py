@@ -1,0 +1,94 @@
+"""The house's rules, read from the code's own imports (every import, those inside functions too):
+packages only import downwards (workflows <- connectors <- marketplace <- integration) and no
+module takes part in an import cycle. See docs/architecture.md."""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+LAYERS = ["workflows", "connectors", "marketplace", "integration"]  # each may import only those before it
+
+
+def _modules() -> dict[str, Path]:
+    found = {}
+    for package in LAYERS:
+        for path in (ROOT / package).rglob("*.py"):
+            if "migrations" in path.parts:
+                continue  # Alembic's revision files are run by Alembic, not imported
+            name = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+            found[name.removesuffix(".__init__")] = path
+    return found
+
+
+def _imports(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            targets = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = name.split(".")
+                base = base[:len(base) - node.level + (1 if path.name == "__init__.py" else 0)]
+                prefix = ".".join(base + ([node.module] if node.module else []))
+            else:
+                prefix = node.module or ""
+            targets = [f"{prefix}.{a.name}" if f"{prefix}.{a.name}" in modules else prefix for a in node.names]
+        else:
+            continue
+        for target in targets:
+            while target not in modules and "." in target:
+                target = target.rsplit(".", 1)[0]
+            if target in modules and target != name:
+                out.add(target)
+    return out
+
+
+def _graph() -> dict[str, set[str]]:
+    modules = _modules()
+    return {name: _imports(name, path, modules) for name, path in modules.items()}
+
+
+def test_packages_only_import_downwards():
+    upward = [f"{a} -> {b}" for a, targets in _graph().items() for b in targets
+              if LAYERS.index(b.split(".")[0]) > LAYERS.index(a.split(".")[0])]
+    assert upward == []
+
+
+def test_no_module_is_in_an_import_cycle():
+    graph, index, low, stack, on_stack, cycles = _graph(), {}, {}, [], set(), []
+
+    def visit(v):  # Tarjan's strongly connected components
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in graph.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                cycles.append(sorted(component))
+
+    for v in graph:
+        if v not in index:
+            visit(v)
+    assert cycles == []
+
+
+def test_the_rules_see_an_upward_import_and_a_cycle(tmp_path, monkeypatch):
+    """The checks can fail: a planted upward import and a planted cycle are both seen."""
+    modules = {"connectors.x": tmp_path / "x.py", "integration.y": tmp_path / "y.py"}
+    modules["connectors.x"].write_text("from integration import y\n")
+    modules["integration.y"].write_text("from connectors import x\n")
+    assert _imports("connectors.x", modules["connectors.x"], modules) == {"integration.y"}
+    assert _imports("integration.y", modules["integration.y"], modules) == {"connectors.x"}
