@@ -6,11 +6,13 @@ from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
 
+from connectors import registry
+
 from .db import transaction
 from .models import utcnow
 from .statements import INSERT_EVENT, SELECT_SUB, SUB_BY_EXTERNAL, SUB_BY_NUMBER, TOUCH_INSTALLATION
 
-CRM_PROVIDERS = {"ghl", "hubspot", "salesforce"}
+CRM_PROVIDERS = frozenset(registry.CRMS)
 
 
 @dataclass(frozen=True)

@@ -1,21 +1,15 @@
-"""Which connector parses which provider's stored webhook payloads."""
+"""Which parser reads which source's stored payloads: each vendor's provider (connectors/registry.py),
+plus the two sources of Ringback's own: CRM workflow actions and the booking webhook."""
 from __future__ import annotations
 
 from datetime import timezone
 
+from connectors import registry
 from connectors.base import iso_time
-from connectors.ghl import webhook as ghl_webhook
-from connectors.hubspot import webhook as hubspot_webhook
-from connectors.salesforce import webhook as salesforce_webhook
-from connectors.twilio import webhook as twilio_webhook
 from workflows.events import BookingEvent, CallEvent
 
 PARSERS = {
-    "twilio": twilio_webhook.parse,
-    "ghl": lambda _kind, payload: ghl_webhook.parse(payload),
-    "hubspot": lambda _kind, payload: hubspot_webhook.parse(payload),
-    "salesforce": lambda _kind, payload: salesforce_webhook.to_event(salesforce_webhook.Notification(
-        payload["id"], payload["type"], payload["fields"])),
+    **{key: vendor.parse_stored for key, vendor in registry.PROVIDERS.items()},
     # A CRM workflow's "Send missed-call text back" action: a call Ringback missed from a contact.
     "action": lambda _kind, payload: CallEvent(**payload["call"]),
     # POST /webhooks/booking: a scheduling tool's booking, matched to the caller by phone.

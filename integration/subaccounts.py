@@ -7,6 +7,8 @@ from datetime import datetime
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
+from connectors import registry
+
 from .models import Call, Installation, Recovery, Step, SubAccount, SyncOp, utcnow
 from .settings_store import save_text_back
 
@@ -49,7 +51,7 @@ def connect_crm(session: Session, sub: SubAccount, token: str, vault, *, public_
     replacing the one it has. A Salesforce org also gets its own Outbound Message URL secret,
     once; returns that URL when it is new."""
     from connectors.salesforce.webhook import secret_hash
-    if sub.provider not in ("ghl", "hubspot", "salesforce"):
+    if registry.crm(sub.provider) is None:
         raise ValueError(f"{sub.name} is a Twilio-number sub-account: it has no CRM to connect")
     inst = session.scalar(select(Installation).where(Installation.sub_account_id == sub.id))
     if inst is None:

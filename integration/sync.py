@@ -17,12 +17,7 @@ from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from connectors.base import CrmError
-from connectors.ghl.client import GHL_API, GhlClient
-from connectors.ghl.crm import GhlCrm
-from connectors.hubspot.crm import HubSpotCrm
-from connectors.hubspot.crm import make_client as make_hubspot_client
-from connectors.salesforce.crm import SalesforceCrm
-from connectors.salesforce.crm import make_client as make_salesforce_client
+from connectors import registry
 from workflows.stages import UnmappedStages
 
 from . import tokens
@@ -32,8 +27,8 @@ from .settings_store import CRM_SETTINGS
 
 log = logging.getLogger("ringback.sync")
 
-CRM_PROVIDERS = {"ghl", "hubspot", "salesforce"}  # whose records Ringback writes
-READ_PROVIDERS = {"ghl", "hubspot", "salesforce"}  # whose API Ringback reads to complete events
+CRM_PROVIDERS = frozenset(registry.CRMS)  # whose records Ringback writes, and reads to complete events
+READ_PROVIDERS = CRM_PROVIDERS
 MAX_ATTEMPTS = 8
 LEASE = timedelta(seconds=60)
 
@@ -82,18 +77,11 @@ def crm_for(rt, s: Session, sub: SubAccount):
     token = rt.vault.open(inst.access_token)
     overrides = s.scalar(select(WorkflowSetting.settings).where(
         WorkflowSetting.sub_account_id == sub.id, WorkflowSetting.workflow == CRM_SETTINGS)) or {}
-    if sub.provider == "ghl":
-        client = GhlClient(token, sub.external_id, base_url=rt.config.ghl_api_url or GHL_API, limiter=rt.rate_limiter)
-        crm = GhlCrm(client, overrides, conversation_provider_id=rt.config.ghl_conversation_provider_id)
-    elif sub.provider == "hubspot":
-        crm = HubSpotCrm(make_hubspot_client(token, rt.config.hubspot_api_url), overrides,
-                         limiter=rt.rate_limiter, portal_id=sub.external_id)
-    elif sub.provider == "salesforce":
-        if not inst.instance_url:
-            raise CrmError(f"sub-account {sub.id}'s Salesforce installation has no instance URL")
-        crm = SalesforceCrm(make_salesforce_client(inst.instance_url, token), overrides)
-    else:
+    vendor = registry.crm(sub.provider)
+    if vendor is None:
         raise CrmError(f"no CRM connector for {sub.provider}")
+    crm = vendor.crm(rt.config, token=token, external_id=sub.external_id, instance_url=inst.instance_url,
+                     overrides=overrides, limiter=rt.rate_limiter)
     crm.installation_id, crm.token, crm.sub_account_id = inst.id, token, sub.id
     crm.expires_at = inst.expires_at if inst.kind == "oauth" and inst.refresh_token else None
     return crm

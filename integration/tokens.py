@@ -15,9 +15,8 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from connectors.base import CrmError
+from connectors import registry
 from connectors.ghl import oauth as ghl_oauth
-from connectors.hubspot import oauth as hubspot_oauth
-from connectors.salesforce import oauth as salesforce_oauth
 
 from .db import transaction
 from .models import Agency, Installation, utcnow
@@ -79,13 +78,7 @@ def _exchange_again(rt, s, inst: Installation) -> str:
 
 
 def _ask(config, provider: str, refresh_token: str, user_type: str | None) -> dict:
-    if provider == "ghl":
-        return ghl_oauth.refresh(config.ghl_api_url, config.ghl_client_id, config.ghl_client_secret, refresh_token,
-                                 user_type or "Location")
-    if provider == "hubspot":
-        return hubspot_oauth.refresh(config.hubspot_api_url, config.hubspot_client_id, config.hubspot_client_secret,
-                                     f"{config.public_url}/oauth/hubspot/callback", refresh_token)
-    if provider == "salesforce":
-        return salesforce_oauth.refresh(config.salesforce_login_url, config.salesforce_client_id,
-                                        config.salesforce_client_secret, refresh_token)
-    raise CrmError(f"no token refresh for {provider}", status=401)
+    vendor = registry.crm(provider)
+    if vendor is None:
+        raise CrmError(f"no token refresh for {provider}", status=401)
+    return vendor.refresh(config, refresh_token, user_type)

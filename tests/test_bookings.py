@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 
 from sqlalchemy import select
@@ -65,8 +66,8 @@ def test_a_salesforce_event_on_the_lead_books_it(client, rt, salesforce_sub, fak
     assert fake_salesforce.records[("Lead", SF_LEAD)]["Status"] == "Booked"
 
 
-def test_a_salesforce_opportunity_won_books_it_with_its_amount(client, rt, salesforce_sub, fake_salesforce,
-                                                               fake_twilio):
+def _contact_with_opportunity(client, fake_salesforce) -> str:
+    """A missed call from a Contact (not a Lead): Ringback opens an Opportunity; its id."""
     from tests.conftest import SF_CONTACT
     del fake_salesforce.records[("Lead", SF_LEAD)]
     fake_salesforce.put("Contact", SF_CONTACT, {"Phone": "512.555.0123", "MobilePhone": None, "LastName": "Okafor"})
@@ -74,11 +75,18 @@ def test_a_salesforce_opportunity_won_books_it_with_its_amount(client, rt, sales
                                                                                       SF_CONTACT.encode())
     salesforce_send(client, "", body=call)
     [(_, opp_id)] = [k for k in fake_salesforce.records if k[0] == "Opportunity"]
-    won = (SF_FIXTURES / "outbound_message__event_created.xml").read_bytes()
-    won = won.replace(b"04l5e00000KBkLpAAL", b"04l5e00000KBkZZAAL").replace(b'xsi:type="sf:Event"', b'xsi:type="sf:Opportunity"')
-    start, end = won.index(b"<sf:Id>"), won.index(b"</sObject>")
-    won = won[:start] + (f"<sf:Id>{opp_id}</sf:Id><sf:StageName>Closed Won</sf:StageName><sf:Amount>450.00</sf:Amount>"
-                         f"<sf:ContactId>{SF_CONTACT}</sf:ContactId>\n    ").encode() + won[end:]
+    return opp_id
+
+
+def test_a_salesforce_opportunity_won_books_it_with_its_amount(client, rt, salesforce_sub, fake_salesforce,
+                                                               fake_twilio):
+    from tests.conftest import SF_CONTACT
+    opp_id = _contact_with_opportunity(client, fake_salesforce)
+    won = (SF_FIXTURES / "outbound_message__opportunity_closed_won.xml").read_bytes().replace(
+        b"0065e00000OPPORTUNITY", opp_id.encode()).replace(b"0035e00000CONTACTID", SF_CONTACT.encode())
+    # An Outbound Message made before IsWon/IsClosed were sent: the stage's name decides.
+    won = re.sub(rb"\s*<sf:Is(Won|Closed)>[a-z]+</sf:Is(Won|Closed)>", b"", won)
+    assert b"IsWon" not in won
     salesforce_send(client, "", body=won)
     rec = _recovery(rt)
     assert (rec.state, rec.value) == ("booked", 450.0)
@@ -149,12 +157,7 @@ def test_a_person_moving_ringbacks_deal_to_lost_in_hubspot_closes_it_as_lost(cli
 def test_a_salesforce_opportunity_closed_lost_closes_it_as_lost(client, rt, salesforce_sub, fake_salesforce,
                                                                 fake_twilio):
     from tests.conftest import SF_CONTACT
-    del fake_salesforce.records[("Lead", SF_LEAD)]
-    fake_salesforce.put("Contact", SF_CONTACT, {"Phone": "512.555.0123", "MobilePhone": None, "LastName": "Okafor"})
-    call = (SF_FIXTURES / "outbound_message__task_no_answer.xml").read_bytes().replace(SF_LEAD.encode(),
-                                                                                      SF_CONTACT.encode())
-    salesforce_send(client, "", body=call)
-    [(_, opp_id)] = [k for k in fake_salesforce.records if k[0] == "Opportunity"]
+    opp_id = _contact_with_opportunity(client, fake_salesforce)
     body = (SF_FIXTURES / "outbound_message__opportunity_closed_lost.xml").read_bytes().replace(
         b"0065e00000OPPORTUNITY", opp_id.encode()).replace(b"0035e00000CONTACTID", SF_CONTACT.encode())
     assert salesforce_send(client, "", body=body).status_code == 200

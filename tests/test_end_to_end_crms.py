@@ -32,14 +32,7 @@ def _reply(server):
 
 def _hubspot_call_logged(server):
     """HubSpot's signed webhook for a call its calling app logged (the call is at the fake)."""
-    from hubspot.utils.signature import Signature
-    body = (HUBSPOT_FIXTURES / "call_creation__logged_by_calling_app.json").read_bytes()
-    ts = str(int(time.time() * 1000))
-    url = server["url"] + "/webhooks/hubspot"
-    headers = {"X-HubSpot-Signature-v3": Signature.get_signature(HUBSPOT_SECRET, body.decode(), "v3", http_uri=url,
-                                                                 timestamp=ts),
-               "X-HubSpot-Request-Timestamp": ts, "Content-Type": "application/json"}
-    assert requests.post(url, data=body, headers=headers, timeout=5).json()["accepted"] == 1
+    _hubspot_webhook(server, (HUBSPOT_FIXTURES / "call_creation__logged_by_calling_app.json").read_bytes())
 
 
 def test_gohighlevel(request, db_url, fake_twilio, fake_ghl, ghl_signing_keys, tmp_path):

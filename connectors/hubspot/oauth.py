@@ -13,6 +13,11 @@ from hubspot.oauth import ApiException
 from ..base import CrmError
 
 AUTHORIZE_URL = "https://app.hubspot.com/oauth/authorize"
+# What the app asks for at install, and what its definition declares (marketplace/manifests/hubspot.py).
+# https://developers.hubspot.com/docs/apps/developer-platform/build-apps/authentication/scopes
+REQUIRED_SCOPES = ["oauth", "crm.objects.contacts.read", "crm.objects.contacts.write", "crm.objects.deals.read",
+                   "crm.objects.deals.write", "crm.schemas.deals.read", "crm.schemas.deals.write", "automation"]
+OPTIONAL_SCOPES: list[str] = []
 
 
 def _oauth(api_url: str):

@@ -12,6 +12,10 @@ import requests
 from ..base import CrmError
 
 LOGIN_URL = "https://login.salesforce.com"
+# The OAuth `scope` values Ringback asks for, and the same as the External Client App's OAuth
+# settings name them (marketplace/manifests/salesforce.py).
+SCOPES = ["api", "refresh_token"]
+ECA_SCOPES = {"api": "Api", "refresh_token": "RefreshToken"}
 
 
 def _token(login_url: str, what: str, form: dict) -> dict:

@@ -17,14 +17,11 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from urllib.parse import urlencode
 
 from flask import Blueprint, redirect, render_template, request, session, url_for
 
 from connectors.base import CrmError
-from connectors.ghl import oauth as ghl_oauth
-from connectors.hubspot.oauth import AUTHORIZE_URL as HUBSPOT_AUTHORIZE
-from marketplace import apps
+from connectors import registry
 
 from .. import installs, viewer
 from . import rt
@@ -32,7 +29,7 @@ from . import rt
 log = logging.getLogger("ringback.oauth")
 bp = Blueprint("oauth", __name__)
 STATE_TTL = 15 * 60
-NAMES = {"ghl": "GoHighLevel", "hubspot": "HubSpot", "salesforce": "Salesforce"}
+NAMES = {key: p.name for key, p in registry.CRMS.items()}
 
 
 def _page(status: int, title: str, message: str, hint: str | None = None):
@@ -48,27 +45,14 @@ def install(provider: str):
     if provider not in NAMES:
         return _page(404, "Unknown CRM", f"Ringback installs into GoHighLevel, HubSpot or Salesforce, not {provider!r}.")
     c = rt().config
-    client_id = {"ghl": c.ghl_client_id, "hubspot": c.hubspot_client_id, "salesforce": c.salesforce_client_id}[provider]
-    if not client_id:
-        setting = {"ghl": "GHL_CLIENT_ID", "hubspot": "HUBSPOT_CLIENT_ID", "salesforce": "SALESFORCE_CLIENT_ID"}[provider]
-        return _page(503, f"{NAMES[provider]} installs are not set up",
-                     f"This Ringback has no {NAMES[provider]} app credentials ({setting}).",
+    vendor = registry.get(provider)
+    if not vendor.client_id(c):
+        return _page(503, f"{vendor.name} installs are not set up",
+                     f"This Ringback has no {vendor.name} app credentials ({vendor.client_id_setting}).",
                      "Ask whoever runs Ringback to configure the marketplace app.")
     state = secrets.token_urlsafe(24)
     session["oauth_state"] = {"provider": provider, "state": state, "at": time.time()}
-    redirect_uri = callback_url(provider)
-    if provider == "ghl":
-        target = ghl_oauth.authorize_url(client_id, redirect_uri, state, c.ghl_marketplace_url)
-    elif provider == "hubspot":
-        query = {"client_id": client_id, "redirect_uri": redirect_uri,
-                 "scope": " ".join(apps.HUBSPOT_REQUIRED_SCOPES), "state": state}
-        if apps.HUBSPOT_OPTIONAL_SCOPES:
-            query["optional_scope"] = " ".join(apps.HUBSPOT_OPTIONAL_SCOPES)
-        target = HUBSPOT_AUTHORIZE + "?" + urlencode(query)
-    else:
-        target = f"{c.salesforce_login_url}/services/oauth2/authorize?" + urlencode({
-            "response_type": "code", "client_id": client_id, "redirect_uri": redirect_uri,
-            "scope": " ".join(apps.SALESFORCE_SCOPES), "state": state})
+    target = vendor.authorize_url(c, callback_url(provider), state)
     log.info("install started provider=%s", provider)
     return redirect(target)
 

@@ -22,6 +22,7 @@ from flask import Blueprint, jsonify, redirect, render_template, request, url_fo
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates
 from sqlalchemy import func, select
 
+from connectors import registry
 from connectors.base import SendError, load_json
 from marketplace import sso
 from workflows import templates
@@ -214,7 +215,7 @@ def _page_data(s, sub) -> dict:
             "undelivered": undelivered,
             "pack": pack, "workflow_names": WORKFLOWS, "packs": {k: v["label"] for k, v in PACKS.items()},
             "stages": [(k, LABELS[k]) for k in STAGES], "previews": previews, "missed": missed, "counts": counts,
-            "warnings": _warnings(s, sub, settings, inst)}
+            "warnings": _warnings(s, sub, settings, inst), "is_crm": registry.crm(sub.provider) is not None}
 
 
 def _warnings(s, sub, settings, inst) -> list[str]:
@@ -235,7 +236,7 @@ def _warnings(s, sub, settings, inst) -> list[str]:
     elif sub.provider == "ghl":
         found.append("If GoHighLevel's own Missed Call Text Back is on for this sub-account, callers get two "
                      "texts: turn it off in GoHighLevel (Settings > Phone Numbers).")
-    if inst is None and sub.provider in ("ghl", "hubspot", "salesforce"):
+    if inst is None and registry.crm(sub.provider) is not None:
         found.append("Ringback is not connected to this CRM any more (uninstalled or the token was removed): "
                      "nothing is written back until it is installed again.")
     return found
@@ -281,7 +282,7 @@ def save(sub_id: int):
             if sub.provider == "ghl":
                 changes["send_via"] = form["send_via"]
             save_text_back(s, sub, enabled=form["enabled"], **changes)
-            if sub.provider in ("ghl", "hubspot", "salesforce"):
+            if registry.crm(sub.provider) is not None:
                 save_stage_mapping(s, sub, pipeline=form["pipeline"].strip() or None, stages=stages, replace=True)
             if request.form.get("pack"):
                 apply_pack(s, sub, request.form["pack"])

@@ -1,0 +1,34 @@
+"""GoHighLevel behind one object: what the host asks of a vendor (see connectors/registry.py)."""
+from __future__ import annotations
+
+from . import oauth, webhook
+from .client import GHL_API, GhlClient
+from .crm import GhlCrm
+
+
+class GhlProvider:
+    key = "ghl"
+    name = "GoHighLevel"
+    is_crm = True  # Ringback writes its contacts, opportunities, notes and tasks
+    client_id_setting = "GHL_CLIENT_ID"
+
+    def client_id(self, config) -> str | None:
+        return config.ghl_client_id
+
+    def authorize_url(self, config, redirect_uri: str, state: str) -> str:
+        return oauth.authorize_url(config.ghl_client_id, redirect_uri, state, config.ghl_marketplace_url)
+
+    def crm(self, config, *, token: str, external_id: str, instance_url: str | None, overrides: dict, limiter):
+        client = GhlClient(token, external_id, base_url=config.ghl_api_url or GHL_API, limiter=limiter)
+        return GhlCrm(client, overrides, conversation_provider_id=config.ghl_conversation_provider_id)
+
+    def refresh(self, config, refresh_token: str, user_type: str | None) -> dict:
+        # Single-use refresh tokens: the caller stores the new pair before anyone uses it.
+        return oauth.refresh(config.ghl_api_url, config.ghl_client_id, config.ghl_client_secret, refresh_token,
+                             user_type or "Location")
+
+    def parse_stored(self, kind: str, payload: dict):
+        return webhook.parse(payload)
+
+
+PROVIDER = GhlProvider()

@@ -1,0 +1,38 @@
+"""HubSpot behind one object: what the host asks of a vendor (see connectors/registry.py)."""
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from . import oauth, webhook
+from .crm import HubSpotCrm, make_client
+
+
+class HubSpotProvider:
+    key = "hubspot"
+    name = "HubSpot"
+    is_crm = True
+    client_id_setting = "HUBSPOT_CLIENT_ID"
+
+    def client_id(self, config) -> str | None:
+        return config.hubspot_client_id
+
+    def authorize_url(self, config, redirect_uri: str, state: str) -> str:
+        query = {"client_id": config.hubspot_client_id, "redirect_uri": redirect_uri,
+                 "scope": " ".join(oauth.REQUIRED_SCOPES), "state": state}
+        if oauth.OPTIONAL_SCOPES:
+            query["optional_scope"] = " ".join(oauth.OPTIONAL_SCOPES)
+        return oauth.AUTHORIZE_URL + "?" + urlencode(query)
+
+    def crm(self, config, *, token: str, external_id: str, instance_url: str | None, overrides: dict, limiter):
+        return HubSpotCrm(make_client(token, config.hubspot_api_url), overrides, limiter=limiter,
+                          portal_id=external_id)
+
+    def refresh(self, config, refresh_token: str, user_type: str | None) -> dict:
+        return oauth.refresh(config.hubspot_api_url, config.hubspot_client_id, config.hubspot_client_secret,
+                             f"{config.public_url}/oauth/hubspot/callback", refresh_token)
+
+    def parse_stored(self, kind: str, payload: dict):
+        return webhook.parse(payload)
+
+
+PROVIDER = HubSpotProvider()
