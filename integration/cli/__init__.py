@@ -1,0 +1,10 @@
+"""The `ringback` command: one module per group of commands, over the host's service functions.
+
+`main` (base.py) is the click group; importing the modules below registers their commands on it.
+"""
+from __future__ import annotations
+
+from . import event_cmds, number_cmds, operator_cmds, running, subaccount_cmds, twilio_cmds, workflow_cmds  # noqa: F401
+from .base import main
+
+__all__ = ["main"]

@@ -1,0 +1,57 @@
+"""`ringback events`: the webhooks received, those that failed, and replaying them."""
+from __future__ import annotations
+
+import click
+from sqlalchemy import select
+
+from ..models import InboxEvent
+
+# ------------------------------------------------------------------ inbox events
+
+from .base import _config, _runtime, _sessions, main
+
+
+@main.group(help="Webhooks received (the inbox): those that failed, and replaying them.")
+def events() -> None:
+    pass
+
+
+@events.command("list", help="Events not processed yet, or with --failed those that failed for good, with the reason.")
+@click.option("--failed", is_flag=True, help="Only events that failed after every retry.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10000))
+def events_list(failed: bool, limit: int) -> None:
+    config = _config()
+    statuses = ("failed",) if failed else ("pending", "failed")
+    with _sessions(config)() as s:
+        rows = s.scalars(select(InboxEvent).where(InboxEvent.status.in_(statuses))
+                         .order_by(InboxEvent.id.desc()).limit(limit)).all()
+    if not rows:
+        click.echo("no failed events" if failed else "every event is processed")
+        return
+    click.echo(f"{'id':>6}  {'received (UTC)':<19} {'from':<10} {'kind':<16} {'status':<8} {'tries':>5}  result")
+    for ev in rows:
+        click.echo(f"{ev.id:>6}  {ev.received_at:%Y-%m-%d %H:%M:%S} {ev.provider:<10} {ev.kind[:16]:<16} {ev.status:<8} "
+                   f"{ev.attempts:>5}  {(ev.result or '')[:200]}")
+
+
+@events.command("retry", help="Process failed events again from the start, now (after fixing what failed).")
+@click.argument("event_ids", nargs=-1, type=int, required=True)
+def events_retry(event_ids) -> None:
+    from .. import jobs, runner
+    from ..runtime import install
+
+    rt = install(_runtime(_config()))
+    rt.huey.immediate = True  # run here and now, with what it sends
+    try:
+        ids = [i for i in event_ids if 0 < i < 2**31]
+        retried = runner.retry_events(rt, ids)
+        missing = [str(i) for i in event_ids if i not in retried]
+        for event_id in retried:
+            jobs.process_event.call_local(event_id, 0)
+            with rt.sessions() as s:
+                ev = s.get(InboxEvent, event_id)
+            click.echo(f"event {event_id}: {ev.status}: {ev.result}")
+    finally:
+        rt.close()
+    if missing:
+        raise click.ClickException(f"not failed events: {', '.join(missing)} (see `ringback events list --failed`)")
