@@ -49,14 +49,14 @@ def create_app(config: Config | None = None, *, rt: Runtime | None = None) -> Fl
                       SESSION_COOKIE_HTTPONLY=True, PERMANENT_SESSION_LIFETIME=12 * 3600,
                       WTF_CSRF_TIME_LIMIT=12 * 3600)
 
-    from .routes import (actions, booking, ghl, health, hubspot, hubspot_extensions, oauth, pages, salesforce,
-                         settings, twilio)
+    from .routes import (actions, agency, booking, doors, ghl, health, hubspot, hubspot_extensions, number_page, oauth,
+                         pages, salesforce, settings, twilio)
     csrf = CSRFProtect(app)
     # Vendors' requests carry their own proof (signatures, signed requests, encrypted SSO).
     for bp in (twilio.bp, ghl.bp, hubspot.bp, hubspot_extensions.bp, salesforce.bp, actions.bp, booking.bp):
         csrf.exempt(bp)
-    csrf.exempt(settings.sso_ghl)
-    csrf.exempt(settings.sso_salesforce)
+    csrf.exempt(doors.sso_ghl)
+    csrf.exempt(doors.sso_salesforce)
     app.register_blueprint(twilio.bp)
     app.register_blueprint(ghl.bp)
     app.register_blueprint(hubspot.bp)
@@ -65,7 +65,10 @@ def create_app(config: Config | None = None, *, rt: Runtime | None = None) -> Fl
     app.register_blueprint(health.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(oauth.bp)
+    app.register_blueprint(doors.bp)
     app.register_blueprint(settings.bp)
+    app.register_blueprint(number_page.bp)
+    app.register_blueprint(agency.bp)
     app.register_blueprint(actions.bp)
     app.register_blueprint(booking.bp)
     _error_pages(app)

@@ -108,7 +108,7 @@ def recovery():
                      "texts": [{"direction": m.direction, "body": m.body, "status": m.status,
                                 "at": m.created_at.isoformat()} for m in texts[r.id]]} for r in found],
         problem=f"{problem.why}. To fix it: {problem.fix}." if problem else None,
-        settings_url=f"{runtime.config.public_url}{url_for('settings.link')}?t={token}")
+        settings_url=f"{runtime.config.public_url}{url_for('doors.link')}?t={token}")
 
 
 class SettingsChange(Schema):

@@ -96,5 +96,5 @@ def callback(provider: str):
                                  agency_id=done.agency_id if done.agency_wide else None,
                                  sub_ids=list(done.sub_account_ids)))
     if done.landing is None:
-        return redirect(url_for("settings.agency"))
+        return redirect(url_for("agency.agency"))
     return redirect(url_for("settings.page", sub_id=done.landing, installed=1))

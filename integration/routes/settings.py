@@ -1,15 +1,7 @@
-"""The settings page a client opens inside their CRM, and the doors into it.
+"""The settings page a client opens inside their CRM (the doors are routes/doors.py).
 
-Doors (each turns the CRM's proof of the person into a session viewer, integration.viewer):
-  GET  /embed/ghl            GoHighLevel custom page: asks its parent for the encrypted user
-  POST /sso/ghl              ... which is decrypted here with GHL_SSO_KEY
-  POST /sso/salesforce       Salesforce Canvas signed request (consumer secret)
-  GET  /hubspot/card         HubSpot CRM card data fetch, v3-signed: links to the page
-  GET  /sso/link             the card's short-lived link
-Pages (a viewer only ever sees what the proof allows; anything else is 401/403):
   GET/POST /settings/<id>    workflows on/off, texts with live preview, hours, links, stages
   POST /settings/<id>/preview, POST /settings/<id>/test-text
-  GET  /agency               an agency user's sub-accounts and their numbers
 """
 from __future__ import annotations
 
@@ -24,124 +16,24 @@ from sqlalchemy import func, select
 
 from connectors import registry
 from connectors.base import SendError, load_json
-from marketplace import sso
 from workflows import templates
 from workflows.config import PACKS, WORKFLOWS, validate_settings
 from workflows.hours import BadSchedule, WeeklySchedule, zone
 from workflows.phones import UnusableNumber, to_e164
 from workflows.stages import LABELS, STAGES
 
-from .. import numbers, sender_check, senders, subaccounts, texting, twilio_accounts, viewer
+from .. import senders, texting, viewer
 from ..db import transaction
-from ..models import Agency, Call, Installation, Message, Recovery, SubAccount, utcnow
+from ..models import Call, Installation, Message, Recovery, SubAccount, utcnow
 from ..runner import CRM_TEXT_STATUS
 from ..settings_store import (apply_pack, save_stage_mapping, save_text_back, save_workflow, stage_mapping,
                               text_back_settings, workflow_values)
-from . import rt
+from . import access, rt
 
 log = logging.getLogger("ringback.settings")
 bp = Blueprint("settings", __name__)
 TEST_TEXTS_PER_HOUR = 5
 
-
-def _page(status: int, title: str, message: str, hint: str | None = None, link: dict | None = None):
-    return render_template("message.html", status=status, title=title, message=message, hint=hint, link=link), status
-
-
-def _refused(why: str):
-    log.warning("sso refused key=sso.refused remote=%s: %s", request.remote_addr, why)
-    return _page(403, "Ringback cannot tell who you are", why, "Open Ringback again from inside your CRM.")
-
-
-def _visible_sub(sub_id: int):
-    """(viewer, sub) when the session may see this sub-account, else the page to answer with."""
-    who = viewer.current()
-    with rt().sessions() as s:
-        sub = subaccounts.active(s, sub_id)  # a removed sub-account has no page
-    if who is None:
-        # HubSpot's app settings page opens on its own (no signed request): signing in with
-        # HubSpot's OAuth proves the portal.
-        link = ({"id": "hubspot-sign-in", "href": url_for("oauth.install", provider="hubspot"),
-                 "text": "Sign in with HubSpot"} if sub is not None and sub.provider == "hubspot" else None)
-        return None, _page(401, "Open Ringback from your CRM",
-                           "This page shows a business's settings, so it opens only from inside its CRM "
-                           "(GoHighLevel, HubSpot or Salesforce), which tells Ringback who you are.", link=link)
-    if not who.may_see(sub):
-        log.warning("settings refused key=settings.forbidden viewer=%s sub=%s", who.user, sub_id)
-        return None, _page(403, "Not yours to see", "You can only see the sub-accounts your CRM login belongs to.")
-    return who, sub
-
-
-# ------------------------------------------------------------------ doors
-
-@bp.get("/embed/ghl")
-def embed_ghl():
-    return render_template("embed_ghl.html")
-
-
-@bp.post("/sso/ghl")
-def sso_ghl():
-    try:
-        body = load_json(request.get_data())
-    except ValueError:
-        body = None
-    encrypted = body.get("encryptedData") if isinstance(body, dict) else None
-    try:
-        user = sso.ghl_decrypt(encrypted if isinstance(encrypted, str) else "", rt().config.ghl_sso_key)
-    except sso.SsoRefused as exc:
-        log.warning("sso refused key=sso.ghl_invalid remote=%s: %s", request.remote_addr, exc)
-        return jsonify(error=str(exc)), 403
-    with rt().sessions() as s:
-        agency = s.scalar(select(Agency).where(Agency.provider == "ghl", Agency.external_id == user.get("companyId")))
-        sub = None
-        if user.get("activeLocation"):
-            sub = s.scalar(select(SubAccount).where(SubAccount.provider == "ghl",
-                                                    SubAccount.external_id == user["activeLocation"]))
-            if sub is None:
-                return jsonify(error="Ringback is not installed in this sub-account"), 403
-            owner = s.get(Agency, sub.agency_id) if sub.agency_id else None
-            if owner is not None and owner.provider == "ghl" and owner.external_id != user.get("companyId"):
-                log.warning("sso refused key=sso.cross_tenant location=%s company=%s", user["activeLocation"],
-                            user.get("companyId"))
-                return jsonify(error="this sub-account belongs to another agency"), 403
-        elif user["type"] != "agency" or agency is None:
-            return jsonify(error="Ringback is not installed for this agency"), 403
-    agency_wide = user["type"] == "agency" and agency is not None
-    viewer.sign_in(viewer.Viewer(provider="ghl", user=user.get("email") or user["userId"],
-                                 agency_id=agency.id if agency_wide else None, sub_ids=[sub.id] if sub else []))
-    target = url_for("settings.page", sub_id=sub.id) if sub else url_for("settings.agency")
-    return jsonify(redirect=target)
-
-
-@bp.post("/sso/salesforce")
-def sso_salesforce():
-    try:
-        envelope = sso.canvas_verify(request.form.get("signed_request", ""), rt().config.salesforce_client_secret)
-    except sso.SsoRefused as exc:
-        return _refused(str(exc))
-    org = envelope["context"]["organization"]["organizationId"]
-    with rt().sessions() as s:
-        sub = s.scalar(select(SubAccount).where(SubAccount.provider == "salesforce",
-                                                SubAccount.external_id.in_({org, org[:15]})))
-    if sub is None:
-        return _refused(f"Ringback is not installed in Salesforce org {org}")
-    user = (envelope["context"].get("user") or {})
-    viewer.sign_in(viewer.Viewer(provider="salesforce", user=user.get("email") or user.get("userId") or "canvas",
-                                 sub_ids=[sub.id]))
-    return redirect(url_for("settings.page", sub_id=sub.id))
-
-
-@bp.get("/sso/link")
-def link():
-    try:
-        data = sso.link_open(rt().config.secret_key, request.args.get("t", ""))
-    except sso.SsoRefused as exc:
-        return _refused(str(exc))
-    viewer.sign_in(viewer.Viewer(provider=data["provider"], user=data["user"], sub_ids=[int(data["sub"])]))
-    return redirect(url_for("settings.page", sub_id=int(data["sub"])))
-
-
-# ------------------------------------------------------------------ the page
 
 class SettingsForm(Schema):
     """What the page may change; every refusal names the field."""
@@ -252,7 +144,7 @@ def _render(template: str, business: str, link: str | None) -> dict:
 
 @bp.get("/settings/<int:sub_id>")
 def page(sub_id: int):
-    who, sub = _visible_sub(sub_id)
+    who, sub = access.visible_sub(sub_id)
     if who is None:
         return sub
     with rt().sessions() as s:
@@ -263,7 +155,7 @@ def page(sub_id: int):
 
 @bp.post("/settings/<int:sub_id>")
 def save(sub_id: int):
-    who, sub = _visible_sub(sub_id)
+    who, sub = access.visible_sub(sub_id)
     if who is None:
         return sub
     try:
@@ -352,7 +244,7 @@ def _json_object() -> dict:
 
 @bp.post("/settings/<int:sub_id>/preview")
 def preview(sub_id: int):
-    who, sub = _visible_sub(sub_id)
+    who, sub = access.visible_sub(sub_id)
     if who is None:
         return jsonify(error="not allowed"), 403
     body = _json_object()
@@ -372,7 +264,7 @@ def preview(sub_id: int):
 
 @bp.post("/settings/<int:sub_id>/test-text")
 def test_text(sub_id: int):
-    who, sub = _visible_sub(sub_id)
+    who, sub = access.visible_sub(sub_id)
     if who is None:
         return jsonify(error="not allowed"), 403
     runtime = rt()
@@ -410,123 +302,3 @@ def test_text(sub_id: int):
     channel = "GoHighLevel" if via == "ghl" else ("Twilio" if runtime.sender_for(sub.id).name == "twilio" else "the sandbox")
     return jsonify(sent=True, to=to, text=text, status=result.status, sid=result.sid, channel=channel,
                    sender=sub.phone_number if via != "ghl" else "the location's number")
-
-
-# ------------------------------------------------------------------ the number, and the agency's Twilio
-
-@bp.route("/settings/<int:sub_id>/number", methods=["GET", "POST"])
-def number(sub_id: int):
-    """List the Twilio account's numbers; assign, buy or release the sub-account's (integration.numbers)."""
-    who, sub = _visible_sub(sub_id)
-    if who is None:
-        return sub
-    runtime, error = rt(), None
-    if request.method == "POST":
-        action = request.form.get("action")
-        try:
-            if action == "assign":
-                phone = request.form.get("phone") or ""
-                if not phone:
-                    raise ValueError("choose a number first")
-                numbers.assign(runtime, sub_id, phone, replace_ok=lambda foreign: request.form.get("replace") == "yes")
-            elif action == "buy":
-                area = (request.form.get("area_code") or "").strip()
-                if not (area.isascii() and area.isdigit() and len(area) == 3):
-                    raise ValueError("an area code is three digits, e.g. 512")
-                numbers.buy(runtime, sub_id, area, confirm=lambda n: request.form.get("confirm_buy") == "yes")
-            elif action == "release":
-                numbers.release(runtime, sub_id)
-            elif action == "ghl_number":
-                numbers.use_ghl_number(runtime, sub_id, request.form.get("phone") or "")
-            else:
-                raise ValueError("choose what to do")
-        except ValueError as exc:
-            error = str(exc)
-        else:
-            log.info("number %s sub=%s by=%s", action, sub_id, who.user)
-            if action != "release":
-                sender_check.safely(runtime, sub_id)
-            return redirect(url_for("settings.page", sub_id=sub_id, saved=1))
-    with runtime.sessions() as s:
-        sub = s.get(SubAccount, sub_id)
-        via_ghl = sub.provider == "ghl" and text_back_settings(s, sub).send_via == "ghl"
-    registered, listed, account_sid, problem, ghl, ghl_problem = None, None, None, None, None, None
-    if via_ghl:
-        try:
-            ghl = numbers.ghl_numbers(runtime, sub_id)
-            sender_check.record(runtime, sub_id, sender_check.from_ghl_numbers(sub_id, sub.phone_number, ghl)
-                                if sub.phone_number else None)
-        except ValueError as exc:
-            ghl_problem = str(exc)
-    else:
-        try:
-            listed, account_sid = numbers.listed(runtime, sub_id), numbers.account_for(runtime, sub_id).sid
-            registered = numbers.registration(runtime, sub_id)
-            sender_check.record(runtime, sub_id, sender_check.from_registration(registered))
-        except ValueError as exc:
-            problem = f"{exc}. Your agency connects its Twilio account on its Ringback page."
-    return render_template("number.html", sub=sub, numbers=listed, account_sid=account_sid, account_problem=problem,
-                           error=error, registered=registered, via_ghl=via_ghl, ghl_numbers=ghl,
-                           ghl_problem=ghl_problem), 400 if error else 200
-
-
-@bp.post("/agency/twilio")
-def agency_twilio():
-    """An agency user connects the agency's own Twilio account (in development, the default one)."""
-    who = viewer.current()
-    if who is None or (who.agency_id is None and (who.provider != "development" or rt().config.env == "production")):
-        return _page(403, "Only an agency can connect a Twilio account", "Open Ringback from your CRM's agency account.")
-    form = request.form
-    key = (form.get("api_key_sid") or "").strip() or None
-    if key and (form.get("auth_token") or "").strip():
-        return _agency_page(who, twilio_error="give the auth token, or an API key SID with its secret, not both"), 400
-    try:
-        row = twilio_accounts.connect(rt(), form.get("account_sid", ""),
-                                      form.get("api_secret" if key else "auth_token", ""), who.agency_id,
-                                      api_key_sid=key)
-        _, refused = numbers.repoint(rt(), row.account_sid)
-    except ValueError as exc:
-        return _agency_page(who, twilio_error=str(exc)), 400
-    if refused:
-        log.warning("twilio repoint refused agency=%s: %s", who.agency_id, "; ".join(refused))
-    log.info("twilio connected agency=%s account=%s by=%s", who.agency_id, row.account_sid, who.user)
-    return redirect(url_for("settings.agency", twilio="connected"))
-
-
-@bp.get("/agency")
-def agency():
-    who = viewer.current()
-    if who is None:
-        return _page(401, "Open Ringback from your CRM", "The agency view opens from inside your CRM's agency account.")
-    return _agency_page(who)
-
-
-def _agency_page(who, twilio_error: str | None = None):
-    from ..models import TwilioAccount
-    with rt().sessions() as s:
-        scope = (TwilioAccount.agency_id == who.agency_id) if who.agency_id is not None \
-            else TwilioAccount.agency_id.is_(None)
-        twilio = s.scalar(select(TwilioAccount).where(scope))
-        where = [SubAccount.id.in_(who.sub_ids or [-1])]
-        if who.agency_id is not None:
-            where = [(SubAccount.agency_id == who.agency_id) | SubAccount.id.in_(who.sub_ids or [-1])]
-        subs = s.scalars(select(SubAccount).where(*where, SubAccount.removed_at.is_(None))
-                         .order_by(SubAccount.name)).all()
-        since = utcnow() - timedelta(days=30)
-        rows = []
-        for sub in subs:
-            states = dict(s.execute(select(Recovery.state, func.count()).where(
-                Recovery.sub_account_id == sub.id, Recovery.opened_at >= since).group_by(Recovery.state)).all())
-            missed = s.scalar(select(func.count()).select_from(Call).where(
-                Call.sub_account_id == sub.id, Call.missed.is_(True), Call.started_at >= since))
-            value = s.scalar(select(func.coalesce(func.sum(Recovery.value), 0)).where(
-                Recovery.sub_account_id == sub.id, Recovery.state == "booked", Recovery.opened_at >= since))
-            settings = text_back_settings(s, sub)
-            enabled, cannot = settings.enabled, texting.problem(s, rt().config, sub, settings)
-            rows.append({"sub": sub, "missed": missed, "texted": sum(states.values()), "problem": cannot,
-                         "not_texted": texting.not_texted(s, sub.id, since)[0] if cannot else 0,
-                         "replied": states.get("replied", 0) + states.get("booked", 0),
-                         "booked": states.get("booked", 0), "value": value, "enabled": enabled})
-    may_connect = who.agency_id is not None or (who.provider == "development" and rt().config.env != "production")
-    return render_template("agency.html", viewer=who, rows=rows, twilio=twilio, may_connect=may_connect,
-                           twilio_error=twilio_error, connected=request.args.get("twilio") == "connected")

@@ -1,0 +1,79 @@
+"""The agency page: every sub-account an agency user may see, whether each can text, its numbers
+for the last 30 days, and the agency's own Twilio account."""
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from flask import Blueprint, redirect, render_template, request, url_for
+from sqlalchemy import func, select
+
+from .. import numbers, texting, twilio_accounts, viewer
+from ..models import Call, Recovery, SubAccount, utcnow
+from ..settings_store import text_back_settings
+from . import access, rt
+
+log = logging.getLogger("ringback.agency")
+bp = Blueprint("agency", __name__)
+
+
+@bp.post("/agency/twilio")
+def agency_twilio():
+    """An agency user connects the agency's own Twilio account (in development, the default one)."""
+    who = viewer.current()
+    if who is None or (who.agency_id is None and (who.provider != "development" or rt().config.env == "production")):
+        return access.page(403, "Only an agency can connect a Twilio account", "Open Ringback from your CRM's agency account.")
+    form = request.form
+    key = (form.get("api_key_sid") or "").strip() or None
+    if key and (form.get("auth_token") or "").strip():
+        return _agency_page(who, twilio_error="give the auth token, or an API key SID with its secret, not both"), 400
+    try:
+        row = twilio_accounts.connect(rt(), form.get("account_sid", ""),
+                                      form.get("api_secret" if key else "auth_token", ""), who.agency_id,
+                                      api_key_sid=key)
+        _, refused = numbers.repoint(rt(), row.account_sid)
+    except ValueError as exc:
+        return _agency_page(who, twilio_error=str(exc)), 400
+    if refused:
+        log.warning("twilio repoint refused agency=%s: %s", who.agency_id, "; ".join(refused))
+    log.info("twilio connected agency=%s account=%s by=%s", who.agency_id, row.account_sid, who.user)
+    return redirect(url_for("agency.agency", twilio="connected"))
+
+
+@bp.get("/agency")
+def agency():
+    who = viewer.current()
+    if who is None:
+        return access.page(401, "Open Ringback from your CRM", "The agency view opens from inside your CRM's agency account.")
+    return _agency_page(who)
+
+
+def _agency_page(who, twilio_error: str | None = None):
+    from ..models import TwilioAccount
+    with rt().sessions() as s:
+        scope = (TwilioAccount.agency_id == who.agency_id) if who.agency_id is not None \
+            else TwilioAccount.agency_id.is_(None)
+        twilio = s.scalar(select(TwilioAccount).where(scope))
+        where = [SubAccount.id.in_(who.sub_ids or [-1])]
+        if who.agency_id is not None:
+            where = [(SubAccount.agency_id == who.agency_id) | SubAccount.id.in_(who.sub_ids or [-1])]
+        subs = s.scalars(select(SubAccount).where(*where, SubAccount.removed_at.is_(None))
+                         .order_by(SubAccount.name)).all()
+        since = utcnow() - timedelta(days=30)
+        rows = []
+        for sub in subs:
+            states = dict(s.execute(select(Recovery.state, func.count()).where(
+                Recovery.sub_account_id == sub.id, Recovery.opened_at >= since).group_by(Recovery.state)).all())
+            missed = s.scalar(select(func.count()).select_from(Call).where(
+                Call.sub_account_id == sub.id, Call.missed.is_(True), Call.started_at >= since))
+            value = s.scalar(select(func.coalesce(func.sum(Recovery.value), 0)).where(
+                Recovery.sub_account_id == sub.id, Recovery.state == "booked", Recovery.opened_at >= since))
+            settings = text_back_settings(s, sub)
+            enabled, cannot = settings.enabled, texting.problem(s, rt().config, sub, settings)
+            rows.append({"sub": sub, "missed": missed, "texted": sum(states.values()), "problem": cannot,
+                         "not_texted": texting.not_texted(s, sub.id, since)[0] if cannot else 0,
+                         "replied": states.get("replied", 0) + states.get("booked", 0),
+                         "booked": states.get("booked", 0), "value": value, "enabled": enabled})
+    may_connect = who.agency_id is not None or (who.provider == "development" and rt().config.env != "production")
+    return render_template("agency.html", viewer=who, rows=rows, twilio=twilio, may_connect=may_connect,
+                           twilio_error=twilio_error, connected=request.args.get("twilio") == "connected")
