@@ -30,7 +30,7 @@ def create_app(config: Config | None = None, *, rt: Runtime | None = None) -> Fl
     config = config or Config.from_env()
     rt = rt or Runtime(config)
     runtime_mod.install(rt)
-    from . import jobs  # noqa: F401  (registers the tasks on the queue)
+    from .worker import tasks  # noqa: F401  (registers the tasks on the queue)
 
     app = Flask(__name__)
     app.url_map.converters["int"] = RowId

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from integration import runner
+from integration.worker import steps
 from integration.cli import main
 from integration.models import Installation, Message, Recovery, Step, SubAccount, SyncOp, utcnow
 from integration.settings_store import save_text_back
@@ -92,7 +92,7 @@ def test_a_throttled_send_waits_for_gohighlevels_interval_and_sends_once(client,
         step = s.scalar(select(Step).where(Step.kind == "text_back"))
     assert step.status == "pending" and "429" in step.last_error
     assert 2.0 <= (step.due_at - utcnow()).total_seconds() <= 2.6
-    assert runner.run_step(rt, step.id, now=utcnow() + timedelta(seconds=3)).summary.startswith("sent ")
+    assert steps.run_step(rt, step.id, now=utcnow() + timedelta(seconds=3)).summary.startswith("sent ")
     assert len(_outbound(fake_ghl)) == 1
     assert _messages(rt)[0].provider_sid == _outbound(fake_ghl)[0]["id"]
 
@@ -107,7 +107,7 @@ def test_a_send_gohighlevel_took_but_answered_502_is_found_not_repeated(client, 
     with rt.sessions() as s:
         step = s.scalar(select(Step).where(Step.kind == "text_back"))
     assert step.status == "pending" and _messages(rt)[0].status == "pending"  # maybe sent: look first
-    outcome = runner.run_step(rt, step.id, now=utcnow() + timedelta(seconds=2))
+    outcome = steps.run_step(rt, step.id, now=utcnow() + timedelta(seconds=2))
     assert outcome.summary == f"sent {text['id']} (queued)"
     assert len(_outbound(fake_ghl)) == 1
 

@@ -10,7 +10,7 @@ from hubspot.utils.signature import Signature
 from sqlalchemy import select
 
 from connectors.hubspot import webhook
-from integration import runner
+from integration.worker import events
 from integration.models import Call, InboxEvent
 from tests.conftest import BUSINESS_NUMBER, CALLER, HUBSPOT_PORTAL, HUBSPOT_SECRET, PUBLIC_URL
 
@@ -96,11 +96,11 @@ def test_rate_limited_fetch_is_retried_not_lost(client, rt, hubspot_sub, fake_hu
     rt.huey.immediate = False
     body = (FIXTURES / "call_creation__logged_by_calling_app.json").read_bytes()
     post(client, body, headers(body))
-    first = runner.process_event(rt, 1)
+    first = events.process_event(rt, 1)
     assert first.retry_in == 10.0 and "429" in first.summary
     with rt.sessions() as s:
         assert s.scalar(select(InboxEvent.status)) == "pending"
-    assert runner.process_event(rt, 1).claims  # the second try fetches it and decides
+    assert events.process_event(rt, 1).claims  # the second try fetches it and decides
     assert fake_hubspot.requests == ["GET /crm/v3/objects/calls/52000001"] * 2
 
 

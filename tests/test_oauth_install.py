@@ -327,23 +327,23 @@ def test_a_number_released_in_ghl_shows_as_not_texting_until_another_is_chosen(c
 
     import time_machine
 
-    from integration import jobs
+    from integration.worker import tasks
     from integration.models import utcnow
     fake_ghl.add_location(LOC_A, COMPANY, "Acme Plumbing")
     fake_ghl.add_number(LOC_A, "+15125550190")
     fake_ghl.add_number(LOC_A, "+15125550191", default=True)
     sub = _install_location(client, fake_ghl)
     with time_machine.travel(utcnow() + timedelta(hours=7), tick=False):
-        jobs.sender_checks.call_local()  # the worker's hourly task: the number is there
+        tasks.sender_checks.call_local()  # the worker's hourly task: the number is there
     with rt.sessions() as s:
         assert s.get(SubAccount, sub.id).sender_problem is None
     # The agency releases the number in GoHighLevel: it just disappears from the location's list.
     fake_ghl.phone_numbers[LOC_A] = [n for n in fake_ghl.phone_numbers[LOC_A] if n["phoneNumber"] != "+15125550191"]
     with time_machine.travel(utcnow() + timedelta(hours=8), tick=False):
-        jobs.sender_checks.call_local()  # checked less than CHECK_EVERY ago: GoHighLevel is not asked again
+        tasks.sender_checks.call_local()  # checked less than CHECK_EVERY ago: GoHighLevel is not asked again
     assert b"cannot text your missed callers" not in client.get(f"/settings/{sub.id}").data
     with time_machine.travel(utcnow() + timedelta(hours=14), tick=False):
-        jobs.sender_checks.call_local()
+        tasks.sender_checks.call_local()
     page = html.unescape(client.get(f"/settings/{sub.id}").data.decode())
     assert "Ringback cannot text your missed callers: GoHighLevel no longer lists +15125550191 among the " \
            "location's numbers that can text (it has: +15125550190)" in page

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from integration import jobs, runner
+from integration.worker import outcomes, sweeper, tasks
 from integration.models import InboxEvent, Message, utcnow
 from tests.conftest import BUSINESS_NUMBER
 from tests.test_fuzz_routes import run_scheduled
@@ -32,13 +32,13 @@ def _stored_before_the_door_checked_it(rt, sub) -> int:
 
 def test_a_poison_event_fails_after_a_bounded_number_of_attempts_with_its_reason(app, rt, sub, fake_twilio):
     event_id = _stored_before_the_door_checked_it(rt, sub)
-    jobs.process_event(event_id)
+    tasks.process_event(event_id)
     assert _event(rt, event_id).status == "pending" and _event(rt, event_id).attempts == 1
     run_scheduled(rt)  # the retries, 2, 4, 8 and 16 s apart: failed within a minute
     ev = _event(rt, event_id)
-    assert ev.status == "failed" and ev.attempts == runner.FAILED_ATTEMPTS
+    assert ev.status == "failed" and ev.attempts == outcomes.FAILED_ATTEMPTS
     assert ev.result.startswith("failed after 5 attempt(s):") and "CallDuration" in ev.result
-    assert runner.due_work(rt, now=utcnow() + timedelta(hours=1))[1] == []  # the sweeper leaves it be
+    assert sweeper.due_work(rt, now=utcnow() + timedelta(hours=1))[1] == []  # the sweeper leaves it be
     assert fake_twilio.messages == []
 
 
@@ -56,14 +56,14 @@ def test_a_status_for_a_text_ringback_never_sent_gives_up_after_a_few_tries(clie
     [ev] = _all(rt)
     assert ev.status == "pending" and ev.attempts == 1
     # A sweeper pass (or a lost job come back) holding the old attempt count starts nothing.
-    jobs.process_event(ev.id, 0)
+    tasks.process_event(ev.id, 0)
     assert _event(rt, ev.id).attempts == 1
     # While its retry is scheduled the sweeper leaves it alone (even an event received long ago);
     # once the retry is long overdue (lost with a queue) it re-queues it, at its attempt count.
     with rt.sessions.begin() as s:
         s.get(InboxEvent, ev.id).received_at = utcnow() - timedelta(minutes=10)
-    assert runner.due_work(rt)[1] == []
-    assert runner.due_work(rt, now=utcnow() + timedelta(minutes=1))[1] == [(ev.id, 1)]
+    assert sweeper.due_work(rt)[1] == []
+    assert sweeper.due_work(rt, now=utcnow() + timedelta(minutes=1))[1] == [(ev.id, 1)]
     run_scheduled(rt)
     ev = _event(rt, ev.id)
     # Received ten minutes ago, it is past the window for a text being recorded: given up now.
@@ -76,7 +76,7 @@ def test_a_fresh_status_for_an_unknown_text_costs_at_most_ten_attempts(client, r
     assert post(client, "/webhooks/twilio/message-status", status).status_code == 200
     run_scheduled(rt)
     [ev] = _all(rt)
-    assert ev.status == "done" and ev.attempts == runner.NOT_YET_ATTEMPTS
+    assert ev.status == "done" and ev.attempts == outcomes.NOT_YET_ATTEMPTS
     assert ev.result.startswith("gave up after 10 attempt(s): not yet: no message")
 
 
@@ -87,7 +87,7 @@ def test_events_list_and_retry(cli, client, rt, sub, fake_twilio, monkeypatch):
     monkeypatch.setenv("TWILIO_AUTH_TOKEN", rt.config.twilio_auth_token)
     monkeypatch.setenv("TWILIO_API_URL", rt.config.twilio_api_url)
     event_id = _stored_before_the_door_checked_it(rt, sub)
-    jobs.process_event(event_id)
+    tasks.process_event(event_id)
     run_scheduled(rt)
     listed = cli("events", "list", "--failed")
     assert listed.exit_code == 0 and f"{event_id:>6}" in listed.output and "failed after 5 attempt(s)" in listed.output

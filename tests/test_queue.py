@@ -6,10 +6,10 @@ import time
 
 import pytest
 
-from integration import jobs
-from integration.queue import huey
+from integration.worker import tasks
+from integration.worker.queue import huey
 from integration.runtime import Runtime, install
-from integration.worker import make_consumer
+from integration.worker.consumer import make_consumer
 from tests.twilio_helpers import fixture, post
 
 
@@ -33,4 +33,4 @@ def test_worker_consumes_queued_events(backend, request, config, client, sub, fa
     finally:
         consumer.stop(graceful=True)
         rt.close()
-    assert jobs.sweep() == (0, 0)
+    assert tasks.sweep() == (0, 0)

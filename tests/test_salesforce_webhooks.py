@@ -78,10 +78,10 @@ def test_malformed_message_is_400(client, rt, salesforce_sub, body, complaint):
 
 
 def test_unreachable_org_retries_the_event(client, rt, salesforce_sub, fake_salesforce, fake_twilio):
-    from integration import runner
+    from integration.worker import events
     rt.huey.immediate = False
     send(client, "outbound_message__task_no_answer")
     fake_salesforce.fail_next(503)
-    first = runner.process_event(rt, 1)
+    first = events.process_event(rt, 1)
     assert first.retry_in and "503" in first.summary
-    assert runner.process_event(rt, 1).claims
+    assert events.process_event(rt, 1).claims

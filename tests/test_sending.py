@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from integration import jobs, runner
+from integration.worker import events, outcomes, steps, sweeper, tasks
 from integration.models import Call, Message, OptOut, Recovery, Step, utcnow
 from tests.conftest import CALLER
 from tests.twilio_helpers import fixture, post
@@ -29,7 +29,7 @@ def _missed_call_step(client, rt, **overrides):
     """A missed call decided, its text-back step claimed and not yet sent (the queue is paused)."""
     rt.huey.immediate = False
     post(client, "/webhooks/twilio/voice", fixture("call_status__no_answer") | overrides)
-    outcome = runner.process_event(rt, 1)
+    outcome = events.process_event(rt, 1)
     assert outcome.claims, outcome.summary
     return outcome.claims[0]
 
@@ -40,14 +40,14 @@ def test_busy_or_broken_twilio_is_retried_with_backoff(code, client, rt, sub, fa
     step_id = claim.step_id
     fake_twilio.fail_next(code, times=2)
     t0 = utcnow()
-    first = runner.deliver(rt, claim, now=t0)
+    first = steps.deliver(rt, claim, now=t0)
     assert first.retry_in == 1
     assert fake_twilio.messages == []
     # Not due yet: a second worker picking it up early does nothing.
-    assert runner.run_step(rt, step_id, now=t0 + timedelta(seconds=0.5)).summary.startswith("step not due")
-    second = runner.run_step(rt, step_id, now=t0 + timedelta(seconds=1))
+    assert steps.run_step(rt, step_id, now=t0 + timedelta(seconds=0.5)).summary.startswith("step not due")
+    second = steps.run_step(rt, step_id, now=t0 + timedelta(seconds=1))
     assert second.retry_in == 2
-    third = runner.run_step(rt, step_id, now=t0 + timedelta(seconds=3))
+    third = steps.run_step(rt, step_id, now=t0 + timedelta(seconds=3))
     assert third.summary.startswith("sent SM")
     assert len(fake_twilio.messages) == 1
     assert _one(rt, Message).status == "queued" and _one(rt, Step).attempts == 3
@@ -55,12 +55,12 @@ def test_busy_or_broken_twilio_is_retried_with_backoff(code, client, rt, sub, fa
 
 def test_gives_up_after_the_retry_budget_and_says_why(client, rt, sub, fake_twilio):
     claim = _missed_call_step(client, rt)
-    fake_twilio.fail_next(20429, times=runner.MAX_SEND_ATTEMPTS)
+    fake_twilio.fail_next(20429, times=outcomes.MAX_SEND_ATTEMPTS)
     later = utcnow()
-    out = runner.deliver(rt, claim, now=later)
-    for _ in range(runner.MAX_SEND_ATTEMPTS - 1):
+    out = steps.deliver(rt, claim, now=later)
+    for _ in range(outcomes.MAX_SEND_ATTEMPTS - 1):
         later += timedelta(seconds=31)
-        out = runner.run_step(rt, claim.step_id, now=later)
+        out = steps.run_step(rt, claim.step_id, now=later)
     assert out.summary.startswith("failed: Twilio 429 20429")
     step, msg = _one(rt, Step), _one(rt, Message)
     assert step.status == "failed" and "20429" in step.last_error
@@ -70,7 +70,7 @@ def test_gives_up_after_the_retry_budget_and_says_why(client, rt, sub, fake_twil
 def test_unsubscribed_recipient_21610_opts_the_caller_out(client, rt, sub, fake_twilio):
     claim = _missed_call_step(client, rt)
     fake_twilio.fail_next(21610)
-    assert runner.deliver(rt, claim).summary.startswith("failed")
+    assert steps.deliver(rt, claim).summary.startswith("failed")
     assert _one(rt, OptOut).source == "twilio_21610"
     assert _one(rt, Recovery).open_key is None
     # The caller rings again: no text is even attempted.
@@ -84,9 +84,9 @@ def test_unsubscribed_recipient_21610_opts_the_caller_out(client, rt, sub, fake_
 def test_twilio_error_after_accepting_is_reconciled_not_resent(client, rt, sub, fake_twilio):
     claim = _missed_call_step(client, rt)
     fake_twilio.fail_next(20500, after_accepting=True)
-    assert runner.deliver(rt, claim).retry_in == 1
+    assert steps.deliver(rt, claim).retry_in == 1
     assert len(fake_twilio.messages) == 1
-    out = runner.run_step(rt, claim.step_id, now=utcnow() + timedelta(seconds=2))
+    out = steps.run_step(rt, claim.step_id, now=utcnow() + timedelta(seconds=2))
     assert out.summary == f"sent {fake_twilio.messages[0]['sid']} (queued)"
     assert len(fake_twilio.messages) == 1  # found by listing, not sent twice
     assert _one(rt, Message).provider_sid == fake_twilio.messages[0]["sid"]
@@ -103,7 +103,7 @@ def test_worker_killed_mid_send_loses_nothing_and_doubles_nothing(twilio_had_it,
     if twilio_had_it:
         rt.sender.send(to=p["to"], from_=p["from"], body=p["body"])
     rt.huey.immediate = True
-    assert jobs.sweep() == (1, 0)
+    assert tasks.sweep() == (1, 0)
     assert len(fake_twilio.messages) == 1
     assert _one(rt, Step).status == "done"
     assert _one(rt, Message).provider_sid == fake_twilio.messages[0]["sid"]
@@ -112,7 +112,7 @@ def test_worker_killed_mid_send_loses_nothing_and_doubles_nothing(twilio_had_it,
 
 def test_a_late_text_is_dropped_not_sent(client, rt, sub, fake_twilio):
     claim = _missed_call_step(client, rt)
-    out = runner.run_step(rt, claim.step_id, now=utcnow() + timedelta(seconds=601))
+    out = steps.run_step(rt, claim.step_id, now=utcnow() + timedelta(seconds=601))
     assert out.summary.startswith("too late to send")
     assert fake_twilio.messages == []
     assert _one(rt, Step).status == "expired"
@@ -121,11 +121,11 @@ def test_a_late_text_is_dropped_not_sent(client, rt, sub, fake_twilio):
 def test_caller_who_opts_out_while_a_send_waits_for_retry_is_not_texted(client, rt, sub, fake_twilio):
     claim = _missed_call_step(client, rt)
     fake_twilio.fail_next(20429)
-    assert runner.deliver(rt, claim).retry_in == 1
+    assert steps.deliver(rt, claim).retry_in == 1
     post(client, "/webhooks/twilio/sms", fixture("inbound_sms__stop_advanced_opt_out"))
-    runner.process_event(rt, 2)
+    events.process_event(rt, 2)
     later = utcnow() + timedelta(seconds=5)
-    assert runner.run_step(rt, claim.step_id, now=later).summary == "step not due, already taken or finished"
+    assert steps.run_step(rt, claim.step_id, now=later).summary == "step not due, already taken or finished"
     assert _one(rt, Step).status == "cancelled"
     assert fake_twilio.messages == []
 
@@ -134,11 +134,11 @@ def test_pending_event_left_by_a_dead_worker_is_swept(client, rt, sub, fake_twil
     rt.huey.immediate = False
     post(client, "/webhooks/twilio/voice", fixture("call_status__no_answer"))
     rt.huey.immediate = True
-    assert jobs.sweep() == (0, 0)  # young events are still in the queue: leave them
+    assert tasks.sweep() == (0, 0)  # young events are still in the queue: leave them
     later = utcnow() + timedelta(seconds=31)
-    steps, events = runner.due_work(rt, now=later)
+    steps, events = sweeper.due_work(rt, now=later)
     assert (steps, events) == ([], [(1, 0)])
-    jobs.process_event(1)
+    tasks.process_event(1)
     assert len(fake_twilio.messages) == 1
 
 
@@ -147,11 +147,11 @@ def test_delivery_report_racing_its_send_is_applied_once_the_send_is_recorded(cl
     sid = "SM" + "ab" * 16
     status = fixture("message_status__delivered") | {"MessageSid": sid, "SmsSid": sid}
     post(client, "/webhooks/twilio/message-status", status)
-    assert runner.process_event(rt, 2).retry_in is not None  # not recorded yet: try again shortly
-    runner.deliver(rt, claim)
+    assert events.process_event(rt, 2).retry_in is not None  # not recorded yet: try again shortly
+    steps.deliver(rt, claim)
     with rt.sessions.begin() as s:  # pretend Twilio had assigned this sid
         s.scalar(select(Message)).provider_sid = sid
-    assert runner.process_event(rt, 2).summary.endswith("delivered")
+    assert events.process_event(rt, 2).summary.endswith("delivered")
     assert _one(rt, Message).status == "delivered"
 
 
@@ -223,7 +223,7 @@ def test_texts_that_did_not_arrive_are_explained_in_plain_words(client, rt, sub,
 
     from tests.twilio_helpers import report
     claim = _missed_call_step(client, rt)
-    runner.deliver(rt, claim)
+    steps.deliver(rt, claim)
     rt.huey.immediate = True
     [msg] = fake_twilio.messages
     report(client, msg["sid"], "undelivered", 30034)

@@ -170,12 +170,13 @@ def test_a_messaging_service_with_a_registered_campaign_sends_the_texts(ringback
 
 
 def test_a_suspended_account_or_an_unregistered_number_shows_as_not_texting(client, rt, sub, fake_twilio):
-    from integration import texting, runner
+    from integration import texting
+    from integration.worker import events, steps
     from tests.twilio_helpers import report
     rt.huey.immediate = False
     post(client, "/webhooks/twilio/voice", fixture("call_status__no_answer"))
-    claim = runner.process_event(rt, 1).claims[0]
-    runner.deliver(rt, claim)
+    claim = events.process_event(rt, 1).claims[0]
+    steps.deliver(rt, claim)
     rt.huey.immediate = True
     [msg] = fake_twilio.messages
     report(client, msg["sid"], "undelivered", 30034)
@@ -198,7 +199,8 @@ def test_a_number_released_in_twilio_shows_as_not_texting_at_the_next_check(ring
 
     import time_machine
 
-    from integration import jobs, texting
+    from integration import texting
+    from integration.worker import tasks
     from integration.models import utcnow
     fake_twilio.own_number(ACCOUNT_SID, NUMBER)
     fake_twilio.add_service(ACCOUNT_SID, [NUMBER], campaign_status="VERIFIED")
@@ -209,7 +211,7 @@ def test_a_number_released_in_twilio_shows_as_not_texting_at_the_next_check(ring
     sid = _number(fake_twilio, NUMBER)["sid"]
     del fake_twilio.numbers[sid]
     with time_machine.travel(utcnow() + timedelta(hours=7), tick=False):
-        jobs.sender_checks.call_local()
+        tasks.sender_checks.call_local()
     with rt.sessions() as s:
         found = texting.problem(s, rt.config, s.get(SubAccount, 1))
     assert found.short == "number gone" and f"{NUMBER} is no longer a number of the Twilio account" in found.why

@@ -12,7 +12,7 @@ import time_machine
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from integration import jobs
+from integration.worker import tasks
 from integration.cli import main
 from integration.models import Message, Recovery, Step, SubAccount
 from integration.routes.booking import sign as booking_sign
@@ -74,21 +74,21 @@ def test_a_whole_recovery_across_a_holiday_a_weekend_and_dst(client, rt, weekday
         assert len(_to_caller(fake_twilio)) == 1
         assert _steps(rt)["touch:2"] == ("pending", at("2026-11-25T19:30:00"))
     with time_machine.travel(at("2026-11-25T19:29:00"), tick=False):
-        jobs.sweep()
+        tasks.sweep()
         assert len(_to_caller(fake_twilio)) == 1  # not yet
     with time_machine.travel(at("2026-11-25T19:31:00"), tick=False):
-        jobs.sweep()
+        tasks.sweep()
         assert len(_to_caller(fake_twilio)) == 2 and "just checking in" in _to_caller(fake_twilio)[1]
         # Thursday is Thanksgiving and, in Texas, Friday the Day after Thanksgiving; then a
         # weekend: the last touch is Monday at opening.
         assert _steps(rt)["touch:3"] == ("pending", at("2026-11-30T08:00:00"))
-        jobs.sweep()  # a second sweep sends nothing twice
+        tasks.sweep()  # a second sweep sends nothing twice
         assert len(_to_caller(fake_twilio)) == 2
     with time_machine.travel(at("2026-11-27T08:01:00"), tick=False):
-        jobs.sweep()
+        tasks.sweep()
         assert len(_to_caller(fake_twilio)) == 2
     with time_machine.travel(at("2026-11-30T08:01:00"), tick=False):
-        jobs.sweep()
+        tasks.sweep()
     texts = _to_caller(fake_twilio)
     assert len(texts) == 3 and "one last time" in texts[2]
     assert _rec(rt).touches == 3
@@ -97,7 +97,7 @@ def test_a_whole_recovery_across_a_holiday_a_weekend_and_dst(client, rt, weekday
     assert all(link in t for t in texts)
     # Nothing more, ever: three touches in all.
     with time_machine.travel(at("2026-12-02T12:00:00"), tick=False):
-        jobs.sweep()
+        tasks.sweep()
     assert len(_to_caller(fake_twilio)) == 3
 
 
@@ -108,7 +108,7 @@ def test_a_saturday_call_follows_up_monday_after_the_spring_dst_change(client, r
     steps = _steps(rt)
     assert steps["touch:2"][1] == at("2027-03-15T08:00:00")  # Monday 08:00 CDT, after a 23-hour Sunday
     with time_machine.travel(at("2027-03-15T08:00:30"), tick=False):
-        jobs.sweep()
+        tasks.sweep()
     assert _steps(rt)["touch:3"][1] == at("2027-03-16T08:00:00")
 
 
@@ -126,7 +126,7 @@ def test_a_reply_stops_the_follow_ups_and_books_through_the_link(client, rt, wee
         assert client.get(path).headers["Location"] == "https://acme.example/book"
         assert _rec(rt).link_clicks == 1
     with time_machine.travel(at("2026-11-17T13:00:00"), tick=False):
-        jobs.sweep()
+        tasks.sweep()
     assert len(_to_caller(fake_twilio)) == 2  # the text-back and the answer: no follow-up
 
 
@@ -194,10 +194,10 @@ def test_no_reply_for_a_week_goes_lost_and_no_booking_is_escalated(client, rt, w
     with time_machine.travel(at("2026-11-17T10:00:00"), tick=False):
         _call(client, "CA" + "7" * 32)
     with time_machine.travel(at("2026-11-18T10:01:00"), tick=False):
-        jobs.sweep()
+        tasks.sweep()
         assert _steps(rt)["escalate"][0] == "done" and _rec(rt).state == "texted"
     with time_machine.travel(at("2026-11-24T10:01:00"), tick=False):
-        jobs.sweep()
+        tasks.sweep()
     assert _rec(rt).state == "lost"
 
 

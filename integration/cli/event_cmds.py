@@ -37,17 +37,18 @@ def events_list(failed: bool, limit: int) -> None:
 @events.command("retry", help="Process failed events again from the start, now (after fixing what failed).")
 @click.argument("event_ids", nargs=-1, type=int, required=True)
 def events_retry(event_ids) -> None:
-    from .. import jobs, runner
+    from ..worker import events as worker_events
+    from ..worker import tasks
     from ..runtime import install
 
     rt = install(_runtime(_config()))
     rt.huey.immediate = True  # run here and now, with what it sends
     try:
         ids = [i for i in event_ids if 0 < i < 2**31]
-        retried = runner.retry_events(rt, ids)
+        retried = worker_events.retry_events(rt, ids)
         missing = [str(i) for i in event_ids if i not in retried]
         for event_id in retried:
-            jobs.process_event.call_local(event_id, 0)
+            tasks.process_event.call_local(event_id, 0)
             with rt.sessions() as s:
                 ev = s.get(InboxEvent, event_id)
             click.echo(f"event {event_id}: {ev.status}: {ev.result}")

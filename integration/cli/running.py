@@ -41,7 +41,7 @@ def serve(host: str, port: int, workers: int) -> None:
     from werkzeug.serving import make_server
 
     from ..app import create_app
-    from ..worker import make_consumer
+    from ..worker.consumer import make_consumer
 
     import dataclasses
 
@@ -51,8 +51,8 @@ def serve(host: str, port: int, workers: int) -> None:
         # Locally the public URL is the one we serve on: signatures are checked against it.
         config = dataclasses.replace(config, public_url=url)
     app = create_app(config, rt=_runtime(config))  # logs the start-up warnings
-    from .. import jobs
-    jobs.sweep()
+    from ..worker import tasks
+    tasks.sweep()
     consumer = make_consumer(workers=workers, in_process=True)
     consumer.start()
     server = make_server(host, port, app, threaded=True)
@@ -110,13 +110,13 @@ def _running_server(config: Config) -> dict | None:
 @click.option("--processes", is_flag=True, help="Run each worker in its own process (uses every core).")
 def worker(workers: int, processes: bool) -> None:
     from ..runtime import install
-    from ..worker import make_consumer
+    from ..worker.consumer import make_consumer
 
     config = _config()
     _warn(config)
     rt = install(_runtime(config))
-    from .. import jobs
-    jobs.sweep()
+    from ..worker import tasks
+    tasks.sweep()
     try:
         make_consumer(workers=workers, worker_type="process" if processes else "thread").run()
     finally:

@@ -27,7 +27,8 @@ from sqlalchemy import select, update
 
 from connectors.base import Text, iso_time, load_object, same_secret
 
-from .. import inbox, jobs
+from .. import inbox
+from ..worker import tasks
 from ..db import transaction
 from ..models import Recovery, SubAccount, utcnow
 from . import rt
@@ -116,5 +117,5 @@ def receive():
                          key=f"booking:{booking_id}:{status}")
     if stored.event_id is None:
         return jsonify(status="duplicate")
-    jobs.process_event(stored.event_id)
+    tasks.process_event(stored.event_id)
     return jsonify(status="accepted"), 202

@@ -24,7 +24,8 @@ from connectors.base import WebhookRejected
 from connectors.ghl import webhook
 from workflows.events import AppEvent, IgnoredEvent
 
-from .. import inbox, jobs
+from .. import inbox
+from ..worker import tasks
 from ..models import utcnow
 from . import rt
 
@@ -66,5 +67,5 @@ def receive():
     if not stored.routed:
         log.warning("unroutable key=ghl.unroutable locationId=%s event=%s", webhook.location_of(payload), key)
         return jsonify(status="unroutable")
-    jobs.process_event(stored.event_id)
+    tasks.process_event(stored.event_id)
     return jsonify(status="accepted")

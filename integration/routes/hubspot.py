@@ -21,7 +21,8 @@ from connectors.base import WebhookRejected
 from connectors.hubspot import webhook
 from workflows.events import IgnoredEvent
 
-from .. import inbox, jobs
+from .. import inbox
+from ..worker import tasks
 from . import rt
 
 log = logging.getLogger("ringback.webhooks.hubspot")
@@ -56,5 +57,5 @@ def receive():
             log.warning("unroutable key=hubspot.unroutable portalId=%s objectId=%s", item["portalId"], item["objectId"])
         else:
             counts["accepted"] += 1
-            jobs.process_event(stored.event_id)
+            tasks.process_event(stored.event_id)
     return jsonify(counts)

@@ -22,7 +22,8 @@ from connectors.salesforce import webhook
 from connectors.salesforce.webhook import secret_hash  # noqa: F401 (re-exported for the CLI and tests)
 from workflows.events import IgnoredEvent
 
-from .. import inbox, jobs
+from .. import inbox
+from ..worker import tasks
 from ..models import Installation, SubAccount
 from . import rt
 
@@ -55,5 +56,5 @@ def receive(secret: str):
                              key=f"notification:{n.id}", account=found.external_id, act=not ignored,
                              payload={"id": n.id, "type": n.sobject_type, "fields": n.fields})
         if stored.event_id is not None and stored.routed:
-            jobs.process_event(stored.event_id)
+            tasks.process_event(stored.event_id)
     return Response(webhook.ACK, status=200, mimetype="text/xml")

@@ -25,7 +25,7 @@ from workflows.stages import LABELS, STAGES
 from .. import senders, texting, viewer
 from ..db import transaction
 from ..models import Call, Installation, Message, Recovery, SubAccount, utcnow
-from ..runner import CRM_TEXT_STATUS
+from ..worker.handlers import CRM_TEXT_STATUS
 from ..settings_store import (apply_pack, save_stage_mapping, save_text_back, save_workflow, stage_mapping,
                               text_back_settings, workflow_values)
 from . import access, rt

@@ -25,7 +25,8 @@ from connectors.base import WebhookRejected
 from connectors.twilio import webhook
 from workflows.decide import classify_call
 
-from .. import inbox, jobs
+from .. import inbox
+from ..worker import tasks
 from ..settings_store import text_back_settings
 from . import rt
 
@@ -96,7 +97,7 @@ def _receive(kind: str):
         log.warning("unroutable key=twilio.unroutable kind=%s number=%s event=%s", kind,
                     webhook.routing_number(event), key)
     else:
-        jobs.process_event(stored.event_id)
+        tasks.process_event(stored.event_id)
     return _xml(stored.extra)
 
 

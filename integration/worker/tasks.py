@@ -1,11 +1,14 @@
-"""The worker's tasks. Thin: each one calls the runner and queues what it says comes next."""
+"""The huey tasks. Thin: each one calls the worker's function for it and queues what it says comes next."""
 from __future__ import annotations
 
 import logging
 
 from huey import crontab
 
-from . import runner, runtime, sync
+from .. import runtime, sync
+from . import events, steps
+from .sweeper import due_work
+from .outcomes import Claim, Outcome
 from .queue import huey
 
 log = logging.getLogger("ringback.jobs")
@@ -17,10 +20,10 @@ def process_event(event_id: int, expected_attempts: int | None = None) -> None:
     if another run got there first it does nothing, so an event has one retry chain at most."""
     rt = runtime.current()
     try:
-        outcome = runner.process_event(rt, event_id, expected_attempts=expected_attempts)
+        outcome = events.process_event(rt, event_id, expected_attempts=expected_attempts)
     except Exception as exc:  # a poison event: bounded retries, then it rests as failed
         log.exception("event %s: processing failed", event_id)
-        outcome = runner.event_failed(rt, event_id, exc)
+        outcome = events.event_failed(rt, event_id, exc)
     log.info("event %s: %s", event_id, outcome.summary)
     if outcome.retry_in is not None:
         process_event.schedule((event_id, outcome.event_attempts), delay=outcome.retry_in)
@@ -32,14 +35,14 @@ def process_event(event_id: int, expected_attempts: int | None = None) -> None:
 @huey.task(retries=5, retry_delay=2)
 def run_step(step_id: int) -> None:
     rt = runtime.current()
-    outcome = runner.claim_step(rt, step_id)
-    if isinstance(outcome, runner.Claim):
+    outcome = steps.claim_step(rt, step_id)
+    if isinstance(outcome, Claim):
         send(rt, outcome)
     else:
         _report(step_id, outcome)
 
 
-def send(rt, claim: runner.Claim) -> None:
+def send(rt, claim: Claim) -> None:
     """Send a claimed step's text on the send pool (inline when jobs run immediately, in tests)."""
     if rt.huey.immediate:
         _deliver(rt, claim)
@@ -47,9 +50,9 @@ def send(rt, claim: runner.Claim) -> None:
         rt.send_pool.submit(_deliver, rt, claim)
 
 
-def _deliver(rt, claim: runner.Claim) -> None:
+def _deliver(rt, claim: Claim) -> None:
     try:
-        _report(claim.step_id, runner.deliver(rt, claim))
+        _report(claim.step_id, steps.deliver(rt, claim))
     except Exception:  # the step keeps its lease; when it runs out the sweeper tries again
         log.exception("step %s: sending failed unexpectedly", claim.step_id)
 
@@ -61,7 +64,7 @@ def _report(step_id: int, outcome) -> None:
     _sync(outcome)
 
 
-def _sync(outcome: runner.Outcome) -> None:
+def _sync(outcome: Outcome) -> None:
     for recovery_id in outcome.syncs:
         sync_recovery(recovery_id)
 
@@ -78,7 +81,7 @@ def sync_recovery(recovery_id: int) -> None:
 def sweep() -> tuple[int, int]:
     """Re-queue steps that are due or abandoned and events left pending (a killed worker's work)."""
     rt = runtime.current()
-    steps, events = runner.due_work(rt)
+    steps, events = due_work(rt)
     for step_id in steps:
         run_step(step_id)
     for event_id, attempts in events:
@@ -98,7 +101,7 @@ def sweeper() -> None:
 @huey.periodic_task(crontab(minute="17"))
 def sender_checks() -> None:
     """Hourly: ask the vendors about the senders not checked for CHECK_EVERY (integration.sender_check)."""
-    from . import sender_check
+    from .. import sender_check
     checked = sender_check.check_due(runtime.current())
     if checked:
         log.info("sender checks: %d sub-account(s) checked", checked)
