@@ -18,6 +18,7 @@ from connectors.twilio.client import Credentials, with_login, without_login
 from . import subaccounts, twilio_accounts
 from .db import transaction
 from .models import SubAccount
+from .settings_store import crm_sends_texts
 
 
 @dataclass(frozen=True)
@@ -260,7 +261,7 @@ def ghl_numbers(rt, sub_id: int) -> list[dict]:
     from . import sync
     with rt.sessions() as s:
         sub = subaccounts.active(s, sub_id)
-        crm = sync.crm_for(rt, s, sub) if sub is not None and sub.provider == "ghl" else None
+        crm = sync.crm_for(rt, s, sub) if sub is not None and crm_sends_texts(sub.provider) else None
     if crm is None:
         raise ValueError("Ringback is not connected to this GoHighLevel location")
     try:

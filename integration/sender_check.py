@@ -21,7 +21,7 @@ from sqlalchemy import or_, select
 from . import numbers, subaccounts
 from .db import transaction
 from .models import SubAccount, utcnow
-from .settings_store import text_back_settings
+from .settings_store import text_back_settings, texts_through_crm
 
 log = logging.getLogger("ringback.sender_check")
 CHECK_EVERY = timedelta(hours=6)
@@ -34,7 +34,7 @@ def check(rt, sub_id: int) -> dict | None:
         sub = subaccounts.active(s, sub_id)
         if sub is None:
             return None
-        via_ghl = sub.provider == "ghl" and text_back_settings(s, sub).send_via == "ghl"
+        via_ghl = texts_through_crm(sub, text_back_settings(s, sub))
         phone_number = sub.phone_number
     if via_ghl:
         if not phone_number:

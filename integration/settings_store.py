@@ -4,6 +4,8 @@ from __future__ import annotations
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
+from connectors import registry
+
 from workflows.hours import WeeklySchedule
 from workflows.settings import TextBackSettings
 
@@ -57,13 +59,25 @@ def text_back_settings(session: Session, sub, rows: list | None = None) -> TextB
     )
 
 
+def crm_sends_texts(provider: str | None) -> bool:
+    """Whether this CRM can send a sub-account's texts itself (GoHighLevel's conversations)."""
+    vendor = registry.crm(provider)
+    return bool(vendor is not None and vendor.sends_texts)
+
+
+def texts_through_crm(sub, settings: TextBackSettings) -> bool:
+    """The sub-account's texts go out through its CRM's own conversations, not Twilio."""
+    return settings.send_via == sub.provider and crm_sends_texts(sub.provider)
+
+
 def save_text_back(session: Session, sub: SubAccount, *, enabled: bool | None = None, **settings) -> WorkflowSetting:
     """Create or update the sub-account's override row (validated by building the settings)."""
     unknown = set(settings) - set(_OVERRIDABLE)
     if unknown:
         raise ValueError(f"unknown setting {sorted(unknown)[0]!r}")
-    if settings.get("send_via") == "ghl" and sub.provider != "ghl":
-        raise ValueError(f"send_via ghl needs a GoHighLevel sub-account; {sub.name} is on {sub.provider}")
+    via = settings.get("send_via")  # an unknown value is refused by the settings themselves, below
+    if isinstance(via, str) and crm_sends_texts(via) and via != sub.provider:
+        raise ValueError(f"send_via {via} needs a {registry.crm(via).name} sub-account; {sub.name} is on {sub.provider}")
     row = session.scalar(select(WorkflowSetting).where(
         WorkflowSetting.sub_account_id == sub.id, WorkflowSetting.workflow == TEXT_BACK))
     if row is None:

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from connectors.twilio.errors import plain
 
 from .models import Call, Installation, Message, TwilioAccount
-from .settings_store import text_back_settings
+from .settings_store import crm_sends_texts, text_back_settings, texts_through_crm
 
 
 # What the last text failing with means nothing will get through until someone acts (Twilio's codes).
@@ -39,7 +39,7 @@ class Problem:
 def problem(session, config, sub, settings=None) -> Problem | None:
     """Why ``sub`` cannot text a missed caller now, or None when it can (switched off is a choice, not a problem)."""
     settings = settings or text_back_settings(session, sub)
-    if settings.send_via == "ghl" and sub.provider == "ghl":
+    if texts_through_crm(sub, settings):
         if session.scalar(select(Installation.id).where(Installation.sub_account_id == sub.id)) is None:
             return Problem("not connected", "texts go through GoHighLevel, but Ringback is not connected to this "
                            "location any more", "install Ringback in the location again from the marketplace")
@@ -48,7 +48,7 @@ def problem(session, config, sub, settings=None) -> Problem | None:
         return Problem("no number", "this sub-account has no number to text from",
                        f"give it one: `ringback subaccount number {sub.id} --assign +1...` (or --buy --area-code N)"
                        + ("; or send through GoHighLevel's conversations (\"Send texts through\")"
-                          if sub.provider == "ghl" else ""))
+                          if crm_sends_texts(sub.provider) else ""))
     connected = session.scalar(select(TwilioAccount.id).where(
         (TwilioAccount.agency_id == sub.agency_id) | TwilioAccount.agency_id.is_(None)).limit(1))
     if connected is None and not config.twilio_account_sid:

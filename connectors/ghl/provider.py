@@ -10,6 +10,8 @@ class GhlProvider:
     key = "ghl"
     name = "GoHighLevel"
     is_crm = True  # Ringback writes its contacts, opportunities, notes and tasks
+    # A location can text its callers through GoHighLevel's own conversations (its inbox, its number).
+    sends_texts = True
     client_id_setting = "GHL_CLIENT_ID"
 
     def client_id(self, config) -> str | None:

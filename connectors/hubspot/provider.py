@@ -11,6 +11,7 @@ class HubSpotProvider:
     key = "hubspot"
     name = "HubSpot"
     is_crm = True
+    sends_texts = False
     client_id_setting = "HUBSPOT_CLIENT_ID"
 
     def client_id(self, config) -> str | None:

@@ -12,6 +12,7 @@ class SalesforceProvider:
     key = "salesforce"
     name = "Salesforce"
     is_crm = True
+    sends_texts = False
     client_id_setting = "SALESFORCE_CLIENT_ID"
 
     def client_id(self, config) -> str | None:

@@ -27,7 +27,7 @@ from .subaccount_cmds import subaccount
 @click.option("--yes", is_flag=True, help="Do not ask before replacing webhooks or buying.")
 def subaccount_number(sub_id, list_, assign, buy, area_code, release, service, yes) -> None:
     from .. import numbers, sender_check
-    from ..settings_store import text_back_settings
+    from ..settings_store import text_back_settings, texts_through_crm
 
     chosen = [name for name, on in (("--list", list_), ("--assign", assign), ("--buy", buy), ("--release", release),
                                     ("--messaging-service", service)) if on]
@@ -38,7 +38,7 @@ def subaccount_number(sub_id, list_, assign, buy, area_code, release, service, y
     config = _config()
     with _sessions(config)() as s:
         sub = _sub_or_fail(s, sub_id)
-        via_ghl = sub.provider == "ghl" and text_back_settings(s, sub).send_via == "ghl"
+        via_ghl = texts_through_crm(sub, text_back_settings(s, sub))
     rt = _runtime(config)
     try:
         if via_ghl:

@@ -8,7 +8,7 @@ from flask import Blueprint, redirect, render_template, request, url_for
 
 from .. import numbers, sender_check
 from ..models import SubAccount
-from ..settings_store import text_back_settings
+from ..settings_store import text_back_settings, texts_through_crm
 from . import access, rt
 
 log = logging.getLogger("ringback.number_page")
@@ -50,7 +50,7 @@ def number(sub_id: int):
             return redirect(url_for("settings.page", sub_id=sub_id, saved=1))
     with runtime.sessions() as s:
         sub = s.get(SubAccount, sub_id)
-        via_ghl = sub.provider == "ghl" and text_back_settings(s, sub).send_via == "ghl"
+        via_ghl = texts_through_crm(sub, text_back_settings(s, sub))
     registered, listed, account_sid, problem, ghl, ghl_problem = None, None, None, None, None, None
     if via_ghl:
         try:

@@ -25,9 +25,9 @@ from workflows.stages import LABELS, STAGES
 from .. import senders, texting, viewer
 from ..db import transaction
 from ..models import Call, Installation, Message, Recovery, SubAccount, utcnow
-from ..worker.handlers import CRM_TEXT_STATUS
 from ..settings_store import (apply_pack, save_stage_mapping, save_text_back, save_workflow, stage_mapping,
-                              text_back_settings, workflow_values)
+                              text_back_settings, texts_through_crm, workflow_values)
+from ..worker.handlers import CRM_TEXT_STATUS
 from . import access, rt
 
 log = logging.getLogger("ringback.settings")
@@ -281,7 +281,7 @@ def test_text(sub_id: int):
             Message.created_at >= utcnow() - timedelta(hours=1)))
     if recent >= TEST_TEXTS_PER_HOUR:
         return jsonify(error=f"{TEST_TEXTS_PER_HOUR} test texts an hour at most: try again later"), 429
-    via = "ghl" if settings.send_via == "ghl" and sub.provider == "ghl" else None
+    via = sub.provider if texts_through_crm(sub, settings) else None
     if not via and not sub.phone_number:
         return jsonify(error="this sub-account has no number to text from"), 400
     kind = "business_hours" if settings.hours.is_open(settings.timezone, utcnow()) else "after_hours"

@@ -19,7 +19,7 @@ from .. import actions, sequence, settings_store, sync
 from ..models import InboxEvent, Message, OptOut, Recovery, Step, SubAccount
 from ..statements import (CALLER_STATE, JOIN_RECOVERY, SELECT_CALL, SELECT_OPEN_RECOVERY, SELECT_SUB, UPDATE_CALL,
                          UPDATE_RECOVERY, calls_table, recoveries_table)
-from ..settings_store import text_back_settings
+from ..settings_store import text_back_settings, texts_through_crm
 
 from .optouts import record_opt_out
 from .outcomes import CRM_TEXT_STATUSES, Claim, EVENT_RETRY_WINDOW, NotYet, Outcome
@@ -87,7 +87,7 @@ def _missed_call(s: Session, sub, settings, call: CallEvent, why: str, values: d
     # A Twilio call texts back from the number that was called; a CRM's call from the
     # sub-account's own sending number. Through GoHighLevel's conversations the location's
     # own number is the default, so none is needed.
-    via_ghl = settings.send_via == "ghl" and sub.provider == "ghl"
+    via_ghl = texts_through_crm(sub, settings)
     from_number = sub.phone_number
     if call.provider == "twilio":
         try:
