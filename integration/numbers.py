@@ -91,12 +91,13 @@ def assign(rt, sub_id: int, phone_number: str, *, replace_ok) -> dict:
 
 
 def buy(rt, sub_id: int, area_code: str, *, confirm) -> dict:
-    """Buy a local number in ``area_code`` (after ``confirm(number)``) and assign it."""
+    """Buy a local number in ``area_code`` (after ``confirm(number, monthly price or None)``) and
+    assign it."""
     account = account_for(rt, sub_id)
     choices = twilio_numbers.available(account.client, area_code)
     if not choices:
         raise ValueError(f"Twilio has no SMS-capable local number in area code {area_code} right now: try a nearby one")
-    if not confirm(choices[0]):
+    if not confirm(choices[0], twilio_numbers.monthly_price(account.client)):
         raise ValueError("nothing bought")
     number = twilio_numbers.buy(account.client, choices[0], **our_urls(rt, account))
     try:
@@ -105,6 +106,11 @@ def buy(rt, sub_id: int, area_code: str, *, confirm) -> dict:
         twilio_numbers.release(account.client, number["sid"])  # never bought and left unassigned
         raise
     return number
+
+
+def monthly_price(rt, sub_id: int) -> str | None:
+    """What a local number costs a month on the sub-account's Twilio account, as Twilio reports it."""
+    return twilio_numbers.monthly_price(account_for(rt, sub_id).client)
 
 
 def release(rt, sub_id: int) -> str:

@@ -182,6 +182,7 @@ def test_connect_twilio_pick_a_number_and_send_a_test_text(request, browser, db_
 
         page.locator("#number-1").click()
         expect(page.locator("#numbers")).to_contain_text(number)
+        expect(page.locator("#monthly-price")).to_have_text("1.15 USD a month")  # Twilio's Pricing API
         page.locator("#pick-1").check()
         page.locator("#assign").click()  # its SMS URL points elsewhere and "replace" is not ticked
         expect(page.locator("#number-error")).to_contain_text("nothing changed")

@@ -94,7 +94,12 @@ def test_buy_confirms_then_buys_and_assigns(ringback, rt, installed, fake_twilio
     assert none_there.exit_code == 1 and "no SMS-capable local number in area code 999" in none_there.output
     declined = ringback("subaccount", "number", "1", "--buy", "--area-code", "512", input="n\n")
     assert declined.exit_code == 1 and f"Buy {BOUGHT}" in declined.output and "nothing bought" in declined.output
+    # The confirmation names the monthly price Twilio's Pricing API reports for a local number...
+    assert "Twilio bills the account 1.15 USD a month for it" in declined.output
     assert fake_twilio.numbers == {}
+    fake_twilio.local_price = None  # ...and says so when it reports none
+    unpriced = ringback("subaccount", "number", "1", "--buy", "--area-code", "512", input="n\n")
+    assert "its Pricing API gave no figure" in unpriced.output and fake_twilio.numbers == {}
     bought = ringback("subaccount", "number", "1", "--buy", "--area-code", "512", input="y\n")
     assert bought.exit_code == 0 and f"bought {BOUGHT}" in bought.output
     assert _number(fake_twilio, BOUGHT)["sms_url"] == f"{PUBLIC_URL}/webhooks/twilio/sms"

@@ -52,6 +52,20 @@ def available(client: Client, area_code: str, country: str = "US") -> list[str]:
     return [n.phone_number for n in found]
 
 
+def monthly_price(client: Client, country: str = "US", number_type: str = "local") -> str | None:
+    """What Twilio's Pricing API says a number of this type costs a month ("1.15 USD"), or None
+    when it says nothing or cannot be asked (the confirmation then names no figure).
+    https://www.twilio.com/docs/phone-numbers/pricing"""
+    try:
+        found = client.pricing.v1.phone_numbers.countries(country).fetch()
+    except (TwilioRestException, requests.RequestException):
+        return None
+    for price in found.phone_number_prices or []:
+        if isinstance(price, dict) and price.get("number_type") == number_type and price.get("current_price"):
+            return f"{price['current_price']} {(found.price_unit or 'USD').upper()}"
+    return None
+
+
 def buy(client: Client, phone_number: str, *, sms_url: str, status_callback: str) -> dict:
     return _plain(_twilio(lambda: client.incoming_phone_numbers.create(
         phone_number=phone_number, sms_url=sms_url, sms_method="POST", status_callback=status_callback,

@@ -74,9 +74,10 @@ def subaccount_number(sub_id, list_, assign, buy, area_code, release, service, y
             numbers.assign(rt, sub_id, assign, replace_ok=replace_ok)
             click.echo(f"{sub.name} now texts from {assign}; its SMS URL and call status callback point at Ringback")
         elif buy:
-            bought = numbers.buy(rt, sub_id, area_code, confirm=lambda n: yes or click.confirm(
-                f"Buy {n} on Twilio account for {sub.name}? Twilio bills a monthly fee for it (its price list, not "
-                "this API, says how much)", default=False))
+            bought = numbers.buy(rt, sub_id, area_code, confirm=lambda n, price: yes or click.confirm(
+                f"Buy {n} for {sub.name}? Twilio bills the account "
+                + (f"{price} a month for it (its Pricing API's figure for a local number)" if price
+                   else "a monthly fee for it (its Pricing API gave no figure: see its price list)"), default=False))
             click.echo(f"bought {bought['phone_number']}: {sub.name} now texts from it")
         else:
             click.echo(f"released {numbers.release(rt, sub_id)} from {sub.name}; its webhooks are as they were")

@@ -34,7 +34,7 @@ def number(sub_id: int):
                 area = (request.form.get("area_code") or "").strip()
                 if not (area.isascii() and area.isdigit() and len(area) == 3):
                     raise ValueError("an area code is three digits, e.g. 512")
-                numbers.buy(runtime, sub_id, area, confirm=lambda n: request.form.get("confirm_buy") == "yes")
+                numbers.buy(runtime, sub_id, area, confirm=lambda n, price: request.form.get("confirm_buy") == "yes")
             elif action == "release":
                 numbers.release(runtime, sub_id)
             elif action == "ghl_number":
@@ -51,7 +51,7 @@ def number(sub_id: int):
     with runtime.sessions() as s:
         sub = s.get(SubAccount, sub_id)
         via_ghl = texts_through_crm(sub, text_back_settings(s, sub))
-    registered, listed, account_sid, problem, ghl, ghl_problem = None, None, None, None, None, None
+    registered, listed, account_sid, problem, ghl, ghl_problem, price = None, None, None, None, None, None, None
     if via_ghl:
         try:
             ghl = numbers.ghl_numbers(runtime, sub_id)
@@ -63,9 +63,10 @@ def number(sub_id: int):
         try:
             listed, account_sid = numbers.listed(runtime, sub_id), numbers.account_for(runtime, sub_id).sid
             registered = numbers.registration(runtime, sub_id)
+            price = numbers.monthly_price(runtime, sub_id)
             sender_check.record(runtime, sub_id, sender_check.from_registration(registered))
         except ValueError as exc:
             problem = f"{exc}. Your agency connects its Twilio account on its Ringback page."
     return render_template("number.html", sub=sub, numbers=listed, account_sid=account_sid, account_problem=problem,
                            error=error, registered=registered, via_ghl=via_ghl, ghl_numbers=ghl,
-                           ghl_problem=ghl_problem), 400 if error else 200
+                           ghl_problem=ghl_problem, price=price), 400 if error else 200

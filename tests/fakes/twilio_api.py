@@ -79,6 +79,7 @@ class FakeTwilio:
         self.messages: list[dict] = []
         self.numbers: dict[str, dict] = {}  # PN sid -> the account's incoming number
         self.available: list[str] = []  # numbers anyone may buy (E.164)
+        self.local_price: str | None = "1.15"  # a local US number's monthly price (Pricing API); None: none listed
         self.unexpected: list[str] = []
         self.invalid: list[str] = []
         self._failures: list[int] = []
@@ -98,6 +99,7 @@ class FakeTwilio:
             self.messages.clear()
             self.numbers.clear()
             self.available.clear()
+            self.local_price = "1.15"
             self.services.clear()
             self.accounts = {self.account_sid: self.auth_token}
             self.api_keys.clear()
@@ -207,6 +209,8 @@ class FakeTwilio:
     # ------------------------------------------------------------- the API
 
     def _spec(self) -> OpenAPI | None:
+        if request.path.startswith("/v1/PhoneNumbers/"):
+            return None  # pricing.twilio.com: no contract of Twilio's Pricing API in ../shared; answered as documented
         return self.openapi_messaging if request.path.startswith("/v1/") else self.openapi
 
     def _make_app(self) -> Flask:
@@ -276,6 +280,15 @@ class FakeTwilio:
                     "us_app_to_person_registered": any(c["campaign_status"] == "VERIFIED"
                                                        for c in service["campaigns"]),
                     "url": f"{request.host_url}v1/Services/{sid}", "links": {}}
+
+        @app.get("/v1/PhoneNumbers/Countries/<iso>")
+        def phone_number_prices(iso):
+            """https://www.twilio.com/docs/phone-numbers/pricing#fetch-a-country-resource"""
+            prices = [] if self.local_price is None or iso != "US" else [
+                {"number_type": "local", "base_price": self.local_price, "current_price": self.local_price},
+                {"number_type": "toll free", "base_price": "2.15", "current_price": "2.15"}]
+            return _json({"country": "United States", "iso_country": iso, "phone_number_prices": prices,
+                          "price_unit": "USD", "url": request.url})
 
         @app.get("/v1/Services")
         def list_services():
