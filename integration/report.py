@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, time, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from .models import Call, Message, OptOut, Recovery
+from .models import Call, Message, OptOut, Recovery, utcnow
 
 DELIVERED = {"delivered", "read"}
 COLUMNS = ("day", "missed_calls", "texted", "delivered", "replied", "booked", "lost", "opted_out",
@@ -114,3 +114,39 @@ def _pct(v):
 
 def _num(v):
     return "-" if v is None else f"{v:.2f}"
+
+
+RECENT_DAYS = 30
+
+
+@dataclass(frozen=True)
+class Recent:
+    """A sub-account's last RECENT_DAYS, as the settings and agency pages show it."""
+
+    since: datetime
+    missed: int  # missed calls heard
+    states: dict  # recoveries opened, by state
+    value: float  # money booked
+
+    @property
+    def texted(self) -> int:
+        return sum(self.states.values())
+
+    @property
+    def replied(self) -> int:
+        return self.states.get("replied", 0) + self.states.get("booked", 0)
+
+    @property
+    def booked(self) -> int:
+        return self.states.get("booked", 0)
+
+
+def recent(session, sub_id: int, now: datetime | None = None) -> Recent:
+    since = (now or utcnow()) - timedelta(days=RECENT_DAYS)
+    states = dict(session.execute(select(Recovery.state, func.count()).where(
+        Recovery.sub_account_id == sub_id, Recovery.opened_at >= since).group_by(Recovery.state)).all())
+    missed = session.scalar(select(func.count()).select_from(Call).where(
+        Call.sub_account_id == sub_id, Call.missed.is_(True), Call.started_at >= since))
+    value = session.scalar(select(func.coalesce(func.sum(Recovery.value), 0)).where(
+        Recovery.sub_account_id == sub_id, Recovery.state == "booked", Recovery.opened_at >= since))
+    return Recent(since, missed or 0, states, float(value or 0))

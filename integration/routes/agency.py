@@ -3,13 +3,12 @@ for the last 30 days, and the agency's own Twilio account."""
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 
 from flask import Blueprint, redirect, render_template, request, url_for
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from .. import numbers, texting, twilio_accounts, viewer
-from ..models import Call, Recovery, SubAccount, utcnow
+from .. import numbers, report, texting, twilio_accounts, viewer
+from ..models import SubAccount
 from ..settings_store import text_back_settings
 from . import access, rt
 
@@ -59,21 +58,14 @@ def _agency_page(who, twilio_error: str | None = None):
             where = [(SubAccount.agency_id == who.agency_id) | SubAccount.id.in_(who.sub_ids or [-1])]
         subs = s.scalars(select(SubAccount).where(*where, SubAccount.removed_at.is_(None))
                          .order_by(SubAccount.name)).all()
-        since = utcnow() - timedelta(days=30)
         rows = []
         for sub in subs:
-            states = dict(s.execute(select(Recovery.state, func.count()).where(
-                Recovery.sub_account_id == sub.id, Recovery.opened_at >= since).group_by(Recovery.state)).all())
-            missed = s.scalar(select(func.count()).select_from(Call).where(
-                Call.sub_account_id == sub.id, Call.missed.is_(True), Call.started_at >= since))
-            value = s.scalar(select(func.coalesce(func.sum(Recovery.value), 0)).where(
-                Recovery.sub_account_id == sub.id, Recovery.state == "booked", Recovery.opened_at >= since))
+            stats = report.recent(s, sub.id)
             settings = text_back_settings(s, sub)
             enabled, cannot = settings.enabled, texting.problem(s, rt().config, sub, settings)
-            rows.append({"sub": sub, "missed": missed, "texted": sum(states.values()), "problem": cannot,
-                         "not_texted": texting.not_texted(s, sub.id, since)[0] if cannot else 0,
-                         "replied": states.get("replied", 0) + states.get("booked", 0),
-                         "booked": states.get("booked", 0), "value": value, "enabled": enabled})
+            rows.append({"sub": sub, "missed": stats.missed, "texted": stats.texted, "problem": cannot,
+                         "not_texted": texting.not_texted(s, sub.id, stats.since)[0] if cannot else 0,
+                         "replied": stats.replied, "booked": stats.booked, "value": stats.value, "enabled": enabled})
     may_connect = who.agency_id is not None or (who.provider == "development" and rt().config.env != "production")
     return render_template("agency.html", viewer=who, rows=rows, twilio=twilio, may_connect=may_connect,
                            twilio_error=twilio_error, connected=request.args.get("twilio") == "connected")

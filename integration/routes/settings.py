@@ -22,9 +22,9 @@ from workflows.hours import BadSchedule, WeeklySchedule, zone
 from workflows.phones import UnusableNumber, to_e164
 from workflows.stages import LABELS, STAGES
 
-from .. import senders, texting, viewer
+from .. import report, senders, texting, viewer
 from ..db import transaction
-from ..models import Call, Installation, Message, Recovery, SubAccount, utcnow
+from ..models import Installation, Message, SubAccount, utcnow
 from ..settings_store import (apply_pack, save_stage_mapping, save_text_back, save_workflow, stage_mapping,
                               text_back_settings, texts_through_crm, workflow_values)
 from ..worker.handlers import CRM_TEXT_STATUS
@@ -90,11 +90,8 @@ def _template(value: str) -> None:
 def _page_data(s, sub) -> dict:
     settings = text_back_settings(s, sub)
     inst = s.scalar(select(Installation).where(Installation.sub_account_id == sub.id))
-    since = utcnow() - timedelta(days=30)
-    counts = dict(s.execute(select(Recovery.state, func.count()).where(
-        Recovery.sub_account_id == sub.id, Recovery.opened_at >= since).group_by(Recovery.state)).all())
-    missed = s.scalar(select(func.count()).select_from(Call).where(
-        Call.sub_account_id == sub.id, Call.missed.is_(True), Call.started_at >= since))
+    stats = report.recent(s, sub.id)
+    since, counts, missed = stats.since, stats.states, stats.missed
     previews = {kind: _render(settings.template_for(kind), sub.name, sub.booking_url)
                 for kind in ("business_hours", "after_hours")}
     values = workflow_values(s, sub)
