@@ -21,6 +21,22 @@ def active(session: Session, sub_id: int) -> SubAccount | None:
     return sub if sub is not None and sub.removed_at is None else None
 
 
+def create(session: Session, vault, *, name: str, provider: str, external_id: str, phone_number: str | None,
+           timezone: str, business_hours: str, booking_url: str | None, crm_token: str | None, public_url: str,
+           instance_url: str | None = None) -> tuple[int, str | None]:
+    """A sub-account made by hand (already validated), connected to its CRM when a token is given:
+    (its id, a Salesforce org's new Outbound Message URL or None). IntegrityError (at flush) when
+    its number or CRM account is another sub-account's."""
+    sub = SubAccount(name=name, provider=provider, external_id=external_id, phone_number=phone_number,
+                     timezone=timezone, business_hours=business_hours, booking_url=booking_url)
+    session.add(sub)
+    session.flush()
+    outbound_url = None
+    if crm_token:
+        outbound_url = connect_crm(session, sub, crm_token, vault, public_url=public_url, instance_url=instance_url)
+    return sub.id, outbound_url
+
+
 def update_profile(session: Session, sub: SubAccount, **values) -> list[str]:
     """Set the given facts (already validated by the caller); the names of those that changed.
     Raises IntegrityError (at flush) when the number is another sub-account's."""

@@ -6,7 +6,7 @@ import json
 import re
 
 import click
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from ..models import SubAccount
 
@@ -103,59 +103,17 @@ def installations() -> None:
     pass
 
 
-def _ago(when, now) -> str:
-    if when is None:
-        return "never"
-    seconds = (now - when).total_seconds()
-    for size, unit in ((86400, "d"), (3600, "h"), (60, "min")):
-        if abs(seconds) >= size:
-            return f"{seconds / size:.0f} {unit} ago" if seconds >= 0 else f"in {-seconds / size:.0f} {unit}"
-    return "just now" if seconds >= 0 else "in a moment"
-
-
 @installations.command("list", help="Each installation's health: token, expiry, last event, last CRM write.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def installations_list(fmt: str) -> None:
     from marketplace.vault import Vault
 
-    from .. import texting
-    from ..models import Agency, Installation, SyncOp, utcnow
+    from .. import installation_health
+    from ..models import utcnow
 
     config = _config()
-    vault = Vault(config.encryption_key)
-    now = utcnow()
-    rows = []
     with _sessions(config)() as s:
-        for inst in s.scalars(select(Installation).order_by(Installation.id)):
-            sub = s.get(SubAccount, inst.sub_account_id) if inst.sub_account_id else None
-            agency = s.get(Agency, inst.agency_id) if inst.agency_id else None
-            failed = s.scalar(select(func.count()).select_from(SyncOp).where(
-                SyncOp.sub_account_id == inst.sub_account_id, SyncOp.status == "failed")) if sub else 0
-            if inst.expires_at is None:
-                token = "no expiry" if inst.kind == "private_token" else "valid until refused"
-            elif inst.expires_at > now:
-                token = f"valid, expires {_ago(inst.expires_at, now)}"
-            else:
-                token = "expired" + (", refreshed on next use" if inst.refresh_token or inst.agency_id else "")
-            try:
-                vault.open(inst.access_token)
-            except Exception:  # noqa: BLE001 (a key that was rotated away: say so, never show the token)
-                token = "unreadable: encrypted with a key RINGBACK_ENCRYPTION_KEY no longer has"
-            outbound = None
-            if inst.provider == "salesforce" and inst.webhook_secret:
-                try:
-                    outbound = f"{config.public_url}/webhooks/salesforce/{vault.open(inst.webhook_secret)}"
-                except Exception:  # noqa: BLE001
-                    outbound = "unreadable"
-            cannot = texting.problem(s, config, sub) if sub else None
-            rows.append({
-                "texting": f"cannot text: {cannot.why}; {cannot.fix}" if cannot else ("ok" if sub else None),
-                "id": inst.id, "provider": inst.provider, "kind": inst.user_type or inst.kind,
-                "account": inst.external_id or (sub.external_id if sub else None),
-                "sub_account": f"{sub.id} {sub.name}" if sub else f"agency: {agency.name if agency else '?'}",
-                "token": token, "expires_at": inst.expires_at.isoformat() if inst.expires_at else None,
-                "last_event": _ago(inst.last_event_at, now), "last_write": _ago(inst.last_write_at, now),
-                "failed_writes": failed, "outbound_message_url": outbound})
+        rows = installation_health.rows(s, config, Vault(config.encryption_key), utcnow())
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2))
         return

@@ -54,19 +54,14 @@ def subaccount_add(name, phone, tz, booking_url, hours, ghl_location, hubspot_po
                                  param_hint="--crm-token")
     if salesforce_org and not (salesforce_instance and crm_token):
         raise click.BadParameter("a Salesforce org needs --salesforce-instance and --crm-token", param_hint="--salesforce-org")
-    outbound_url = None
     provider, external = crm or ("twilio", phone)
     from .. import subaccounts
     try:
         with transaction(_sessions(config)) as s:
-            sub = SubAccount(name=name, provider=provider, external_id=external, phone_number=phone,
-                             timezone=tz, business_hours=hours, booking_url=booking_url)
-            s.add(sub)
-            s.flush()
-            sub_id = sub.id
-            if crm_token:
-                outbound_url = subaccounts.connect_crm(s, sub, crm_token, Vault(config.encryption_key),
-                                                       public_url=config.public_url, instance_url=salesforce_instance)
+            sub_id, outbound_url = subaccounts.create(
+                s, Vault(config.encryption_key), name=name, provider=provider, external_id=external,
+                phone_number=phone, timezone=tz, business_hours=hours, booking_url=booking_url, crm_token=crm_token,
+                public_url=config.public_url, instance_url=salesforce_instance)
     except IntegrityError:
         what = f"{phone} or {provider} account {external}" if crm else phone
         raise click.ClickException(f"{what} already belongs to a sub-account (see `ringback subaccount list`)") from None
