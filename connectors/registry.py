@@ -3,8 +3,10 @@ of comparing vendor names (Sentry-style: a provider per integration, its whole s
 folder). A provider has `key`, `name`, `is_crm` and `parse_stored(kind, payload)`; a CRM's also
 `client_id(config)`, `client_id_setting`, `authorize_url(config, redirect_uri, state)`,
 `crm(config, token=, external_id=, instance_url=, overrides=, limiter=)` and
-`refresh(config, refresh_token, user_type)`, and `sends_texts` (texts can go out through the
-CRM's own conversations)."""
+`refresh(config, refresh_token, user_type)`, `sends_texts` (texts can go out through the CRM's
+own conversations), `stage_needs_lookup` (a deal's new stage arrives as an id to look up) and
+`logs_texts(config)` (each text is also logged where the CRM shows conversations),
+`has_workflow_triggers`, and where `sends_texts`: `text_sender(crm, contact_id)`."""
 from __future__ import annotations
 
 from .ghl.provider import PROVIDER as GHL

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from sqlalchemy import select
+
+from connectors import registry
 from connectors.base import CrmError
 from workflows.events import BookingEvent, CallEvent, CallRef, MeetingRef
-
-from sqlalchemy import select
 
 from .models import Recovery, SubAccount
 from .sync import READ_PROVIDERS, crm_for, with_fresh_token
@@ -29,7 +30,8 @@ def incomplete(event) -> bool:
     if isinstance(event, (CallRef, MeetingRef)):
         return True
     if isinstance(event, BookingEvent):  # a HubSpot stage id: is it the Booked stage?
-        return event.is_booking is None and event.provider == "hubspot"
+        vendor = registry.crm(event.provider)
+        return event.is_booking is None and vendor is not None and vendor.stage_needs_lookup
     return isinstance(event, CallEvent) and not event.caller and bool(event.contact_ref)
 
 

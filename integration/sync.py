@@ -37,9 +37,8 @@ def logs_sms(provider: str, config) -> bool:
     """Whether texts are logged where the CRM shows conversations (HubSpot: an SMS
     communication; GoHighLevel: the contact's conversation, through the app's conversation
     provider, so only when GHL_CONVERSATION_PROVIDER_ID is set; Salesforce: the note is a Task)."""
-    if provider == "hubspot":
-        return True
-    return provider == "ghl" and bool(config is not None and config.ghl_conversation_provider_id)
+    vendor = registry.crm(provider)
+    return vendor is not None and vendor.logs_texts(config)
 
 
 def text_ops(provider: str, *, note: str, direction: str, body: str, config=None,

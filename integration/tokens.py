@@ -16,7 +16,6 @@ from sqlalchemy import select
 
 from connectors.base import CrmError
 from connectors import registry
-from connectors.ghl import oauth as ghl_oauth
 
 from .db import transaction
 from .models import Agency, Installation, utcnow
@@ -36,9 +35,11 @@ def refresh(rt, installation_id: int, stale_access_token: str) -> str:
         current = rt.vault.open(inst.access_token)
         if current != stale_access_token and not expiring(inst.expires_at):
             return current  # another worker refreshed while this one waited for the lock
-        if inst.provider == "ghl" and inst.kind == "oauth" and not inst.refresh_token and inst.agency_id:
-            # A location token exchanged from the agency's: exchange again (after the agency's
-            # own token is fresh), there is no refresh token for it.
+        vendor = registry.crm(inst.provider)
+        if (vendor is not None and vendor.exchanges_account_tokens and inst.kind == "oauth" and not inst.refresh_token
+                and inst.agency_id):
+            # An account's token exchanged from the agency's (a GoHighLevel location's): exchange
+            # again, after the agency's own token is fresh; there is no refresh token for it.
             return _exchange_again(rt, s, inst)
         if inst.kind != "oauth" or not inst.refresh_token:
             raise CrmError(f"{inst.provider} refused the token and it cannot be refreshed ({inst.kind}): "
@@ -56,24 +57,25 @@ def refresh(rt, installation_id: int, stale_access_token: str) -> str:
 
 
 def _exchange_again(rt, s, inst: Installation) -> str:
+    vendor = registry.crm(inst.provider)
     agency = s.get(Agency, inst.agency_id)
     company = s.scalar(select(Installation).where(Installation.agency_id == inst.agency_id,
                                                   Installation.sub_account_id.is_(None),
-                                                  Installation.provider == "ghl"))
+                                                  Installation.provider == inst.provider))
     if company is None or agency is None:
-        raise CrmError(f"location {inst.external_id}'s agency has no GoHighLevel token any more: reinstall", status=401)
+        raise CrmError(f"{inst.external_id}'s agency has no {vendor.name} token any more: reinstall", status=401)
     company_token = rt.vault.open(company.access_token)
     if expiring(company.expires_at) and company.refresh_token:
-        pair = _ask(rt.config, "ghl", rt.vault.open(company.refresh_token), "Company")
+        pair = _ask(rt.config, inst.provider, rt.vault.open(company.refresh_token), "Company")
         company.access_token, company.refresh_token = rt.vault.seal(pair["access_token"]), rt.vault.seal(pair["refresh_token"])
         company.expires_at = utcnow() + timedelta(seconds=int(pair.get("expires_in") or 86399))
         company.refreshed_at = utcnow()
         company_token = pair["access_token"]
-    token = ghl_oauth.location_token(rt.config.ghl_api_url, company_token, agency.external_id, inst.external_id)
+    token = vendor.account_token(rt.config, company_token, agency.external_id, inst.external_id)
     inst.access_token = rt.vault.seal(token["access_token"])
     inst.expires_at = utcnow() + timedelta(seconds=int(token.get("expires_in") or 86399))
     inst.refreshed_at = utcnow()
-    log.info("exchanged a new location token for installation %s", inst.id)
+    log.info("exchanged a new %s account token for installation %s", inst.provider, inst.id)
     return token["access_token"]
 
 

@@ -3,16 +3,39 @@ from __future__ import annotations
 
 from . import oauth, webhook
 from .client import GHL_API, GhlClient
+from .conversations import GhlConversationSender
 from .crm import GhlCrm
 
 
 class GhlProvider:
     key = "ghl"
     name = "GoHighLevel"
+    account_noun = "location"  # what the vendor calls the account a sub-account is
     is_crm = True  # Ringback writes its contacts, opportunities, notes and tasks
     # A location can text its callers through GoHighLevel's own conversations (its inbox, its number).
     sends_texts = True
+    # Its workflows can subscribe to Ringback's triggers (integration.actions).
+    has_workflow_triggers = True
+
+    def text_sender(self, crm, contact_id: str | None):
+        """The SMS sender through the location's own conversations (its inbox, its number)."""
+        return GhlConversationSender(crm.client, contact_id)
     client_id_setting = "GHL_CLIENT_ID"
+
+    # Deal stages arrive by name in GoHighLevel's events: nothing to look up.
+    stage_needs_lookup = False
+
+    def logs_texts(self, config) -> bool:
+        """Texts are logged in the contact's conversation through the app's conversation
+        provider, so only when GHL_CONVERSATION_PROVIDER_ID is set."""
+        return bool(config is not None and config.ghl_conversation_provider_id)
+
+    # An agency install holds one token; each location's own is exchanged from it (no refresh
+    # token: exchanged again when it runs out).
+    exchanges_account_tokens = True
+
+    def account_token(self, config, agency_token: str, agency_ref: str, account_ref: str) -> dict:
+        return oauth.location_token(config.ghl_api_url, agency_token, agency_ref, account_ref)
 
     def client_id(self, config) -> str | None:
         return config.ghl_client_id

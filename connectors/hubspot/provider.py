@@ -10,9 +10,19 @@ from .crm import HubSpotCrm, make_client
 class HubSpotProvider:
     key = "hubspot"
     name = "HubSpot"
+    account_noun = "portal"
     is_crm = True
     sends_texts = False
+    has_workflow_triggers = False
     client_id_setting = "HUBSPOT_CLIENT_ID"
+
+    # A deal's new stage arrives as a stage id: whether it is Booked or Lost is asked of HubSpot.
+    stage_needs_lookup = True
+
+    def logs_texts(self, config) -> bool:
+        return True  # each text is an SMS communication on the contact
+
+    exchanges_account_tokens = False
 
     def client_id(self, config) -> str | None:
         return config.hubspot_client_id

@@ -11,9 +11,19 @@ from .crm import SalesforceCrm, make_client
 class SalesforceProvider:
     key = "salesforce"
     name = "Salesforce"
+    account_noun = "org"
     is_crm = True
     sends_texts = False
+    has_workflow_triggers = False
     client_id_setting = "SALESFORCE_CLIENT_ID"
+
+    # An Opportunity's stage arrives by name (and IsWon/IsClosed): compared locally.
+    stage_needs_lookup = False
+
+    def logs_texts(self, config) -> bool:
+        return False  # the note is a completed Task on the person: nothing more to log
+
+    exchanges_account_tokens = False
 
     def client_id(self, config) -> str | None:
         return config.salesforce_client_id

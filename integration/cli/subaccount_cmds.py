@@ -5,6 +5,7 @@ import click
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from connectors import registry
 from workflows.hours import DAYS
 from workflows.settings import DEFAULT_HOURS
 
@@ -139,7 +140,7 @@ def subaccount_settings(sub_id, name, phone, tz, hours, booking_url, no_booking_
     from workflows.templates import BadTemplate
 
     from .. import subaccounts
-    from ..settings_store import save_text_back, text_back_settings
+    from ..settings_store import save_text_back, text_back_settings, texts_through_crm
 
     if booking_url and no_booking_url:
         raise click.BadParameter("give --booking-url or --no-booking-url, not both", param_hint="--no-booking-url")
@@ -190,7 +191,9 @@ def subaccount_settings(sub_id, name, phone, tz, hours, booking_url, no_booking_
     click.echo(f"  hours: {settings.hours.format()} ({settings.timezone})")
     click.echo(f"  a completed call under {settings.missed_under_seconds}s counts as missed; "
                f"repeat callers texted at most once per {settings.dedupe_window_seconds / 3600:g} h")
-    click.echo("  texts sent through " + ("the GoHighLevel location's conversations" if settings.send_via == "ghl"
+    via_crm = texts_through_crm(sub, settings)
+    vendor = registry.crm(sub.provider)
+    click.echo("  texts sent through " + (f"the {vendor.name} {vendor.account_noun}'s conversations" if via_crm
                                          else f"Ringback's sender ({config.sms_backend})"))
     click.echo(f"  blocked: {', '.join(sorted(settings.block_list)) or 'nobody'}")
     click.echo(f"  call statuses meaning missed: {', '.join(sorted(settings.missed_statuses))}")

@@ -296,6 +296,9 @@ def test_text(sub_id: int):
                       body=text, provider=via or runtime.sender.name, provider_sid=result.sid, status=result.status,
                       idempotency_key=key, segments=seg.count, encoding=seg.encoding))
     log.info("test text sent sub=%s by=%s", sub.id, who.user)
-    channel = "GoHighLevel" if via == "ghl" else ("Twilio" if runtime.sender_for(sub.id).name == "twilio" else "the sandbox")
+    if via:
+        channel = registry.crm(via).name
+    else:
+        channel = "Twilio" if runtime.sender_for(sub.id).name == "twilio" else "the sandbox"
     return jsonify(sent=True, to=to, text=text, status=result.status, sid=result.sid, channel=channel,
-                   sender=sub.phone_number if via != "ghl" else "the location's number")
+                   sender="the location's number" if via else sub.phone_number)

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from connectors import registry
 from connectors.twilio.client import OPTED_OUT_CODES
 from workflows import replies, templates
 from workflows.decide import CallerState, classify_call, decide_reply, decide_text_back
@@ -19,7 +20,7 @@ from .. import actions, sequence, settings_store, sync
 from ..models import InboxEvent, Message, OptOut, Recovery, Step, SubAccount
 from ..statements import (CALLER_STATE, JOIN_RECOVERY, SELECT_CALL, SELECT_OPEN_RECOVERY, SELECT_SUB, UPDATE_CALL,
                          UPDATE_RECOVERY, calls_table, recoveries_table)
-from ..settings_store import text_back_settings, texts_through_crm
+from ..settings_store import crm_sends_texts, text_back_settings, texts_through_crm
 
 from .optouts import record_opt_out
 from .outcomes import CRM_TEXT_STATUSES, Claim, EVENT_RETRY_WINDOW, NotYet, Outcome
@@ -89,7 +90,7 @@ def _missed_call(s: Session, sub, settings, call: CallEvent, why: str, values: d
     # own number is the default, so none is needed.
     via_ghl = texts_through_crm(sub, settings)
     from_number = sub.phone_number
-    if call.provider == "twilio":
+    if registry.crm(call.provider) is None:  # a phone number's own call event (Twilio's)
         try:
             from_number = to_e164(call.called, settings.default_region)
         except UnusableNumber:
@@ -139,8 +140,8 @@ def _missed_call(s: Session, sub, settings, call: CallEvent, why: str, values: d
                          "segments": seg.count, "encoding": seg.encoding, "validity_seconds": settings.validity_seconds,
                          "crm": crm})
     if via_ghl:
-        step.payload.update(via="ghl", contact_id=call.contact_ref if call.provider == "ghl" else None)
-        sender = ("ghl", sender[1], sender[2])
+        step.payload.update(via=sub.provider, contact_id=call.contact_ref if call.provider == sub.provider else None)
+        sender = (sub.provider, sender[1], sender[2])
     claim = claim_new(s, step, sender, now)
     # The rest of the sequence, as steps: follow-ups, the escalation check, the lost check.
     sequence.schedule_after_text_back(conn, sub, settings_store.pack_settings(s, sub, rows), rec_id,
@@ -212,15 +213,16 @@ def handle_sms(s: Session, rt, ev: InboxEvent, sms: InboundSms, now: datetime) -
     claims = [claim_new(s, step, (rt.sender.name, rt.lease), now) for step in alerts]
     # Answers go back the way the text came: Twilio, or the GoHighLevel conversation.
     # (A CRM's own inbox answers STOP itself, e.g. GoHighLevel's DND; Ringback records the opt-out.)
-    if answer and sms.provider in ("twilio", "ghl") and (sms.provider == "twilio" or intent is not None):
+    by_number, by_crm = registry.crm(sms.provider) is None, crm_sends_texts(sms.provider)
+    if answer and (by_number or (by_crm and intent is not None)):
         step = Step(sub_account_id=sub.id, recovery_id=rec.id if rec else None, kind="reply_answer",
                     idempotency_key=f"answer:{sms.provider}:{sms.message_id}", due_at=now,
                     expires_at=now + timedelta(minutes=10),
                     payload={"to": sender, "from": sms.recipient or sub.phone_number or "", "body": answer,
                              "crm": sub.provider if rec is not None and sub.provider in sync.CRM_PROVIDERS else None})
-        via = ("ghl", rt.lease) if sms.provider == "ghl" else (rt.sender.name, rt.lease)
-        if sms.provider == "ghl":
-            step.payload.update(via="ghl", contact_id=sms.contact_ref)
+        via = (sms.provider, rt.lease) if by_crm else (rt.sender.name, rt.lease)
+        if by_crm:
+            step.payload.update(via=sms.provider, contact_id=sms.contact_ref)
         claims.append(claim_new(s, step, via, now))
     return Outcome(summary, claims=claims, syncs=[rec.id] if crm_ops else [])
 
@@ -257,7 +259,7 @@ def handle_delivery(s: Session, upd: DeliveryUpdate, now: datetime) -> Outcome:
         # Twilio reports only Ringback's own texts. A CRM reports every text sent through its
         # API, other apps' too: one not recorded within a minute is not Ringback's.
         raise NotYet(f"no message {upd.message_id} recorded yet",
-                     EVENT_RETRY_WINDOW if upd.provider == "twilio" else timedelta(minutes=1))
+                     EVENT_RETRY_WINDOW if registry.crm(upd.provider) is None else timedelta(minutes=1))
     if upd.error_code in OPTED_OUT_CODES:
         record_opt_out(s, msg.sub_account_id, msg.to_number, f"twilio_{upd.error_code}", now)
     if not message_advances(msg.status, upd.status):

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
+from connectors import registry
 from connectors.base import SendError
 from workflows import templates
 
@@ -175,7 +176,7 @@ def deliver(rt, claim: Claim, now: datetime | None = None) -> Outcome:
                                 in_crm_inbox=p.get("via") == p["crm"])
             if moved:
                 ops.insert(0, ("stage", {"stage": "texted_back"}))
-                if p["crm"] == "ghl":
+                if registry.crm(p["crm"]).has_workflow_triggers:
                     ops += actions.trigger_ops(conn, p["sub_account_id"], "missed_call_texted_back", {
                         "phone": p["to"], "message": p["body"], "recoveryId": p["recovery_id"]})
             sync.add(conn, sub_account_id=p["sub_account_id"], recovery_id=p["recovery_id"], provider=p["crm"],
