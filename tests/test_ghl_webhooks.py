@@ -5,7 +5,6 @@ import base64
 import json
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import hashes
@@ -14,11 +13,12 @@ from sqlalchemy import func, select
 
 from connectors.ghl.webhook import WebhookKeys
 from integration.models import Call, InboxEvent, Message, OptOut, Recovery, SubAccount
+from tests import webhooks
 from tests.conftest import BUSINESS_NUMBER, CALLER, GHL_LOCATION
 from tests.twilio_helpers import fixture as twilio_fixture
 from tests.twilio_helpers import post as twilio_post
 
-FIXTURES = Path(__file__).with_name("fixtures") / "ghl"
+FIXTURES = webhooks.folder("ghl")
 LOCATION = GHL_LOCATION  # the locationId in the fixtures
 FIXTURE_TIME = b"2026-11-17T15:04:05.123Z"
 APP_ID = "ve9EPM428h8vShlRW1KT"  # the appId of Ringback's app in the fixtures
@@ -83,7 +83,7 @@ def _events(rt):
 
 
 def test_every_fixture_has_an_expectation():
-    assert {p.stem for p in FIXTURES.glob("*.json")} == set(EXPECTED)
+    webhooks.assert_every_fixture_expected("ghl", EXPECTED)
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))

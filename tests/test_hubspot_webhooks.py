@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
 import pytest
 from hubspot.utils.signature import Signature
@@ -12,9 +11,10 @@ from sqlalchemy import select
 from connectors.hubspot import webhook
 from integration.worker import events
 from integration.models import Call, InboxEvent
+from tests import webhooks
 from tests.conftest import BUSINESS_NUMBER, CALLER, HUBSPOT_PORTAL, HUBSPOT_SECRET, PUBLIC_URL
 
-FIXTURES = Path(__file__).with_name("fixtures") / "hubspot"
+FIXTURES = webhooks.folder("hubspot")
 PORTAL = HUBSPOT_PORTAL
 PATH = "/webhooks/hubspot"
 MISSED = {"hs_call_direction": "INBOUND", "hs_call_status": "MISSED", "hs_call_duration": "0",
@@ -48,7 +48,7 @@ def post(client, body: bytes, hdrs: dict, path: str = PATH):
 
 
 def test_every_fixture_has_an_expectation():
-    assert {p.stem for p in FIXTURES.glob("*.json")} == set(EXPECTED)
+    webhooks.assert_every_fixture_expected("hubspot", EXPECTED)
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))

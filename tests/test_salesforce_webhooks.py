@@ -1,15 +1,15 @@
 """Salesforce Outbound Messages: call Tasks in, the caller found through simple-salesforce, the SOAP Ack out."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from integration.models import Call, InboxEvent
+from tests import webhooks
 from tests.conftest import CALLER, SF_CONTACT, SF_LEAD, SF_ORG, SF_OTHER_CALLER, SF_SECRET
 
-FIXTURES = Path(__file__).with_name("fixtures") / "salesforce"
+FIXTURES = webhooks.folder("salesforce")
 ORG, SECRET, LEAD, CONTACT, OTHER_CALLER = SF_ORG, SF_SECRET, SF_LEAD, SF_CONTACT, SF_OTHER_CALLER
 
 # fixture -> (inbox statuses, call outcomes in order)
@@ -31,7 +31,7 @@ def send(client, name: str, secret: str = SECRET, body: bytes | None = None):
 
 
 def test_every_fixture_has_an_expectation():
-    assert {p.stem for p in FIXTURES.glob("*.xml")} == set(EXPECTED)
+    webhooks.assert_every_fixture_expected("salesforce", EXPECTED)
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))

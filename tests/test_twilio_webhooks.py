@@ -10,8 +10,9 @@ from werkzeug.datastructures import MultiDict
 from connectors.base import WebhookRejected
 from connectors.twilio import webhook
 from integration.models import Call, InboxEvent, Message, OptOut, Recovery
+from tests import webhooks
 from tests.conftest import ACCOUNT_SID, BUSINESS_NUMBER, CALLER, PUBLIC_URL, sign
-from tests.twilio_helpers import all_fixtures, fixture, post, route_for
+from tests.twilio_helpers import fixture, post, route_for
 
 # What each call fixture must lead to: (call outcome, texts sent).
 CALLS = {
@@ -45,7 +46,7 @@ STATUSES = {
 
 
 def test_every_fixture_has_an_expectation():
-    assert set(all_fixtures()) == set(CALLS) | set(SMS) | set(STATUSES)
+    webhooks.assert_every_fixture_expected("twilio", set(CALLS) | set(SMS) | set(STATUSES))
 
 
 @pytest.mark.parametrize("name", sorted(CALLS))

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
+from tests import webhooks
 from tests.conftest import PUBLIC_URL, sign
 
-FIXTURES = Path(__file__).with_name("fixtures") / "twilio"
+FIXTURES = webhooks.folder("twilio")
 ROUTES = {"call_status": "voice", "dial_action": "dial", "inbound_sms": "sms", "message_status": "message-status"}
 
 
@@ -15,7 +15,7 @@ def fixture(name: str) -> dict:
 
 
 def all_fixtures() -> list[str]:
-    return sorted(p.stem for p in FIXTURES.glob("*.json"))
+    return sorted(webhooks.names("twilio"))
 
 
 def route_for(name: str) -> str:
