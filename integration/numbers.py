@@ -51,9 +51,9 @@ def _points_at_us(rt, number: dict, key: str) -> bool:
     return without_login(number[key]) == without_login(our_urls(rt)[key])
 
 
-def listed(rt, sub_id: int) -> list[dict]:
+def listed(rt, sub_id: int, account: Account | None = None) -> list[dict]:
     """The account's numbers, each with the sub-account using it (if any) and whether it points at Ringback."""
-    account = account_for(rt, sub_id)
+    account = account or account_for(rt, sub_id)
     found = twilio_numbers.incoming(account.client)
     with rt.sessions() as s:
         users = dict(s.execute(select(SubAccount.phone_number, SubAccount.name).where(
@@ -106,11 +106,6 @@ def buy(rt, sub_id: int, area_code: str, *, confirm) -> dict:
         twilio_numbers.release(account.client, number["sid"])  # never bought and left unassigned
         raise
     return number
-
-
-def monthly_price(rt, sub_id: int) -> str | None:
-    """What a local number costs a month on the sub-account's Twilio account, as Twilio reports it."""
-    return twilio_numbers.monthly_price(account_for(rt, sub_id).client)
 
 
 def release(rt, sub_id: int) -> str:
@@ -226,7 +221,7 @@ def a2p_applies(phone_number: str | None) -> bool:
         return False
 
 
-def registration(rt, sub_id: int) -> Registration | None:
+def registration(rt, sub_id: int, account: Account | None = None) -> Registration | None:
     """A2P 10DLC: the campaign the sub-account's texts go out under, or what carriers will do
     without one; None when it does not apply. ValueError when there is no Twilio account to ask
     (the sandbox) or Twilio cannot be asked."""
@@ -234,7 +229,7 @@ def registration(rt, sub_id: int) -> Registration | None:
         sub = subaccounts.active(s, sub_id)
     if sub is None or not a2p_applies(sub.phone_number):
         return None
-    client = account_for(rt, sub_id).client
+    client = (account or account_for(rt, sub_id)).client
     service = sub.messaging_service_sid or twilio_numbers.service_holding(client, sub.phone_number)
     if service is None:
         return Registration(True, f"{sub.phone_number} is in no Messaging Service of the Twilio account, so in no "

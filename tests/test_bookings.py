@@ -100,12 +100,17 @@ def _hubspot_event(**fields) -> bytes:
                       ).encode()
 
 
-def test_a_hubspot_meeting_with_the_contact_books_it(client, rt, hubspot_sub, fake_hubspot, fake_twilio):
+def _missed_then_meeting(client, rt, fake_hubspot, outcome: str) -> None:
+    """A missed caller texted back, then a meeting (7001) with their contact logged in HubSpot."""
     hubspot_missed_call(client, fake_hubspot)
     contact_id = _recovery(rt).crm_refs["contact_id"]
     fake_hubspot.put(HUBSPOT_PORTAL, "meetings", "7001", {"hs_meeting_start_time": "2026-11-30T15:00:00Z",
-                                                          "hs_meeting_outcome": "SCHEDULED"})
+                                                          "hs_meeting_outcome": outcome})
     fake_hubspot.associations.append(("meetings", "7001", contact_id, 200))
+
+
+def test_a_hubspot_meeting_with_the_contact_books_it(client, rt, hubspot_sub, fake_hubspot, fake_twilio):
+    _missed_then_meeting(client, rt, fake_hubspot, "SCHEDULED")
     body = _hubspot_event(subscriptionType="object.creation", objectTypeId="0-47", objectId=7001)
     assert hubspot_post(client, body, hubspot_headers(body)).json["accepted"] == 1
     assert _recovery(rt).state == "booked"
@@ -165,11 +170,7 @@ def test_a_salesforce_opportunity_closed_lost_closes_it_as_lost(client, rt, sale
 
 
 def test_a_hubspot_meeting_whose_outcome_is_set_later_books_it(client, rt, hubspot_sub, fake_hubspot, fake_twilio):
-    hubspot_missed_call(client, fake_hubspot)
-    contact_id = _recovery(rt).crm_refs["contact_id"]
-    fake_hubspot.put(HUBSPOT_PORTAL, "meetings", "7001", {"hs_meeting_start_time": "2026-11-30T15:00:00Z",
-                                                          "hs_meeting_outcome": "CANCELED"})
-    fake_hubspot.associations.append(("meetings", "7001", contact_id, 200))
+    _missed_then_meeting(client, rt, fake_hubspot, "CANCELED")
     logged = _hubspot_event(subscriptionType="object.creation", objectTypeId="0-47", objectId=7001)
     hubspot_post(client, logged, hubspot_headers(logged))
     assert _recovery(rt).state == "texted"  # a cancelled meeting is no booking

@@ -22,8 +22,8 @@ from tests.twilio_helpers import fixture as twilio_fixture
 pytestmark = pytest.mark.e2e
 
 
-def _reply(server):
-    params = twilio_fixture("inbound_sms__reply")
+def _reply(server, to: str | None = None):
+    params = twilio_fixture("inbound_sms__reply") | ({"To": to} if to else {})
     path = "/webhooks/twilio/sms"
     resp = requests.post(server["url"] + path, data=params, timeout=5,
                          headers={"X-Twilio-Signature": sign(server["url"] + path, params)})
@@ -134,6 +134,8 @@ def test_hubspot_from_a_marketplace_install_to_the_first_text(request, db_url, f
         label = lambda: [fake_hubspot.stage_label(HUBSPOT_PORTAL, d["dealstage"])  # noqa: E731
                          for d in fake_hubspot.deals(HUBSPOT_PORTAL)]
         wait_until(lambda: label() == ["Texted back"], what="the deal in Texted back")
+        _reply(server, to=number)  # the caller answers the text
+        wait_until(lambda: label() == ["Replied"], what="the deal in Replied")
     finally:
         server["stop"]()
 

@@ -470,7 +470,8 @@ def test_settings_pages_signed_in(world, client):
 
     @FUZZ
     @given(changes=st.dictionaries(st.sampled_from(sorted(form) + ["action", "phone", "area_code", "account_sid",
-                                                                   "auth_token", "replace", "confirm_buy"]) | TEXT,
+                                                                   "auth_token", "api_key_sid", "api_secret", "replace",
+                                                                   "confirm_buy"]) | TEXT,
                                    TEXT, max_size=4),
            target=st.sampled_from(["/settings/1", "/settings/1/preview", "/settings/1/test-text", "/settings/1/number",
                                    "/agency/twilio"]),

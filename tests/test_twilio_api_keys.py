@@ -80,6 +80,9 @@ def test_a_webhook_for_an_api_key_account_without_our_login_is_refused(rt, clien
     assert challenged.status_code == 401 and challenged.headers["WWW-Authenticate"] == 'Basic realm="Ringback"'
     wrong = client.post(path, data=params, headers=signed | {"Authorization": "Basic dHdpbGlvOndyb25n"})
     assert wrong.status_code == 403 and b"login is not this account's" in wrong.data
+    for junk in ("Basic !!!not-base64", "Bearer twilio", "Basic " + "A" * 5000, "Digest username=twilio"):
+        answered = client.post(path, data=params, headers=signed | {"Authorization": junk})
+        assert answered.status_code in (401, 403), (junk[:20], answered.status_code)
     assert fake_twilio.messages == []
     with rt.sessions() as s:
         assert s.scalars(select(Message)).all() == []

@@ -6,6 +6,8 @@ import logging
 
 from flask import Blueprint, redirect, render_template, request, url_for
 
+from connectors.twilio import numbers as twilio_numbers
+
 from .. import numbers, sender_check
 from ..models import SubAccount
 from ..settings_store import text_back_settings, texts_through_crm
@@ -61,9 +63,10 @@ def number(sub_id: int):
             ghl_problem = str(exc)
     else:
         try:
-            listed, account_sid = numbers.listed(runtime, sub_id), numbers.account_for(runtime, sub_id).sid
-            registered = numbers.registration(runtime, sub_id)
-            price = numbers.monthly_price(runtime, sub_id)
+            account = numbers.account_for(runtime, sub_id)  # once: its credentials opened, its client made
+            listed, account_sid = numbers.listed(runtime, sub_id, account), account.sid
+            registered = numbers.registration(runtime, sub_id, account)
+            price = twilio_numbers.monthly_price(account.client)
             sender_check.record(runtime, sub_id, sender_check.from_registration(registered))
         except ValueError as exc:
             problem = f"{exc}. Your agency connects its Twilio account on its Ringback page."

@@ -20,8 +20,9 @@ import time
 
 from flask import Blueprint, redirect, render_template, request, session, url_for
 
-from connectors.base import CrmError
 from connectors import registry
+from connectors.base import CrmError
+from marketplace import apps
 
 from .. import installs, viewer
 from . import rt
@@ -37,7 +38,7 @@ def _page(status: int, title: str, message: str, hint: str | None = None):
 
 
 def callback_url(provider: str) -> str:
-    return f"{rt().config.public_url}/oauth/{provider}/callback"
+    return apps.redirect_url(rt().config.public_url, provider)  # the URL the app definitions declare
 
 
 @bp.get("/oauth/<provider>/install")

@@ -110,9 +110,14 @@ def render(base_url: str, out: Path, *, action_secret: str, salesforce_orgs: dic
                                     placeholder_orgs=not salesforce_orgs)
         if result.problems:
             return result
-        if out.exists():
-            shutil.rmtree(out)
+        # The earlier output is set aside, not deleted, until the new one is in its place.
+        old = out.with_name(f".{out.name}-old") if out.exists() else None
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+            out.rename(old)
         staging.rename(out)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
         result.files = [out / path for path in written if path != MARKER]
         return result
     finally:
