@@ -189,14 +189,14 @@ def use_messaging_service(rt, sub_id: int, service_sid: str | None) -> None:
     rt.forget_twilio_accounts()
 
 
-def still_owned(rt, sub_id: int) -> bool:
+def still_owned(rt, sub_id: int, account: Account | None = None) -> bool:
     """Whether the sub-account's number is still one of its Twilio account's (a number released
     or ported away in Twilio just disappears). ValueError: no account to ask, or no answer."""
     with rt.sessions() as s:
         sub = subaccounts.active(s, sub_id)
     if sub is None or not sub.phone_number:
         return True
-    account = account_for(rt, sub_id)
+    account = account or account_for(rt, sub_id)
     return bool(twilio_numbers.incoming(account.client, sub.phone_number))
 
 

@@ -55,7 +55,7 @@ class Runtime:
         # (a `ringback twilio connect` reaches running workers within that).
         self._twilio_lock = threading.Lock()
         self._twilio_cache: dict = {}
-        self._twilio_senders: dict[tuple[str, str], SmsSender] = {}
+        self._twilio_senders: dict[tuple[Credentials, str | None], SmsSender] = {}
         self._pool: ThreadPoolExecutor | None = None
         self._pool_pid: int | None = None
         os.register_at_fork(after_in_child=self._after_fork)

@@ -47,8 +47,9 @@ def check(rt, sub_id: int) -> dict | None:
                 found = UNKNOWN
     else:
         try:
-            owned = numbers.still_owned(rt, sub_id)
-            found = from_registration(numbers.registration(rt, sub_id)) if owned else gone_from_twilio(
+            account = numbers.account_for(rt, sub_id) if phone_number else None
+            owned = numbers.still_owned(rt, sub_id, account)
+            found = from_registration(numbers.registration(rt, sub_id, account)) if owned else gone_from_twilio(
                 sub_id, phone_number)
         except ValueError as exc:  # the sandbox (said elsewhere), or Twilio unreachable
             log.info("sender check sub=%s: %s", sub_id, exc)

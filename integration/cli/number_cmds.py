@@ -44,11 +44,12 @@ def subaccount_number(sub_id, list_, assign, buy, area_code, release, service, y
         if via_ghl:
             _ghl_number(rt, sub, list_, assign)
         elif list_:
-            registered = numbers.registration(rt, sub_id)
+            account = numbers.account_for(rt, sub_id)
+            registered = numbers.registration(rt, sub_id, account)
             sender_check.record(rt, sub_id, sender_check.from_registration(registered))
             if registered:
                 click.echo(f"A2P 10DLC: {registered.line}")
-            rows = numbers.listed(rt, sub_id)
+            rows = numbers.listed(rt, sub_id, account)
             if not rows:
                 click.echo("the Twilio account has no numbers: buy one with --buy --area-code N")
             for n in rows:
