@@ -161,7 +161,9 @@ class SendError(Exception):
 
 
 class SmsSender(Protocol):
-    name: str
+    name: str  # stored on each text: the channel that sent it
+    label: str  # as people know it ("Twilio", "the sandbox")
+    reports_by_callback: bool  # takes a status callback URL for its delivery reports
 
     def send(self, *, to: str, from_: str, body: str, status_callback: str | None,
              validity_seconds: int | None) -> SendResult:

@@ -17,6 +17,7 @@ from sqlalchemy import delete, select, update
 from connectors.base import CrmError
 from connectors.ghl import oauth as ghl_oauth
 from connectors.hubspot import oauth as hubspot_oauth
+from connectors.registry import GHL, HUBSPOT, SALESFORCE
 from connectors.salesforce.crm import make_client as make_salesforce_client
 from connectors.salesforce.webhook import secret_hash
 from .db import transaction
@@ -54,12 +55,12 @@ def ghl_from_code(rt, code: str, redirect_uri: str) -> Installed:
         raise CrmError("GoHighLevel's token names neither a location nor an agency")
     info = _ghl_location_info(rt, token["access_token"], location_id)
     with transaction(rt.sessions) as s:
-        agency = _agency(s, "ghl", company_id, f"GoHighLevel agency {company_id}" if company_id else info["name"])
-        sub = _sub_account(s, agency, "ghl", location_id, info["name"], info["timezone"])
-        _installation(s, rt, sub_account_id=sub.id, agency_id=agency.id, provider="ghl", user_type="Location",
+        agency = _agency(s, GHL.key, company_id, f"GoHighLevel agency {company_id}" if company_id else info["name"])
+        sub = _sub_account(s, agency, GHL.key, location_id, info["name"], info["timezone"])
+        _installation(s, rt, sub_account_id=sub.id, agency_id=agency.id, provider=GHL.key, user_type="Location",
                       external_id=location_id, token=token)
         _ghl_sender(s, sub, info["texting_number"])
-        return Installed("ghl", agency.id, [sub.id])
+        return Installed(GHL.key, agency.id, [sub.id])
 
 
 def ghl_company(rt, token: dict) -> Installed:
@@ -67,11 +68,11 @@ def ghl_company(rt, token: dict) -> Installed:
     c = rt.config
     company_id = token["companyId"]
     with transaction(rt.sessions) as s:
-        agency = _agency(s, "ghl", company_id, f"GoHighLevel agency {company_id}")
-        _installation(s, rt, sub_account_id=None, agency_id=agency.id, provider="ghl", user_type="Company",
+        agency = _agency(s, GHL.key, company_id, f"GoHighLevel agency {company_id}")
+        _installation(s, rt, sub_account_id=None, agency_id=agency.id, provider=GHL.key, user_type="Company",
                       external_id=company_id, token=token)
         agency_id = agency.id
-    result = Installed("ghl", agency_id, agency_wide=True)
+    result = Installed(GHL.key, agency_id, agency_wide=True)
     if not c.ghl_app_id:
         result.problems.append("GHL_APP_ID is not set: the agency's locations cannot be listed")
         return result
@@ -89,9 +90,9 @@ def ghl_location_from_company(rt, company_id: str, location_id: str, name: str |
     """A location of an installed agency (listed at install, or an INSTALL webhook later): its own token."""
     c = rt.config
     with rt.sessions() as s:
-        agency = s.scalar(select(Agency).where(Agency.provider == "ghl", Agency.external_id == company_id))
+        agency = s.scalar(select(Agency).where(Agency.provider == GHL.key, Agency.external_id == company_id))
         company = agency and s.scalar(select(Installation).where(
-            Installation.agency_id == agency.id, Installation.sub_account_id.is_(None), Installation.provider == "ghl"))
+            Installation.agency_id == agency.id, Installation.sub_account_id.is_(None), Installation.provider == GHL.key))
         if company is None:
             raise CrmError(f"agency {company_id} has not installed Ringback: no Company token to exchange")
         company_token = rt.vault.open(company.access_token)
@@ -99,8 +100,8 @@ def ghl_location_from_company(rt, company_id: str, location_id: str, name: str |
     info = _ghl_location_info(rt, token["access_token"], location_id, name)
     with transaction(rt.sessions) as s:
         agency = s.get(Agency, agency.id)
-        sub = _sub_account(s, agency, "ghl", location_id, info["name"], info["timezone"])
-        _installation(s, rt, sub_account_id=sub.id, agency_id=agency.id, provider="ghl", user_type="Location",
+        sub = _sub_account(s, agency, GHL.key, location_id, info["name"], info["timezone"])
+        _installation(s, rt, sub_account_id=sub.id, agency_id=agency.id, provider=GHL.key, user_type="Location",
                       external_id=location_id, token=token)
         _ghl_sender(s, sub, info["texting_number"])
         return sub.id
@@ -128,7 +129,7 @@ def _ghl_sender(s, sub: SubAccount, number: str | None) -> None:
                                                  WorkflowSetting.workflow == TEXT_BACK))
     if number is None or (row is not None and "send_via" in (row.settings or {})):
         return
-    save_text_back(s, sub, send_via="ghl")
+    save_text_back(s, sub, send_via=GHL.key)
     # The number texts go out of (GoHighLevel's fromNumber); the client may pick another of the
     # location's on the number page. Only when no other sub-account already has it.
     if not sub.phone_number and s.scalar(select(SubAccount.id).where(SubAccount.phone_number == number)) is None:
@@ -181,11 +182,11 @@ def hubspot_from_code(rt, code: str, redirect_uri: str) -> Installed:
     token["scope"] = " ".join(info["scopes"])
     with transaction(rt.sessions) as s:
         name = info.get("hub_domain") or f"HubSpot account {info['hub_id']}"
-        agency = _agency(s, "hubspot", info["hub_id"], name)
-        sub = _sub_account(s, agency, "hubspot", info["hub_id"], name, DEFAULT_TIMEZONE)
-        _installation(s, rt, sub_account_id=sub.id, agency_id=agency.id, provider="hubspot", user_type=None,
+        agency = _agency(s, HUBSPOT.key, info["hub_id"], name)
+        sub = _sub_account(s, agency, HUBSPOT.key, info["hub_id"], name, DEFAULT_TIMEZONE)
+        _installation(s, rt, sub_account_id=sub.id, agency_id=agency.id, provider=HUBSPOT.key, user_type=None,
                       external_id=info["hub_id"], token=token)
-        return Installed("hubspot", agency.id, [sub.id])
+        return Installed(HUBSPOT.key, agency.id, [sub.id])
 
 
 # ------------------------------------------------------------------ Salesforce
@@ -208,15 +209,21 @@ def salesforce_from_code(rt, code: str, redirect_uri: str) -> Installed:
     except Exception as exc:  # noqa: BLE001 (the name is a nicety; the install stands without it)
         log.warning("org %s: name unavailable: %s", org_id, exc)
     with transaction(rt.sessions) as s:
-        agency = _agency(s, "salesforce", org_id, name)
-        sub = _sub_account(s, agency, "salesforce", org_id, name, tz)
-        inst = _installation(s, rt, sub_account_id=sub.id, agency_id=agency.id, provider="salesforce", user_type=None,
+        agency = _agency(s, SALESFORCE.key, org_id, name)
+        sub = _sub_account(s, agency, SALESFORCE.key, org_id, name, tz)
+        inst = _installation(s, rt, sub_account_id=sub.id, agency_id=agency.id, provider=SALESFORCE.key, user_type=None,
                              external_id=org_id, token=token)
         inst.instance_url = token["instance_url"]
         if not inst.webhook_secret:  # the Outbound Message URL's secret, kept across re-installs
             secret = secrets.token_urlsafe(24)
             inst.webhook_secret, inst.webhook_secret_hash = rt.vault.seal(secret), secret_hash(secret)
-        return Installed("salesforce", agency.id, [sub.id])
+        return Installed(SALESFORCE.key, agency.id, [sub.id])
+
+
+def from_code(rt, provider: str, code: str, redirect_uri: str) -> Installed:
+    """An OAuth callback's code for this CRM, exchanged and installed."""
+    return {GHL.key: ghl_from_code, HUBSPOT.key: hubspot_from_code,
+            SALESFORCE.key: salesforce_from_code}[provider](rt, code, redirect_uri)
 
 
 # ------------------------------------------------------------------ shared

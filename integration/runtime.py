@@ -29,7 +29,7 @@ logging.getLogger("huey.consumer").setLevel(logging.INFO)
 
 
 def make_sender(config: Config) -> SmsSender:
-    if config.sms_backend == "twilio":
+    if config.twilio_account_sid:
         return TwilioSender(make_client(config.twilio_account_sid, config.twilio_auth_token, config.twilio_api_url))
     return SandboxSender()
 
@@ -108,16 +108,17 @@ class Runtime:
         return Credentials(self.config.twilio_account_sid, self.config.twilio_auth_token)
 
     @property
-    def sender_name(self) -> str:
-        """What texts are sent through, for the record: "twilio" once any Twilio account is set."""
+    def sandbox_only(self) -> bool:
+        """No text leaves the machine: the process sends through the sandbox and no Twilio account
+        is connected."""
         from . import twilio_accounts
-        if self.sender.name == "twilio":
-            return "twilio"
+        if self.sender.reports_by_callback:  # the environment's own Twilio account
+            return False
 
         def load():
             with self.sessions() as s:
                 return twilio_accounts.any_connected(s)
-        return "twilio" if self._cached("any", load) else self.sender.name
+        return not self._cached("any", load)
 
     def webhook_credentials(self, account_sid: str | None) -> Credentials | None:
         """How a webhook for ``account_sid`` is checked: a connected account's credentials (its auth
@@ -134,7 +135,7 @@ class Runtime:
         if creds is not None:
             return creds
         configured = self.config.twilio_account_sid
-        if configured is None and self.sender_name == "sandbox":
+        if configured is None and self.sandbox_only:
             return Credentials(account_sid or "", self.config.twilio_webhook_token)
         return Credentials(configured, self.config.twilio_webhook_token) if account_sid == configured else None
 

@@ -49,8 +49,8 @@ def update_profile(session: Session, sub: SubAccount, **values) -> list[str]:
             changed.append(name)
     if "phone_number" in changed:
         forget_sender_check(sub)
-        if sub.provider == "twilio" and sub.phone_number:
-            sub.external_id = sub.phone_number  # a Twilio-number sub-account is known by its number
+        if registry.get(sub.provider).known_by_number and sub.phone_number:
+            sub.external_id = sub.phone_number
     session.flush()
     return changed
 
@@ -67,7 +67,8 @@ def connect_crm(session: Session, sub: SubAccount, token: str, vault, *, public_
     replacing the one it has. A Salesforce org also gets its own Outbound Message URL secret,
     once; returns that URL when it is new."""
     from connectors.salesforce.webhook import secret_hash
-    if registry.crm(sub.provider) is None:
+    vendor = registry.crm(sub.provider)
+    if vendor is None:
         raise ValueError(f"{sub.name} is a Twilio-number sub-account: it has no CRM to connect")
     inst = session.scalar(select(Installation).where(Installation.sub_account_id == sub.id))
     if inst is None:
@@ -77,13 +78,13 @@ def connect_crm(session: Session, sub: SubAccount, token: str, vault, *, public_
     inst.refresh_token = inst.expires_at = None
     if instance_url:
         inst.instance_url = instance_url
-    if sub.provider == "salesforce" and not inst.instance_url:
-        raise ValueError("a Salesforce org needs its instance URL (--salesforce-instance)")
+    if vendor.needs_instance_url and not inst.instance_url:
+        raise ValueError(f"a {vendor.name} {vendor.account_noun} needs its instance URL (--{vendor.key}-instance)")
     outbound = None
-    if sub.provider == "salesforce" and not inst.webhook_secret:
+    if vendor.secret_webhook_url and not inst.webhook_secret:
         webhook_secret = secrets.token_urlsafe(24)
         inst.webhook_secret, inst.webhook_secret_hash = vault.seal(webhook_secret), secret_hash(webhook_secret)
-        outbound = f"{public_url}/webhooks/salesforce/{webhook_secret}"
+        outbound = f"{public_url}/webhooks/{vendor.key}/{webhook_secret}"
     session.flush()
     return outbound
 

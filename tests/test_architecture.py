@@ -1,6 +1,7 @@
-"""The house's rules, read from the code's own imports (every import, those inside functions too):
-packages only import downwards (workflows <- connectors <- marketplace <- integration) and no
-module takes part in an import cycle. See docs/architecture.md."""
+"""The house's rules, read from the code itself: packages only import downwards (workflows <-
+connectors <- marketplace <- integration; every import, those inside functions too), no module
+takes part in an import cycle, and outside connectors/ no code compares a vendor's name (it asks
+the vendor's provider object instead). See docs/architecture.md."""
 from __future__ import annotations
 
 import ast
@@ -100,3 +101,33 @@ def test_the_rules_see_an_upward_import_and_a_cycle(tmp_path):
     assert graph == {"connectors.x": {"integration.y"}, "integration.y": {"integration.z"},
                      "integration.z": {"integration.y"}}
     assert _cycles(graph) == [["integration.y", "integration.z"]]
+
+
+def _vendor_comparisons(path: Path) -> list[str]:
+    """Lines of ``path`` that compare something with a vendor key written out ("ghl" == ..., in ("hubspot", ...))."""
+    from connectors.registry import PROVIDERS
+
+    def names_vendor(node) -> bool:
+        if isinstance(node, ast.Constant):
+            return node.value in PROVIDERS
+        return isinstance(node, (ast.Tuple, ast.List, ast.Set)) and any(names_vendor(e) for e in node.elts)
+
+    where = path.relative_to(path.parents[1])
+    return sorted({f"{where}:{node.lineno}" for node in ast.walk(ast.parse(path.read_text()))
+                   if isinstance(node, ast.Compare) and any(names_vendor(side) for side in [node.left, *node.comparators])})
+
+
+def test_no_vendor_name_is_compared_outside_connectors():
+    """A vendor's difference is a question to its provider (connectors/registry.py), not a name ladder."""
+    found = [hit for name, path in _modules().items() if not name.startswith("connectors")
+             for hit in _vendor_comparisons(path)]
+    assert found == []
+
+
+def test_the_vendor_rule_sees_a_comparison(tmp_path):
+    """The check can fail: each way of writing a vendor-name test is seen, a stored value is not."""
+    planted = tmp_path / "pkg" / "m.py"
+    planted.parent.mkdir()
+    planted.write_text('if p == "ghl":\n    pass\nok = p != "hubspot" or p in ("x", "salesforce")\n'
+                       'q = s.where(Sub.provider == "twilio")\nstore(provider="ghl")\n')
+    assert _vendor_comparisons(planted) == ["pkg/m.py:1", "pkg/m.py:3", "pkg/m.py:4"]

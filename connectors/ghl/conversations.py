@@ -53,6 +53,8 @@ class GhlConversationSender:
     """
 
     name = "ghl"
+    label = "GoHighLevel"
+    reports_by_callback = False  # its delivery reports are OutboundMessage webhooks
 
     def __init__(self, client: GhlClient, contact_id: str | None = None):
         self.client = client

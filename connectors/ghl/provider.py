@@ -1,13 +1,14 @@
 """GoHighLevel behind one object: what the host asks of a vendor (see connectors/registry.py)."""
 from __future__ import annotations
 
+from ..provider import Provider
 from . import oauth, webhook
 from .client import GHL_API, GhlClient
 from .conversations import GhlConversationSender
 from .crm import GhlCrm
 
 
-class GhlProvider:
+class GhlProvider(Provider):
     key = "ghl"
     name = "GoHighLevel"
     account_noun = "location"  # what the vendor calls the account a sub-account is
@@ -17,13 +18,17 @@ class GhlProvider:
     # Its workflows can subscribe to Ringback's triggers (integration.actions).
     has_workflow_triggers = True
 
+    client_id_setting = "GHL_CLIENT_ID"
+
     def text_sender(self, crm, contact_id: str | None):
         """The SMS sender through the location's own conversations (its inbox, its number)."""
         return GhlConversationSender(crm.client, contact_id)
-    client_id_setting = "GHL_CLIENT_ID"
 
-    # Deal stages arrive by name in GoHighLevel's events: nothing to look up.
-    stage_needs_lookup = False
+    # Deal stages arrive by name in GoHighLevel's events: nothing to look up (stage_needs_lookup).
+    # An install can start in the marketplace, which then opens our callback with no state.
+    installs_from_marketplace = True
+    # GoHighLevel has a Missed Call Text Back of its own: on with Ringback's, callers get two texts.
+    own_text_back_setting = "Settings > Phone Numbers > Missed Call Text Back"
 
     def logs_texts(self, config) -> bool:
         """Texts are logged in the contact's conversation through the app's conversation

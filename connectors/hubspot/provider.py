@@ -3,26 +3,26 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
+from ..provider import Provider
 from . import oauth, webhook
 from .crm import HubSpotCrm, make_client
 
 
-class HubSpotProvider:
+class HubSpotProvider(Provider):
     key = "hubspot"
     name = "HubSpot"
     account_noun = "portal"
     is_crm = True
-    sends_texts = False
-    has_workflow_triggers = False
     client_id_setting = "HUBSPOT_CLIENT_ID"
+    # The app settings page opens on its own (no signed request): signing in with HubSpot's
+    # OAuth proves the portal.
+    signs_in_by_oauth = True
 
     # A deal's new stage arrives as a stage id: whether it is Booked or Lost is asked of HubSpot.
     stage_needs_lookup = True
 
     def logs_texts(self, config) -> bool:
         return True  # each text is an SMS communication on the contact
-
-    exchanges_account_tokens = False
 
     def client_id(self, config) -> str | None:
         return config.hubspot_client_id

@@ -3,27 +3,23 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
+from ..provider import Provider
 from ..base import CrmError
 from . import oauth, webhook
 from .crm import SalesforceCrm, make_client
 
 
-class SalesforceProvider:
+class SalesforceProvider(Provider):
     key = "salesforce"
     name = "Salesforce"
     account_noun = "org"
     is_crm = True
-    sends_texts = False
-    has_workflow_triggers = False
     client_id_setting = "SALESFORCE_CLIENT_ID"
-
-    # An Opportunity's stage arrives by name (and IsWon/IsClosed): compared locally.
-    stage_needs_lookup = False
-
-    def logs_texts(self, config) -> bool:
-        return False  # the note is a completed Task on the person: nothing more to log
-
-    exchanges_account_tokens = False
+    # An Opportunity's stage arrives by name (and IsWon/IsClosed): compared locally, no lookup.
+    # A text's note is a completed Task on the person: nothing more to log (logs_texts False).
+    needs_instance_url = True  # each org answers on its own My Domain
+    # Outbound Messages carry no signature we can check: each org posts to a secret URL of its own.
+    secret_webhook_url = True
 
     def client_id(self, config) -> str | None:
         return config.salesforce_client_id

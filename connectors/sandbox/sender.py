@@ -11,6 +11,8 @@ log = logging.getLogger("ringback.sandbox")
 
 class SandboxSender:
     name = "sandbox"
+    label = "the sandbox"
+    reports_by_callback = False
 
     def send(self, *, to, from_, body, status_callback=None, validity_seconds=None) -> SendResult:
         sid = "SB" + uuid.uuid4().hex

@@ -96,6 +96,8 @@ class TwilioSender:
     """The SMS sender port over the Messages API."""
 
     name = "twilio"
+    label = "Twilio"
+    reports_by_callback = True  # delivery reports come to the status callback URL
 
     def __init__(self, client: Client, messaging_service_sid: str | None = None, webhook_login: str | None = None):
         self.client = client

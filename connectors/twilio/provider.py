@@ -1,13 +1,18 @@
 """Twilio behind one object: a phone number's voice and SMS webhooks; no CRM records."""
 from __future__ import annotations
 
+from ..provider import Provider
 from . import webhook
 
 
-class TwilioProvider:
+class TwilioProvider(Provider):
     key = "twilio"
     name = "Twilio"
-    is_crm = False
+    account_noun = "number"
+    known_by_number = True  # a Twilio-number sub-account is its number
+
+    def source(self, external_id: str | None) -> str:
+        return "Twilio number"
 
     def parse_stored(self, kind: str, payload: dict):
         return webhook.parse(kind, payload)

@@ -8,6 +8,8 @@ import re
 import click
 from sqlalchemy import select
 
+from connectors.registry import SALESFORCE
+
 from ..models import SubAccount
 
 # ------------------------------------------------------------------ CRM sync log
@@ -74,7 +76,7 @@ def manifests(base_url, out_dir, contact_email, integration_user, allow_http) ->
     vault = Vault(config.encryption_key)
     orgs = {}
     with _sessions(config)() as s:
-        for inst in s.scalars(select(Installation).where(Installation.provider == "salesforce",
+        for inst in s.scalars(select(Installation).where(Installation.provider == SALESFORCE.key,
                                                          Installation.webhook_secret.is_not(None))):
             sub = s.get(SubAccount, inst.sub_account_id)
             orgs[sub.external_id] = f"{base_url.rstrip('/')}/webhooks/salesforce/{vault.open(inst.webhook_secret)}"

@@ -12,6 +12,8 @@ import click
 import requests
 from sqlalchemy import select
 
+from connectors.registry import TWILIO
+
 from .. import migrate
 from ..config import Config
 from ..models import Call, InboxEvent, Message
@@ -192,10 +194,10 @@ def simulate_call(to, from_, status, duration, url, wait) -> None:
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
         with sessions() as s:
-            call = s.scalar(select(Call).where(Call.provider == "twilio", Call.call_id == call_sid))
+            call = s.scalar(select(Call).where(Call.provider == TWILIO.key, Call.call_id == call_sid))
             msg = ev = None
             if call is None:
-                ev = s.scalar(select(InboxEvent).where(InboxEvent.provider == "twilio",
+                ev = s.scalar(select(InboxEvent).where(InboxEvent.provider == TWILIO.key,
                                                        InboxEvent.event_key == f"voice:{call_sid}:{status}"))
             elif call.outcome == "texted":
                 msg = s.scalar(select(Message).where(Message.idempotency_key == f"recovery:{call.recovery_id}:touch:1"))

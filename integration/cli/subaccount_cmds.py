@@ -84,7 +84,7 @@ def subaccount_list() -> None:
         return
     click.echo(f"{'id':>4}  {'name':<28} {'source':<28} {'number':<16} {'texting':<22} {'timezone':<22} hours")
     for sub in subs:
-        source = "Twilio number" if sub.provider == "twilio" else f"{sub.provider} {sub.external_id}"
+        source = registry.get(sub.provider).source(sub.external_id)
         cannot = problems[sub.id]
         state = f"CANNOT: {cannot.short}" if cannot else "ok"
         click.echo(f"{sub.id:>4}  {sub.name[:28]:<28} {source[:28]:<28} {sub.phone_number or '':<16} {state:<22} "

@@ -5,6 +5,8 @@ import logging
 
 from flask import render_template, request, url_for
 
+from connectors import registry
+
 from .. import subaccounts, viewer
 from . import rt
 
@@ -26,10 +28,9 @@ def visible_sub(sub_id: int):
     with rt().sessions() as s:
         sub = subaccounts.active(s, sub_id)  # a removed sub-account has no page
     if who is None:
-        # HubSpot's app settings page opens on its own (no signed request): signing in with
-        # HubSpot's OAuth proves the portal.
-        link = ({"id": "hubspot-sign-in", "href": url_for("oauth.install", provider="hubspot"),
-                 "text": "Sign in with HubSpot"} if sub is not None and sub.provider == "hubspot" else None)
+        vendor = registry.get(sub.provider) if sub is not None else None
+        link = ({"id": f"{vendor.key}-sign-in", "href": url_for("oauth.install", provider=vendor.key),
+                 "text": f"Sign in with {vendor.name}"} if vendor is not None and vendor.signs_in_by_oauth else None)
         return None, page(401, "Open Ringback from your CRM",
                           "This page shows a business's settings, so it opens only from inside its CRM "
                           "(GoHighLevel, HubSpot or Salesforce), which tells Ringback who you are.", link=link)

@@ -14,6 +14,7 @@ from flask import Blueprint, jsonify, redirect, render_template, request, url_fo
 from sqlalchemy import select
 
 from connectors.base import load_json
+from connectors.registry import GHL, SALESFORCE
 from marketplace import sso
 
 from .. import viewer
@@ -42,22 +43,22 @@ def sso_ghl():
         log.warning("sso refused key=sso.ghl_invalid remote=%s: %s", request.remote_addr, exc)
         return jsonify(error=str(exc)), 403
     with rt().sessions() as s:
-        agency = s.scalar(select(Agency).where(Agency.provider == "ghl", Agency.external_id == user.get("companyId")))
+        agency = s.scalar(select(Agency).where(Agency.provider == GHL.key, Agency.external_id == user.get("companyId")))
         sub = None
         if user.get("activeLocation"):
-            sub = s.scalar(select(SubAccount).where(SubAccount.provider == "ghl",
+            sub = s.scalar(select(SubAccount).where(SubAccount.provider == GHL.key,
                                                     SubAccount.external_id == user["activeLocation"]))
             if sub is None:
                 return jsonify(error="Ringback is not installed in this sub-account"), 403
             owner = s.get(Agency, sub.agency_id) if sub.agency_id else None
-            if owner is not None and owner.provider == "ghl" and owner.external_id != user.get("companyId"):
+            if owner is not None and owner.provider == GHL.key and owner.external_id != user.get("companyId"):
                 log.warning("sso refused key=sso.cross_tenant location=%s company=%s", user["activeLocation"],
                             user.get("companyId"))
                 return jsonify(error="this sub-account belongs to another agency"), 403
         elif user["type"] != "agency" or agency is None:
             return jsonify(error="Ringback is not installed for this agency"), 403
     agency_wide = user["type"] == "agency" and agency is not None
-    viewer.sign_in(viewer.Viewer(provider="ghl", user=user.get("email") or user["userId"],
+    viewer.sign_in(viewer.Viewer(provider=GHL.key, user=user.get("email") or user["userId"],
                                  agency_id=agency.id if agency_wide else None, sub_ids=[sub.id] if sub else []))
     target = url_for("settings.page", sub_id=sub.id) if sub else url_for("agency.agency")
     return jsonify(redirect=target)
@@ -71,12 +72,12 @@ def sso_salesforce():
         return access.refused(str(exc))
     org = envelope["context"]["organization"]["organizationId"]
     with rt().sessions() as s:
-        sub = s.scalar(select(SubAccount).where(SubAccount.provider == "salesforce",
+        sub = s.scalar(select(SubAccount).where(SubAccount.provider == SALESFORCE.key,
                                                 SubAccount.external_id.in_({org, org[:15]})))
     if sub is None:
         return access.refused(f"Ringback is not installed in Salesforce org {org}")
     user = (envelope["context"].get("user") or {})
-    viewer.sign_in(viewer.Viewer(provider="salesforce", user=user.get("email") or user.get("userId") or "canvas",
+    viewer.sign_in(viewer.Viewer(provider=SALESFORCE.key, user=user.get("email") or user.get("userId") or "canvas",
                                  sub_ids=[sub.id]))
     return redirect(url_for("settings.page", sub_id=sub.id))
 

@@ -21,6 +21,7 @@ from sqlalchemy import select
 
 from connectors.base import Text, WebhookRejected, flat_messages, load_object
 from connectors.hubspot import webhook as hubspot_webhook
+from connectors.registry import HUBSPOT
 from marketplace import sso
 from workflows.config import WORKFLOWS, validate_settings
 from workflows.stages import LABELS
@@ -57,7 +58,7 @@ def _portal() -> SubAccount:
         raise _Refused(rej.status, rej.log_key, rej.message) from None
     portal = request.args.get("portalId", "")
     with runtime.sessions() as s:
-        sub = s.scalar(select(SubAccount).where(SubAccount.provider == "hubspot", SubAccount.external_id == portal[:64],
+        sub = s.scalar(select(SubAccount).where(SubAccount.provider == HUBSPOT.key, SubAccount.external_id == portal[:64],
                                                 SubAccount.removed_at.is_(None)))
     if sub is None:
         raise _Refused(403, "hubspot.portal_unknown", f"Ringback is not installed in HubSpot account {portal[:20]!r}")

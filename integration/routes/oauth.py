@@ -71,7 +71,7 @@ def callback(provider: str):
     expected = session.pop("oauth_state", None)
     got = request.args.get("state")
     fresh = expected and expected["provider"] == provider and time.time() - expected["at"] < STATE_TTL
-    if got or expected or provider != "ghl":
+    if got or expected or not registry.get(provider).installs_from_marketplace:
         if not (fresh and got and secrets.compare_digest(got, expected["state"])):
             log.warning("install refused key=oauth.state_mismatch provider=%s remote=%s", provider, request.remote_addr)
             return _page(403, "This install link cannot be used",
@@ -81,8 +81,7 @@ def callback(provider: str):
     if not code:
         return _page(400, "Ringback was not installed", f"{name} sent no authorization code.")
     try:
-        done = {"ghl": installs.ghl_from_code, "hubspot": installs.hubspot_from_code,
-                "salesforce": installs.salesforce_from_code}[provider](rt(), code, callback_url(provider))
+        done = installs.from_code(rt(), provider, code, callback_url(provider))
     except CrmError as exc:
         log.warning("install failed key=oauth.exchange_failed provider=%s: %s", provider, exc)
         if exc.retryable:

@@ -18,6 +18,7 @@ from flask import Blueprint, Response, request
 from sqlalchemy import select
 
 from connectors.base import WebhookRejected
+from connectors.registry import SALESFORCE
 from connectors.salesforce import webhook
 from connectors.salesforce.webhook import secret_hash  # noqa: F401 (re-exported for the CLI and tests)
 from workflows.events import IgnoredEvent
@@ -39,7 +40,7 @@ def receive(secret: str):
         with runtime.sessions() as s:
             found = s.execute(select(Installation.sub_account_id, SubAccount.external_id)
                               .join(SubAccount, SubAccount.id == Installation.sub_account_id)
-                              .where(Installation.provider == "salesforce",
+                              .where(Installation.provider == SALESFORCE.key,
                                      Installation.webhook_secret_hash == secret_hash(secret))).one_or_none()
         if found is None:
             raise WebhookRejected(403, "salesforce.secret_unknown", "this Outbound Message URL belongs to no installation")
@@ -52,7 +53,7 @@ def receive(secret: str):
     for n in notifications:
         event = webhook.to_event(n)
         ignored = isinstance(event, IgnoredEvent)
-        stored = inbox.store(runtime, provider="salesforce", kind=event.kind if ignored else "call",
+        stored = inbox.store(runtime, provider=SALESFORCE.key, kind=event.kind if ignored else "call",
                              key=f"notification:{n.id}", account=found.external_id, act=not ignored,
                              payload={"id": n.id, "type": n.sobject_type, "fields": n.fields})
         if stored.event_id is not None and stored.routed:

@@ -109,6 +109,7 @@ def _page_data(s, sub) -> dict:
 
 def _warnings(s, sub, settings, inst) -> list[str]:
     found = []
+    vendor = registry.get(sub.provider)
     cannot = texting.problem(s, rt().config, sub, settings)
     if cannot is not None:
         missed, first = texting.not_texted(s, sub.id, utcnow() - timedelta(days=30))
@@ -118,14 +119,13 @@ def _warnings(s, sub, settings, inst) -> list[str]:
         Message.sub_account_id == sub.id, Message.status == CRM_TEXT_STATUS,
         Message.created_at >= utcnow() - timedelta(days=30)))
     if doubled:
-        found.append(f"GoHighLevel itself also texted {doubled} caller(s) within two minutes of Ringback's text "
+        found.append(f"{vendor.name} itself also texted {doubled} caller(s) within two minutes of Ringback's text "
                      "(not a person: most likely its own Missed Call Text Back), so they got two texts. Turn it "
-                     "off in GoHighLevel (Settings > Phone Numbers > Missed Call Text Back) or switch Ringback's "
-                     "text back off.")
-    elif sub.provider == "ghl":
-        found.append("If GoHighLevel's own Missed Call Text Back is on for this sub-account, callers get two "
-                     "texts: turn it off in GoHighLevel (Settings > Phone Numbers).")
-    if inst is None and registry.crm(sub.provider) is not None:
+                     f"off in {vendor.name} ({vendor.own_text_back_setting}) or switch Ringback's text back off.")
+    elif vendor.own_text_back_setting:
+        found.append(f"If {vendor.name}'s own Missed Call Text Back is on for this sub-account, callers get two "
+                     f"texts: turn it off in {vendor.name} ({vendor.own_text_back_setting}).")
+    if inst is None and vendor.is_crm:
         found.append("Ringback is not connected to this CRM any more (uninstalled or the token was removed): "
                      "nothing is written back until it is installed again.")
     return found
@@ -168,7 +168,7 @@ def save(sub_id: int):
             changes = {"business_hours_template": form["business_hours_template"].strip() or None,
                        "after_hours_template": form["after_hours_template"].strip() or None,
                        "dedupe_window_seconds": int(form["dedupe_hours"] * 3600)}
-            if sub.provider == "ghl":
+            if registry.get(sub.provider).sends_texts:
                 changes["send_via"] = form["send_via"]
             save_text_back(s, sub, enabled=form["enabled"], **changes)
             if registry.crm(sub.provider) is not None:
@@ -299,6 +299,6 @@ def test_text(sub_id: int):
     if via:
         channel = registry.crm(via).name
     else:
-        channel = "Twilio" if runtime.sender_for(sub.id).name == "twilio" else "the sandbox"
+        channel = runtime.sender_for(sub.id).label
     return jsonify(sent=True, to=to, text=text, status=result.status, sid=result.sid, channel=channel,
                    sender="the location's number" if via else sub.phone_number)

@@ -150,7 +150,7 @@ def deliver(rt, claim: Claim, now: datetime | None = None) -> Outcome:
                                       since=claim.since - timedelta(minutes=5))
         if result is None:
             result = sender.send(to=p["to"], from_=p["from"], body=p["body"],
-                                 status_callback=rt.status_callback_url() if sender.name == "twilio" else None,
+                                 status_callback=rt.status_callback_url() if sender.reports_by_callback else None,
                                  validity_seconds=p.get("validity_seconds"))
         return result
 
