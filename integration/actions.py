@@ -21,7 +21,8 @@ from sqlalchemy import delete, select, update
 from connectors.base import CrmError
 from workflows.phones import UnusableNumber, to_e164
 
-from . import inbox, sync
+from . import inbox
+from .crm_session import CrmSession
 from .db import transaction
 from .models import Recovery, Step, SubAccount, TriggerSubscription, utcnow
 
@@ -63,9 +64,8 @@ def stop_followups(rt, sub: SubAccount, contact_id: str, now: datetime | None = 
                                                 Recovery.crm_refs["contact_id"].as_string() == contact_id)).all()
     if not recs:  # not written back yet (or another contact record): find the caller by phone
         try:
-            with rt.sessions() as s:
-                crm = sync.crm_for(rt, s, s.get(SubAccount, sub.id))
-            phone = sync.with_fresh_token(rt, crm, lambda c: c.contact_phone(contact_id))[0]
+            crms = CrmSession(rt)
+            phone = crms.call(crms.port(sub.id), lambda c: c.contact_phone(contact_id))[0]
             phone = to_e164(phone or "", sub.default_region)
         except (CrmError, UnusableNumber) as exc:
             log.info("stop follow-ups: contact %s has no usable phone: %s", contact_id, exc)

@@ -14,8 +14,8 @@ from connectors import registry
 from connectors.base import CrmError
 from workflows.events import BookingEvent, CallEvent, CallRef, MeetingRef
 
+from .crm_session import CrmSession
 from .models import Recovery, SubAccount
-from .sync import READ_PROVIDERS, crm_for, with_fresh_token
 
 
 @dataclass(frozen=True)
@@ -35,20 +35,22 @@ def incomplete(event) -> bool:
     return isinstance(event, CallEvent) and not event.caller and bool(event.contact_ref)
 
 
-def complete(rt, sub_account_id: int, event):
-    """The event with the missing facts filled in; raises CrmError (retryable or not)."""
+def complete(rt, sub_account_id: int, event, crms: CrmSession | None = None):
+    """The event with the missing facts filled in; raises CrmError (retryable or not). ``crms``:
+    the job's CRM session, which goes on to send and write with the same installation."""
+    crms = crms or CrmSession(rt)
     with rt.sessions() as s:
         sub = s.get(SubAccount, sub_account_id)
-        crm = crm_for(rt, s, sub) if sub is not None and sub.provider in READ_PROVIDERS else None
+        crm = crms.port(sub.id, s) if sub is not None and registry.crm(sub.provider) is not None else None
     if isinstance(event, CallRef):
         if crm is None:
             raise CrmError(f"sub-account {sub_account_id} has no {event.provider} installation to fetch call {event.call_id}")
-        return with_fresh_token(rt, crm, lambda c: c.get_call(event.call_id))[0]
+        return crms.call(crm, lambda c: c.get_call(event.call_id))[0]
     if isinstance(event, MeetingRef):
         if crm is None:
             raise CrmError(f"sub-account {sub_account_id} has no {event.provider} installation to fetch meeting "
                            f"{event.meeting_id}")
-        return with_fresh_token(rt, crm, lambda c: c.get_meeting(event.meeting_id))[0]
+        return crms.call(crm, lambda c: c.get_meeting(event.meeting_id))[0]
     if isinstance(event, BookingEvent):
         with rt.sessions() as s:  # only Ringback's own deals can be a recovery's booking: ask nothing else
             ours = s.scalar(select(Recovery.id).where(Recovery.sub_account_id == sub_account_id,
@@ -57,9 +59,9 @@ def complete(rt, sub_account_id: int, event):
             return replace(event, is_booking=False)
         if crm is None:
             raise CrmError(f"sub-account {sub_account_id} has no {event.provider} installation to read its stages")
-        outcome = with_fresh_token(rt, crm, lambda c: c.stage_outcome(event.stage))[0]
+        outcome = crms.call(crm, lambda c: c.stage_outcome(event.stage))[0]
         return replace(event, is_booking=outcome == "booked", is_lost=outcome == "lost")
-    phone = with_fresh_token(rt, crm, lambda c: c.contact_phone(event.contact_ref))[0] if crm is not None else None
+    phone = crms.call(crm, lambda c: c.contact_phone(event.contact_ref))[0] if crm is not None else None
     return replace(event, caller=phone or "")
 
 

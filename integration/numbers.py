@@ -259,14 +259,18 @@ def ghl_numbers(rt, sub_id: int) -> list[dict]:
     from connectors.base import CrmError
     from connectors.ghl.oauth import texting_number
 
-    from . import sync
+    from .crm_session import CrmSession
+    crms = CrmSession(rt)
     with rt.sessions() as s:
         sub = subaccounts.active(s, sub_id)
-        crm = sync.crm_for(rt, s, sub) if sub is not None and crm_sends_texts(sub.provider) else None
+        try:
+            crm = crms.port(sub.id, s) if sub is not None and crm_sends_texts(sub.provider) else None
+        except CrmError:
+            crm = None
     if crm is None:
         raise ValueError("Ringback is not connected to this GoHighLevel location")
     try:
-        found = sync.with_fresh_token(rt, crm, lambda c: c.client.request(
+        found = crms.call(crm, lambda c: c.client.request(
             "GET", f"/phone-system/numbers/location/{sub.external_id}"))[0].get("numbers") or []
     except CrmError as exc:
         raise ValueError(f"GoHighLevel would not list the location's numbers ({exc}): the app needs the "

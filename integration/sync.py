@@ -14,16 +14,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, insert, or_, select, update
-from sqlalchemy.orm import Session
 
 from connectors.base import CrmError
 from connectors import registry
 from workflows.stages import UnmappedStages
 
-from . import tokens
+from .crm_session import CrmSession
 from .db import transaction
-from .models import Installation, Recovery, SubAccount, SyncOp, WorkflowSetting, utcnow
-from .settings_store import CRM_SETTINGS
+from .models import Installation, Recovery, SyncOp, utcnow
 
 log = logging.getLogger("ringback.sync")
 
@@ -67,60 +65,22 @@ class SyncOutcome:
     retry_in: float | None = None
 
 
-def crm_for(rt, s: Session, sub: SubAccount):
-    """The CRM port for a sub-account, from its installation."""
-    inst = s.scalar(select(Installation).where(Installation.sub_account_id == sub.id,
-                                               Installation.provider == sub.provider))
-    if inst is None:
-        raise CrmError(f"sub-account {sub.id} has no {sub.provider} installation (install the app, or add a token)")
-    token = rt.vault.open(inst.access_token)
-    overrides = s.scalar(select(WorkflowSetting.settings).where(
-        WorkflowSetting.sub_account_id == sub.id, WorkflowSetting.workflow == CRM_SETTINGS)) or {}
-    vendor = registry.crm(sub.provider)
-    if vendor is None:
-        raise CrmError(f"no CRM connector for {sub.provider}")
-    crm = vendor.crm(rt.config, token=token, external_id=sub.external_id, instance_url=inst.instance_url,
-                     overrides=overrides, limiter=rt.rate_limiter)
-    crm.installation_id, crm.token, crm.sub_account_id = inst.id, token, sub.id
-    crm.expires_at = inst.expires_at if inst.kind == "oauth" and inst.refresh_token else None
-    return crm
-
-
-def with_fresh_token(rt, crm, action):
-    """Run ``action(crm)``; when the CRM says the token expired, refresh it once and run it again.
-
-    A token about to expire (HubSpot's last 30 minutes) is refreshed before it is used."""
-    if tokens.expiring(getattr(crm, "expires_at", None)):
-        tokens.refresh(rt, crm.installation_id, crm.token)
-        with rt.sessions() as s:
-            crm = crm_for(rt, s, s.get(SubAccount, crm.sub_account_id))
-    try:
-        return action(crm), crm
-    except CrmError as exc:
-        if not exc.token_expired:
-            raise
-        refused = exc
-    try:
-        tokens.refresh(rt, crm.installation_id, crm.token)
-    except CrmError as exc:
-        raise CrmError(f"{refused}; {exc}", status=exc.status, retryable=exc.retryable,
-                       retry_after=exc.retry_after) from None
-    with rt.sessions() as s:
-        crm = crm_for(rt, s, s.get(SubAccount, crm.sub_account_id))
-    return action(crm), crm
-
-
-def run(rt, recovery_id: int, now: datetime | None = None) -> SyncOutcome:
-    """Apply the recovery's pending CRM writes in order, until one has to wait or fail."""
+def run(rt, recovery_id: int, now: datetime | None = None, crms: CrmSession | None = None) -> SyncOutcome:
+    """Apply the recovery's pending CRM writes in order, until one has to wait or fail. The CRM is
+    opened once for them all (``crms``: the job's session, when it has one)."""
+    crms = crms or CrmSession(rt)
     done = 0
     crm = None
     while True:
         now = now or utcnow()
         with transaction(rt.sessions) as s:
-            op = s.scalar(select(SyncOp).where(SyncOp.recovery_id == recovery_id, SyncOp.status != "done")
-                          .order_by(SyncOp.id).limit(1))
-            if op is None:
+            # The next write and the ids the earlier ones produced, in one read.
+            row = s.execute(select(SyncOp, Recovery.crm_refs).join(Recovery, Recovery.id == SyncOp.recovery_id)
+                            .where(SyncOp.recovery_id == recovery_id, SyncOp.status != "done")
+                            .order_by(SyncOp.id).limit(1)).one_or_none()
+            if row is None:
                 return SyncOutcome(f"{done} write(s) applied; in sync")
+            op, refs = row[0], dict(row[1] or {})
             if op.status == "failed":
                 return SyncOutcome(f"{done} write(s) applied; held back by failed write {op.id}: {op.last_error}")
             if op.status == "running" or op.next_attempt_at > now:
@@ -133,30 +93,26 @@ def run(rt, recovery_id: int, now: datetime | None = None) -> SyncOutcome:
                                 .execution_options(synchronize_session=False))  # ``op`` keeps the values read
             if claimed.rowcount != 1:
                 return SyncOutcome("another worker is applying this recovery's writes")
-            rec = s.get(Recovery, recovery_id)
-            refs = dict(rec.crm_refs or {})
-            sub = s.get(SubAccount, op.sub_account_id)
             op_id, kind, payload, attempts = op.id, op.op, dict(op.payload), op.attempts + 1
-            try:
-                crm = crm or crm_for(rt, s, sub)
-            except CrmError as exc:
-                crm, setup_error = None, exc
-            else:
-                setup_error = None
+            setup_error = None
+            if crm is None:
+                try:
+                    crm = crms.port(op.sub_account_id, s)
+                except CrmError as exc:
+                    setup_error = exc
         try:
             if setup_error:
                 raise setup_error
-            result, crm = with_fresh_token(rt, crm, lambda c: apply(c, kind, payload, refs))
+            result, crm = crms.call(crm, lambda c: apply(c, kind, payload, refs))
         except (CrmError, UnmappedStages) as exc:
             return _failed(rt, op_id, exc, attempts, now)
         with transaction(rt.sessions) as s:
             s.execute(update(SyncOp).where(SyncOp.id == op_id).values(status="done", result=result, last_error=None,
                                                                       updated_at=now))
-            s.execute(update(Installation).where(Installation.id == crm.installation_id)
+            s.execute(update(Installation).where(Installation.id == crm.access.installation_id)
                       .values(last_write_at=now, last_error=None))
-            if result:
-                rec = s.get(Recovery, recovery_id)
-                rec.crm_refs = dict(rec.crm_refs or {}) | result
+            if result:  # this run holds the recovery's only running write: nobody else changes its refs
+                s.execute(update(Recovery).where(Recovery.id == recovery_id).values(crm_refs=refs | result))
         done += 1
         now = None
 

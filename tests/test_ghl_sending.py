@@ -210,3 +210,29 @@ def test_gohighlevels_own_missed_call_text_back_is_detected_and_warned_about(cli
                             "sub_ids": [ghl_crm_sub.id], "expires": 4102444800.0}
     page = client.get(f"/settings/{ghl_crm_sub.id}").data.decode()
     assert "GoHighLevel itself also texted 1 caller(s) within two minutes" in page
+
+
+def test_each_job_reads_the_location_installation_once(client, rt, ghl_crm_sub, fake_twilio, fake_ghl,
+                                                       ghl_signing_keys):
+    """A call that names only its contact: the job reads the installation (and unseals its token) once
+    to ask GoHighLevel the caller's number and to text through the inbox; the CRM writes, a job of
+    their own, once for all four."""
+    from sqlalchemy import event
+    _send_via_ghl(rt, ghl_crm_sub.id)
+    _known_caller(fake_ghl)
+    reads = []
+
+    def seen(conn, cursor, statement, params, context, executemany):
+        if statement.lstrip().upper().startswith("SELECT") and "FROM installations" in statement:
+            reads.append(statement)
+    event.listen(rt.engine, "before_cursor_execute", seen)
+    body = raw("inbound_message__call_voicemail_without_numbers")
+    try:
+        assert send(client, body, signed(body, ghl_signing_keys)).status_code == 200
+    finally:
+        event.remove(rt.engine, "before_cursor_execute", seen)
+    [text] = _outbound(fake_ghl)
+    assert text["_to"] == CALLER
+    [opp] = fake_ghl.opportunities.values()
+    assert fake_ghl.stage_name(opp) == "Texted back" and len(fake_ghl.notes) == 1
+    assert len(reads) == 2, reads

@@ -45,10 +45,8 @@ def test_a_contact_gets_an_opportunity_in_the_orgs_stages(client, rt, salesforce
 
 
 def test_a_new_caller_becomes_a_lead(rt, salesforce_sub, fake_salesforce):
-    from integration.models import SubAccount
-    from integration.sync import crm_for
-    with rt.sessions() as s:
-        crm = crm_for(rt, s, s.get(SubAccount, salesforce_sub.id))
+    from integration.crm_session import CrmSession
+    crm = CrmSession(rt).port(salesforce_sub.id)
     lead_id = crm.upsert_contact(phone="+15125550999")
     record = fake_salesforce.records[("Lead", lead_id)]
     assert (record["Phone"], record["Company"], record["LeadSource"]) == ("+15125550999", "Unknown (missed call)",

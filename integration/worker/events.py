@@ -13,6 +13,7 @@ from connectors.base import CrmError
 from workflows.events import AppEvent, BookingEvent, CallEvent, CrmText, DeliveryUpdate, InboundSms
 
 from .. import crm_reads, lifecycle
+from ..crm_session import CrmSession
 from ..db import transaction
 from ..models import InboxEvent, utcnow
 from ..providers import parse_stored
@@ -25,8 +26,10 @@ from .outcomes import Done, FAILED_ATTEMPTS, Incomplete, NOT_YET_ATTEMPTS, NotYe
 log = logging.getLogger("ringback.worker")
 
 
-def process_event(rt, event_id: int, now: datetime | None = None, expected_attempts: int | None = None) -> Outcome:
-    """Apply one stored webhook. Safe to run twice, concurrently or after a crash.
+def process_event(rt, event_id: int, now: datetime | None = None, expected_attempts: int | None = None,
+                  crms: CrmSession | None = None) -> Outcome:
+    """Apply one stored webhook. Safe to run twice, concurrently or after a crash. ``crms``: the
+    job's CRM session (the installation read once for completing, sending and writing).
 
     ``expected_attempts``: a scheduled retry or the sweeper's re-queue runs only while the event
     has been tried exactly that often; any other run got there first (one retry chain per event).
@@ -56,7 +59,7 @@ def process_event(rt, event_id: int, now: datetime | None = None, expected_attem
                 if isinstance(need.event, AppEvent):  # installs and uninstalls talk to the vendor
                     completed = Done(lifecycle.apply(rt, need.event))
                 else:
-                    completed = crm_reads.complete(rt, need.sub_account_id, need.event)
+                    completed = crm_reads.complete(rt, need.sub_account_id, need.event, crms)
             except CrmError as exc:
                 if exc.retryable:
                     asked_wait = exc.retry_after or 0.0  # the vendor's own interval, when it gave one

@@ -136,7 +136,7 @@ def claim_step(rt, step_id: int, now: datetime | None = None) -> Claim | Outcome
                      step.attempts, reconcile, msg.created_at)
 
 
-def deliver(rt, claim: Claim, now: datetime | None = None) -> Outcome:
+def deliver(rt, claim: Claim, now: datetime | None = None, crms=None) -> Outcome:
     """Send a claimed step's text and record the result (the only place a text leaves)."""
     now = now or utcnow()
     p = claim.payload
@@ -155,7 +155,7 @@ def deliver(rt, claim: Claim, now: datetime | None = None) -> Outcome:
         return result
 
     try:
-        result = senders.send_with(rt, p, send)
+        result = senders.send_with(rt, p, send, crms)
     except SendError as err:
         return _send_failed(rt, claim.step_id, claim.message_id, err, claim.attempts, now)
     with rt.engine.begin() as conn:

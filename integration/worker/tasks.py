@@ -1,4 +1,10 @@
-"""The huey tasks. Thin: each one calls the worker's function for it and queues what it says comes next."""
+"""The huey tasks. Thin: each one calls the worker's function for it and queues what it says comes next.
+
+Each job opens a CRM session (integration.crm_session): a sub-account's installation is read and
+its token unsealed once, then used for every CRM call of that job: completing the event and
+sending through the CRM's conversations in `process_event`, every write of a recovery in
+`sync_recovery`. The writes stay a job of their own, queued behind the events that arrived
+first: in a burst, every missed caller is texted before any CRM note is written."""
 from __future__ import annotations
 
 import logging
@@ -6,6 +12,7 @@ import logging
 from huey import crontab
 
 from .. import runtime, sync
+from ..crm_session import CrmSession
 from . import events, steps
 from .sweeper import due_work
 from .outcomes import Claim, Outcome
@@ -19,8 +26,9 @@ def process_event(event_id: int, expected_attempts: int | None = None) -> None:
     """Apply a stored event. A retry (or the sweeper's re-queue) carries the attempts it expects:
     if another run got there first it does nothing, so an event has one retry chain at most."""
     rt = runtime.current()
+    crms = CrmSession(rt)
     try:
-        outcome = events.process_event(rt, event_id, expected_attempts=expected_attempts)
+        outcome = events.process_event(rt, event_id, expected_attempts=expected_attempts, crms=crms)
     except Exception as exc:  # a poison event: bounded retries, then it rests as failed
         log.exception("event %s: processing failed", event_id)
         outcome = events.event_failed(rt, event_id, exc)
@@ -28,7 +36,7 @@ def process_event(event_id: int, expected_attempts: int | None = None) -> None:
     if outcome.retry_in is not None:
         process_event.schedule((event_id, outcome.event_attempts), delay=outcome.retry_in)
     for claim in outcome.claims:
-        send(rt, claim)
+        send(rt, claim, crms)
     _sync(outcome)
 
 
@@ -42,17 +50,17 @@ def run_step(step_id: int) -> None:
         _report(step_id, outcome)
 
 
-def send(rt, claim: Claim) -> None:
+def send(rt, claim: Claim, crms: CrmSession | None = None) -> None:
     """Send a claimed step's text on the send pool (inline when jobs run immediately, in tests)."""
     if rt.huey.immediate:
-        _deliver(rt, claim)
+        _deliver(rt, claim, crms)
     else:
-        rt.send_pool.submit(_deliver, rt, claim)
+        rt.send_pool.submit(_deliver, rt, claim, crms)
 
 
-def _deliver(rt, claim: Claim) -> None:
+def _deliver(rt, claim: Claim, crms: CrmSession | None) -> None:
     try:
-        _report(claim.step_id, steps.deliver(rt, claim))
+        _report(claim.step_id, steps.deliver(rt, claim, crms=crms))
     except Exception:  # the step keeps its lease; when it runs out the sweeper tries again
         log.exception("step %s: sending failed unexpectedly", claim.step_id)
 
