@@ -5,6 +5,7 @@ import os
 import secrets
 import shutil
 import ssl
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import psycopg
@@ -339,6 +340,47 @@ def cli(tmp_path, monkeypatch):
 
 
 # ------------------------------------------------------------------ vendor contracts
+
+@pytest.fixture
+def ringback(cli, rt, fake_twilio, monkeypatch):
+    """`ringback ...` against this test's database, Twilio fake and public URL."""
+    for name, value in (("DATABASE_URL", rt.config.database_url), ("RINGBACK_DATA_DIR", str(rt.config.data_dir)),
+                        ("TWILIO_ACCOUNT_SID", ACCOUNT_SID), ("TWILIO_AUTH_TOKEN", AUTH_TOKEN),
+                        ("TWILIO_API_URL", fake_twilio.url), ("RINGBACK_PUBLIC_URL", PUBLIC_URL)):
+        monkeypatch.setenv(name, value)
+
+    def run(*args, **kwargs):
+        try:
+            return cli(*args, **kwargs)
+        finally:
+            rt.huey.configure(rt.config)  # the command configured this process's queue for itself
+
+    return run
+
+
+@pytest.fixture
+def installed(rt):
+    """A HubSpot portal's sub-account as an install leaves it: no number to text from."""
+    with rt.sessions.begin() as s:
+        sub = SubAccount(name="Acme Plumbing", provider="hubspot", external_id=HUBSPOT_PORTAL, timezone="America/Chicago",
+                         business_hours="24/7")
+        s.add(sub)
+        s.flush()
+        s.add(Installation(sub_account_id=sub.id, provider="hubspot", kind="oauth", access_token=rt.vault.seal("t")))
+    return sub
+
+
+def run_scheduled(rt) -> None:
+    """Run the retries the worker scheduled, as the consumer would as time passes (jobs run inline here)."""
+    later = datetime.now(timezone.utc).replace(tzinfo=None) + timedelta(days=1)
+    for _ in range(100):
+        due = rt.huey.read_schedule(later)
+        if not due:
+            return
+        for task in due:
+            rt.huey.execute(task, timestamp=later)
+    raise AssertionError("retries kept scheduling retries")
+
 
 def pytest_configure(config):
     from tests import contracts

@@ -9,14 +9,12 @@ from sqlalchemy import select
 
 from integration.models import InboxEvent, Recovery, Step
 from tests.conftest import CALLER, HUBSPOT_PORTAL, SF_LEAD
-from tests.test_ghl_crm import missed_call
-from tests.test_ghl_webhooks import raw, send, signed
-from tests.test_hubspot_crm import missed_call as hubspot_missed_call
-from tests.test_hubspot_webhooks import headers as hubspot_headers
-from tests.test_hubspot_webhooks import post as hubspot_post
-from tests.test_salesforce_webhooks import FIXTURES as SF_FIXTURES
-from tests.test_salesforce_webhooks import send as salesforce_send
-from tests.test_workflow_actions import _subscribe
+from tests.vendors.ghl import missed_call, raw, send, signed, subscribe
+from tests.vendors.hubspot import missed_call as hubspot_missed_call
+from tests.vendors.hubspot import headers as hubspot_headers
+from tests.vendors.hubspot import post as hubspot_post
+from tests.vendors.salesforce import FIXTURES as SF_FIXTURES
+from tests.vendors.salesforce import send as salesforce_send
 
 EVENT_CONTACT = "gb7laj5aYQC4glDtP1r5"  # the contactId in the GoHighLevel call and appointment fixtures
 
@@ -34,7 +32,7 @@ def _last_result(rt) -> str:
 def test_a_gohighlevel_appointment_books_the_recovery(client, config, rt, ghl_crm_sub, fake_ghl, fake_twilio,
                                                      ghl_signing_keys):
     fake_ghl.contacts[EVENT_CONTACT] = {"id": EVENT_CONTACT, "locationId": ghl_crm_sub.external_id, "phone": CALLER}
-    _subscribe(client, config, fake_ghl, "caller_booked", sub_id="trg-booked")
+    subscribe(client, config, fake_ghl, "caller_booked", sub_id="trg-booked")
     missed_call(client, ghl_signing_keys)
     with rt.sessions() as s:  # the follow-up is scheduled
         assert s.scalar(select(Step.status).where(Step.kind == "follow_up")) == "pending"

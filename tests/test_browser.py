@@ -15,9 +15,9 @@ from flask import Flask
 
 from tests.conftest import REQUIRE_SERVICES, sign
 from tests.fakes.server import LoopbackServer
-from tests.test_end_to_end import start_server, wait_until
-from tests.test_settings_page import SSO_KEY, cryptojs_encrypt
-from tests.twilio_helpers import fixture
+from tests.servers import start_server, wait_until
+from tests.vendors.ghl import SSO_KEY, cryptojs_encrypt
+from tests.vendors.twilio import fixture
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 LOCATION = "yLKVZpNppIdYpah4RjNE"
@@ -161,7 +161,7 @@ def test_connect_twilio_pick_a_number_and_send_a_test_text(request, browser, db_
     server = start_server(request, db_url, fake_twilio, tmp_path)
     try:
         import subprocess
-        from tests.test_end_to_end import RINGBACK
+        from tests.servers import RINGBACK
         released = subprocess.run([RINGBACK, "subaccount", "number", "1", "--release"], env=server["env"],
                                   capture_output=True, text=True, timeout=60)
         assert released.returncode == 0, released.stderr  # as a CRM install leaves it: no number

@@ -12,12 +12,12 @@ import pytest
 import requests
 
 from tests.conftest import CALLER, HUBSPOT_PORTAL, HUBSPOT_SECRET, HUBSPOT_TOKEN, sign
-from tests.test_end_to_end import start_server, wait_until
-from tests.test_ghl_webhooks import LOCATION, raw
-from tests.test_hubspot_webhooks import FIXTURES as HUBSPOT_FIXTURES
-from tests.test_hubspot_webhooks import MISSED
-from tests.test_salesforce_webhooks import CONTACT, FIXTURES as SF_FIXTURES, LEAD, ORG
-from tests.twilio_helpers import fixture as twilio_fixture
+from tests.servers import start_server, wait_until
+from tests.vendors.ghl import LOCATION, raw
+from tests.vendors.hubspot import FIXTURES as HUBSPOT_FIXTURES
+from tests.vendors.hubspot import MISSED
+from tests.vendors.salesforce import CONTACT, FIXTURES as SF_FIXTURES, LEAD, ORG
+from tests.vendors.twilio import fixture as twilio_fixture
 
 pytestmark = pytest.mark.e2e
 
@@ -150,7 +150,7 @@ def test_salesforce_from_a_marketplace_install_to_the_first_text(request, db_url
     from urllib.parse import parse_qs, urlparse
 
     from tests.fakes.salesforce_api import CLIENT_ID, CLIENT_SECRET
-    from tests.test_end_to_end import RINGBACK
+    from tests.servers import RINGBACK
     number = "+15125550177"
     fake_twilio.own_number(fake_twilio.account_sid, number)
     fake_salesforce.put("Lead", LEAD, {"Phone": CALLER, "MobilePhone": None, "LastName": "Reyes"})
@@ -192,10 +192,10 @@ def test_gohighlevel_from_a_marketplace_install_to_the_first_text(request, db_ur
     from urllib.parse import parse_qs, urlparse
 
     from tests.fakes.ghl_api import CLIENT_ID, CLIENT_SECRET
-    from tests.test_ghl_sending import EVENT_CONTACT, _known_caller, _outbound
+    from tests.vendors.ghl import EVENT_CONTACT, known_caller, outbound
     fake_ghl.add_location(LOCATION, "otg8dTQqGLh3Q6iQI55w", "Acme Plumbing")
     fake_ghl.add_number(LOCATION, "+15125550178", default=True)
-    _known_caller(fake_ghl)
+    known_caller(fake_ghl)
     server = start_server(request, db_url, fake_twilio, tmp_path, env_extra={
         "GHL_API_URL": fake_ghl.url, "GHL_WEBHOOK_PUBLIC_KEY": ghl_signing_keys[2], "GHL_CLIENT_ID": CLIENT_ID,
         "GHL_CLIENT_SECRET": CLIENT_SECRET})
@@ -213,8 +213,8 @@ def test_gohighlevel_from_a_marketplace_install_to_the_first_text(request, db_ur
         resp = requests.post(server["url"] + "/webhooks/ghl", data=body, timeout=5,
                              headers={"X-GHL-Signature": sig, "Content-Type": "application/json"})
         assert resp.json() == {"status": "accepted"}
-        wait_until(lambda: len(_outbound(fake_ghl)) == 1, what="the text in the location's inbox")
-        assert _outbound(fake_ghl)[0]["contactId"] == EVENT_CONTACT and fake_twilio.messages == []
+        wait_until(lambda: len(outbound(fake_ghl)) == 1, what="the text in the location's inbox")
+        assert outbound(fake_ghl)[0]["contactId"] == EVENT_CONTACT and fake_twilio.messages == []
         stage = lambda: [fake_ghl.stage_name(o) for o in fake_ghl.opportunities.values()]  # noqa: E731
         wait_until(lambda: stage() == ["Texted back"], what="the opportunity in Texted back")
     finally:
@@ -270,7 +270,7 @@ def _hubspot_server(request, db_url, fake_twilio, fake_hubspot, tmp_path):
 def test_hubspot_meeting_booked_books_the_recovery_with_its_value(request, db_url, fake_twilio, fake_hubspot,
                                                                   tmp_path):
     import subprocess
-    from tests.test_end_to_end import RINGBACK
+    from tests.servers import RINGBACK
     server = _hubspot_server(request, db_url, fake_twilio, fake_hubspot, tmp_path)
     try:
         valued = subprocess.run([RINGBACK, "subaccount", "workflow", "1", "booking_sync", "--on",

@@ -14,7 +14,7 @@ import requests
 
 from integration.config import Config
 from tests.conftest import BUSINESS_NUMBER, CALLER
-from tests.twilio_helpers import fixture, post
+from tests.vendors.twilio import fixture, post
 
 RINGBACK = str(Path(sys.executable).with_name("ringback"))
 ADD = ["subaccount", "add", "--name", "Acme Plumbing", "--phone", BUSINESS_NUMBER, "--timezone", "America/Chicago",

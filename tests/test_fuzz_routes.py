@@ -16,7 +16,6 @@ import re
 import secrets
 import time
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -28,9 +27,10 @@ from sqlalchemy import func, select
 from integration.models import (Base, InboxEvent, Installation, SubAccount)
 from integration.routes.booking import sign as booking_sign
 from integration.routes.salesforce import secret_hash
-from tests.conftest import BUSINESS_NUMBER, HUBSPOT_SECRET, PUBLIC_URL, SF_ORG, SF_SECRET, sign
-from tests.test_settings_page import SF_CONSUMER_SECRET, SSO_KEY, cryptojs_encrypt
-from tests.twilio_helpers import fixture as twilio_fixture
+from tests.conftest import BUSINESS_NUMBER, HUBSPOT_SECRET, PUBLIC_URL, SF_ORG, SF_SECRET, run_scheduled, sign
+from tests.vendors.ghl import SSO_KEY, cryptojs_encrypt
+from tests.vendors.salesforce import SF_CONSUMER_SECRET
+from tests.vendors.twilio import fixture as twilio_fixture
 
 EXAMPLES = int(os.environ.get("RINGBACK_FUZZ_EXAMPLES", "30"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=False, print_blob=True,
@@ -131,18 +131,6 @@ def counts(rt) -> dict:
     """Rows in every table (and failed events), in one round trip."""
     with rt.sessions() as s:
         return dict(s.execute(COUNTS).one()._mapping)
-
-
-def run_scheduled(rt) -> None:
-    """Run the retries the worker scheduled, as the consumer would as time passes (jobs run inline here)."""
-    later = datetime.now(timezone.utc).replace(tzinfo=None) + timedelta(days=1)
-    for _ in range(100):
-        due = rt.huey.read_schedule(later)
-        if not due:
-            return
-        for task in due:
-            rt.huey.execute(task, timestamp=later)
-    raise AssertionError("retries kept scheduling retries")
 
 
 def check(rt, resp, before: dict) -> None:

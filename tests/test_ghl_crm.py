@@ -12,16 +12,11 @@ from integration.cli import main
 from integration.models import Installation, Recovery, SubAccount, SyncOp, utcnow
 from tests.conftest import BUSINESS_NUMBER, CALLER
 from tests.conftest import GHL_TOKEN as TOKEN
-from tests.test_ghl_webhooks import LOCATION, raw, send, signed
-from tests.twilio_helpers import fixture as twilio_fixture
-from tests.twilio_helpers import post as twilio_post
-from tests.twilio_helpers import report
+from tests.vendors.ghl import LOCATION, missed_call, raw, send, signed
+from tests.vendors.twilio import fixture as twilio_fixture
+from tests.vendors.twilio import post as twilio_post
+from tests.vendors.twilio import report
 
-
-
-def missed_call(client, keys):
-    body = raw("inbound_message__call_voicemail")
-    assert send(client, body, signed(body, keys)).status_code == 200
 
 
 def _ops(rt):

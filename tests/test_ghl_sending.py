@@ -13,12 +13,10 @@ from integration.cli import main
 from integration.models import Installation, Message, Recovery, Step, SubAccount, SyncOp, utcnow
 from integration.settings_store import save_text_back
 from tests.conftest import CALLER
-from tests.test_ghl_crm import missed_call
-from tests.test_ghl_webhooks import LOCATION, raw, send, signed
-from tests.twilio_helpers import fixture as twilio_fixture
-from tests.twilio_helpers import post as twilio_post
+from tests.vendors.ghl import EVENT_CONTACT, LOCATION, known_caller, missed_call, outbound, raw, send, signed
+from tests.vendors.twilio import fixture as twilio_fixture
+from tests.vendors.twilio import post as twilio_post
 
-EVENT_CONTACT = "gb7laj5aYQC4glDtP1r5"  # the contactId in the call fixtures
 PROVIDER_ID = "6650f3b2c1d4e5a6b7c8d9e0"
 
 
@@ -27,18 +25,9 @@ def _send_via_ghl(rt, sub_id: int) -> None:
         save_text_back(s, s.get(SubAccount, sub_id), send_via="ghl")
 
 
-def _known_caller(fake_ghl) -> None:
-    fake_ghl.contacts[EVENT_CONTACT] = {"id": EVENT_CONTACT, "locationId": LOCATION, "phone": CALLER,
-                                        "firstName": "Dana"}
-
-
 def _messages(rt):
     with rt.sessions() as s:
         return s.scalars(select(Message).order_by(Message.id)).all()
-
-
-def _outbound(fake_ghl):
-    return [m for m in fake_ghl.messages if m["direction"] == "outbound"]
 
 
 def _post_event(client, keys, payload: dict):
@@ -53,10 +42,10 @@ def _post_event(client, keys, payload: dict):
 def test_text_back_goes_out_of_the_location_inbox_and_its_delivery_is_written_back(
         client, rt, ghl_crm_sub, fake_twilio, fake_ghl, ghl_signing_keys):
     _send_via_ghl(rt, ghl_crm_sub.id)
-    _known_caller(fake_ghl)
+    known_caller(fake_ghl)
     missed_call(client, ghl_signing_keys)
     assert fake_twilio.messages == []  # not through Ringback's Twilio
-    [text] = _outbound(fake_ghl)
+    [text] = outbound(fake_ghl)
     assert text["contactId"] == EVENT_CONTACT and text["_to"] == CALLER and text["source"] == "api"
     assert "Acme Plumbing" in text["body"] and "https://ringback.example.com/b/" in text["body"]
     [msg] = _messages(rt)
@@ -76,7 +65,7 @@ def test_a_contact_deleted_since_the_call_is_found_again_by_phone(client, rt, gh
                                                                   ghl_signing_keys):
     _send_via_ghl(rt, ghl_crm_sub.id)
     missed_call(client, ghl_signing_keys)  # names contact gb7laj5..., which this location no longer has
-    [text] = _outbound(fake_ghl)
+    [text] = outbound(fake_ghl)
     [contact] = fake_ghl.contacts.values()
     assert contact["phone"] == CALLER and text["contactId"] == contact["id"] != EVENT_CONTACT
 
@@ -84,32 +73,32 @@ def test_a_contact_deleted_since_the_call_is_found_again_by_phone(client, rt, gh
 def test_a_throttled_send_waits_for_gohighlevels_interval_and_sends_once(client, rt, ghl_crm_sub, fake_twilio,
                                                                          fake_ghl, ghl_signing_keys):
     _send_via_ghl(rt, ghl_crm_sub.id)
-    _known_caller(fake_ghl)
+    known_caller(fake_ghl)
     fake_ghl.fail_next(429, headers={"X-RateLimit-Interval-Milliseconds": "2500"})
     missed_call(client, ghl_signing_keys)
-    assert _outbound(fake_ghl) == []
+    assert outbound(fake_ghl) == []
     with rt.sessions() as s:
         step = s.scalar(select(Step).where(Step.kind == "text_back"))
     assert step.status == "pending" and "429" in step.last_error
     assert 2.0 <= (step.due_at - utcnow()).total_seconds() <= 2.6
     assert steps.run_step(rt, step.id, now=utcnow() + timedelta(seconds=3)).summary.startswith("sent ")
-    assert len(_outbound(fake_ghl)) == 1
-    assert _messages(rt)[0].provider_sid == _outbound(fake_ghl)[0]["id"]
+    assert len(outbound(fake_ghl)) == 1
+    assert _messages(rt)[0].provider_sid == outbound(fake_ghl)[0]["id"]
 
 
 def test_a_send_gohighlevel_took_but_answered_502_is_found_not_repeated(client, rt, ghl_crm_sub, fake_twilio,
                                                                         fake_ghl, ghl_signing_keys):
     _send_via_ghl(rt, ghl_crm_sub.id)
-    _known_caller(fake_ghl)
+    known_caller(fake_ghl)
     fake_ghl.fail_after_sending(502)
     missed_call(client, ghl_signing_keys)
-    [text] = _outbound(fake_ghl)
+    [text] = outbound(fake_ghl)
     with rt.sessions() as s:
         step = s.scalar(select(Step).where(Step.kind == "text_back"))
     assert step.status == "pending" and _messages(rt)[0].status == "pending"  # maybe sent: look first
     outcome = steps.run_step(rt, step.id, now=utcnow() + timedelta(seconds=2))
     assert outcome.summary == f"sent {text['id']} (queued)"
-    assert len(_outbound(fake_ghl)) == 1
+    assert len(outbound(fake_ghl)) == 1
 
 
 def test_an_expired_location_token_is_refreshed_once_and_the_text_sent(client, rt, fake_twilio, fake_ghl,
@@ -124,10 +113,10 @@ def test_an_expired_location_token_is_refreshed_once_and_the_text_sent(client, r
         s.add(Installation(sub_account_id=sub.id, provider="ghl", kind="oauth", access_token=rt.vault.seal(access),
                            refresh_token=rt.vault.seal(refresh)))
         save_text_back(s, sub, send_via="ghl")
-    _known_caller(fake_ghl)
+    known_caller(fake_ghl)
     fake_ghl.expire(LOCATION)
     missed_call(client, ghl_signing_keys)  # no Twilio number at all: the location's own is used
-    [text] = _outbound(fake_ghl)
+    [text] = outbound(fake_ghl)
     assert "_from" in text and text["_from"] is None
     assert fake_ghl.refreshes == 1 and fake_ghl.refused_refreshes == 0
 
@@ -158,7 +147,7 @@ def test_without_a_provider_id_twilio_texts_are_notes_only(client, rt, ghl_crm_s
 def test_a_reply_in_the_gohighlevel_inbox_moves_the_recovery(client, rt, ghl_crm_sub, fake_twilio, fake_ghl,
                                                              ghl_signing_keys):
     _send_via_ghl(rt, ghl_crm_sub.id)
-    _known_caller(fake_ghl)
+    known_caller(fake_ghl)
     missed_call(client, ghl_signing_keys)
     body = raw("inbound_message__sms_reply")
     assert send(client, body, signed(body, ghl_signing_keys)).status_code == 200
@@ -197,7 +186,7 @@ def test_an_unknown_sender_is_refused_with_its_name(rt, ghl_crm_sub, value):
 
 def test_gohighlevels_own_missed_call_text_back_is_detected_and_warned_about(client, rt, ghl_crm_sub, fake_twilio,
                                                                             fake_ghl, ghl_signing_keys):
-    _known_caller(fake_ghl)
+    known_caller(fake_ghl)
     missed_call(client, ghl_signing_keys)  # Ringback texts back...
     body = raw("outbound_message__sms_missed_call_text_back")  # ...and so does GoHighLevel, by itself
     assert send(client, body, signed(body, ghl_signing_keys)).json == {"status": "accepted"}
@@ -219,7 +208,7 @@ def test_each_job_reads_the_location_installation_once(client, rt, ghl_crm_sub, 
     their own, once for all four."""
     from sqlalchemy import event
     _send_via_ghl(rt, ghl_crm_sub.id)
-    _known_caller(fake_ghl)
+    known_caller(fake_ghl)
     reads = []
 
     def seen(conn, cursor, statement, params, context, executemany):
@@ -231,7 +220,7 @@ def test_each_job_reads_the_location_installation_once(client, rt, ghl_crm_sub, 
         assert send(client, body, signed(body, ghl_signing_keys)).status_code == 200
     finally:
         event.remove(rt.engine, "before_cursor_execute", seen)
-    [text] = _outbound(fake_ghl)
+    [text] = outbound(fake_ghl)
     assert text["_to"] == CALLER
     [opp] = fake_ghl.opportunities.values()
     assert fake_ghl.stage_name(opp) == "Texted back" and len(fake_ghl.notes) == 1

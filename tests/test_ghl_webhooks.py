@@ -7,21 +7,15 @@ from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding
 from sqlalchemy import func, select
 
 from connectors.ghl.webhook import WebhookKeys
 from integration.models import Call, InboxEvent, Message, OptOut, Recovery, SubAccount
 from tests import webhooks
-from tests.conftest import BUSINESS_NUMBER, CALLER, GHL_LOCATION
-from tests.twilio_helpers import fixture as twilio_fixture
-from tests.twilio_helpers import post as twilio_post
-
-FIXTURES = webhooks.folder("ghl")
-LOCATION = GHL_LOCATION  # the locationId in the fixtures
-FIXTURE_TIME = b"2026-11-17T15:04:05.123Z"
-APP_ID = "ve9EPM428h8vShlRW1KT"  # the appId of Ringback's app in the fixtures
+from tests.conftest import BUSINESS_NUMBER, CALLER
+from tests.vendors.ghl import APP_ID, LOCATION, raw, send, signed
+from tests.vendors.twilio import fixture as twilio_fixture
+from tests.vendors.twilio import post as twilio_post
 
 # What each payload leads to: (inbox status, call outcome or None, texts sent through Twilio).
 EXPECTED = {
@@ -47,24 +41,6 @@ EXPECTED = {
     "uninstall__another_app": ("ignored", None, 0),
     "contact_create__basic": ("ignored", None, 0),
 }
-
-
-def raw(name: str, now: datetime | None = None) -> bytes:
-    """The fixture's bytes with its timestamp moved to ``now`` (GoHighLevel signs fresh events)."""
-    stamp = (now or datetime.now(timezone.utc)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    return (FIXTURES / f"{name}.json").read_bytes().replace(FIXTURE_TIME, stamp.encode())
-
-
-def signed(body: bytes, keys, scheme: str = "ed25519") -> dict:
-    ed, rsa_key, _ = keys
-    if scheme == "ed25519":
-        return {"X-GHL-Signature": base64.b64encode(ed.sign(body)).decode()}
-    sig = rsa_key.sign(body, padding.PKCS1v15(), hashes.SHA256())
-    return {"X-WH-Signature": base64.b64encode(sig).decode()}
-
-
-def send(client, body: bytes, headers: dict):
-    return client.post("/webhooks/ghl", data=body, headers=headers | {"Content-Type": "application/json"})
 
 
 @pytest.fixture

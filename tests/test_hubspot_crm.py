@@ -5,16 +5,10 @@ from sqlalchemy import select
 
 from integration.models import Recovery, SyncOp
 from tests.conftest import CALLER
-from tests.test_hubspot_webhooks import FIXTURES, MISSED, PORTAL, headers, post
-from tests.twilio_helpers import report
-from tests.twilio_helpers import fixture as twilio_fixture
-from tests.twilio_helpers import post as twilio_post
-
-
-def missed_call(client, fake_hubspot):
-    fake_hubspot.put(PORTAL, "calls", "52000001", MISSED)
-    body = (FIXTURES / "call_creation__logged_by_calling_app.json").read_bytes()
-    assert post(client, body, headers(body)).json["accepted"] == 1
+from tests.vendors.hubspot import FIXTURES, MISSED, PORTAL, headers, missed_call, post
+from tests.vendors.twilio import report
+from tests.vendors.twilio import fixture as twilio_fixture
+from tests.vendors.twilio import post as twilio_post
 
 
 def test_first_missed_call_creates_the_pipeline_contact_and_deal(client, rt, hubspot_sub, fake_hubspot, fake_twilio):

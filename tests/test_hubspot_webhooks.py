@@ -12,13 +12,8 @@ from connectors.hubspot import webhook
 from integration.worker import events
 from integration.models import Call, InboxEvent
 from tests import webhooks
-from tests.conftest import BUSINESS_NUMBER, CALLER, HUBSPOT_PORTAL, HUBSPOT_SECRET, PUBLIC_URL
-
-FIXTURES = webhooks.folder("hubspot")
-PORTAL = HUBSPOT_PORTAL
-PATH = "/webhooks/hubspot"
-MISSED = {"hs_call_direction": "INBOUND", "hs_call_status": "MISSED", "hs_call_duration": "0",
-          "hs_call_from_number": CALLER, "hs_call_to_number": BUSINESS_NUMBER}
+from tests.conftest import BUSINESS_NUMBER, CALLER, PUBLIC_URL
+from tests.vendors.hubspot import FIXTURES, MISSED, PATH, PORTAL, headers, post
 
 # fixture -> (answer counts, call outcome when the call object is MISSED)
 EXPECTED = {
@@ -35,16 +30,6 @@ EXPECTED = {
                                                      None),
     "batch__mixed_with_a_repeat": ({"accepted": 2, "duplicate": 1, "ignored": 1, "unroutable": 0}, "texted"),
 }
-
-
-def headers(body: bytes, url: str = PUBLIC_URL + PATH, secret: str = HUBSPOT_SECRET, ts: int | None = None) -> dict:
-    ts = ts if ts is not None else int(time.time() * 1000)
-    sig = Signature.get_signature(secret, body.decode(), "v3", http_uri=url, http_method="POST", timestamp=str(ts))
-    return {"X-HubSpot-Signature-v3": sig, "X-HubSpot-Request-Timestamp": str(ts), "Content-Type": "application/json"}
-
-
-def post(client, body: bytes, hdrs: dict, path: str = PATH):
-    return client.post(path, data=body, headers=hdrs)
 
 
 def test_every_fixture_has_an_expectation():

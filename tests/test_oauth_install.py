@@ -12,8 +12,7 @@ from integration.models import Agency, Installation, InboxEvent, Recovery, SubAc
 from integration.settings_store import TEXT_BACK
 from tests.conftest import PUBLIC_URL
 from tests.fakes.salesforce_api import ORG_ID
-from tests.test_ghl_webhooks import send, signed
-from tests.test_twilio_numbers import ringback  # noqa: F401 (fixture)
+from tests.vendors.ghl import send, signed
 
 COMPANY = "otg8dTQqGLh3Q6iQI55w"
 LOC_A, LOC_B, LOC_C = "ve9EPM428h8vShlRW1KT", "Zq1WbY3xKcP9mN7rT5uV", "Hj6kL2mN8pQ4rS0tU3vW"
@@ -241,7 +240,7 @@ def test_installations_list_shows_each_ones_health(client, rt, config, marketpla
     from datetime import timedelta
 
     from integration.models import utcnow
-    from tests.test_ghl_crm import missed_call
+    from tests.vendors.ghl import missed_call
     fake_ghl.add_location(LOC_A, COMPANY, "Acme Plumbing")
     fake_ghl.contacts.clear()
     query = _start(client, "ghl")
@@ -288,8 +287,8 @@ def _install_location(client, fake_ghl):
 
 def test_a_location_with_a_number_texts_from_it_right_after_install(client, rt, marketplace, fake_ghl, fake_twilio,
                                                                      ghl_signing_keys):
-    from tests.test_ghl_sending import EVENT_CONTACT, _known_caller, _outbound
-    from tests.test_ghl_webhooks import raw
+    from tests.vendors.ghl import EVENT_CONTACT, known_caller, outbound
+    from tests.vendors.ghl import raw
     fake_ghl.add_location(LOC_A, COMPANY, "Acme Plumbing")
     fake_ghl.add_number(LOC_A, "+15125550190", default=False, sms=True)
     fake_ghl.add_number(LOC_A, "+15125550191", default=True, sms=True)
@@ -311,10 +310,10 @@ def test_a_location_with_a_number_texts_from_it_right_after_install(client, rt, 
                                                               "phone": "+15125550999"})
     assert refused.status_code == 400 and b"not a number of this location that can text" in refused.data
     # Then a caller is missed: the text goes out of the location's own inbox, from that number, not Twilio.
-    _known_caller(fake_ghl)
+    known_caller(fake_ghl)
     body = raw("inbound_message__call_no_answer")
     assert send(client, body, signed(body, ghl_signing_keys)).status_code == 200
-    [text] = _outbound(fake_ghl)
+    [text] = outbound(fake_ghl)
     assert text["contactId"] == EVENT_CONTACT and "Acme Plumbing" in text["body"] and text["_from"] == "+15125550190"
     assert fake_twilio.messages == []
 

@@ -1,7 +1,7 @@
 """What a person or a load balancer sees."""
 from __future__ import annotations
 
-from tests.twilio_helpers import fixture, post
+from tests.vendors.twilio import fixture, post
 
 
 def test_healthz(client):

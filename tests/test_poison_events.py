@@ -10,8 +10,8 @@ from sqlalchemy import select
 from integration.worker import outcomes, sweeper, tasks
 from integration.models import InboxEvent, Message, utcnow
 from tests.conftest import BUSINESS_NUMBER
-from tests.test_fuzz_routes import run_scheduled
-from tests.twilio_helpers import fixture, post
+from tests.conftest import run_scheduled
+from tests.vendors.twilio import fixture, post
 
 
 def _event(rt, event_id: int) -> InboxEvent:

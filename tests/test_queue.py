@@ -10,7 +10,7 @@ from integration.worker import tasks
 from integration.worker.queue import huey
 from integration.runtime import Runtime, install
 from integration.worker.consumer import make_consumer
-from tests.twilio_helpers import fixture, post
+from tests.vendors.twilio import fixture, post
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "redis"])

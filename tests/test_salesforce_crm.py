@@ -5,10 +5,10 @@ from sqlalchemy import select
 
 from integration.models import SyncOp
 from tests.conftest import CALLER
-from tests.test_salesforce_webhooks import CONTACT, FIXTURES, LEAD, send
-from tests.twilio_helpers import fixture as twilio_fixture
-from tests.twilio_helpers import post as twilio_post
-from tests.twilio_helpers import report
+from tests.vendors.salesforce import CONTACT, FIXTURES, LEAD, send
+from tests.vendors.twilio import fixture as twilio_fixture
+from tests.vendors.twilio import post as twilio_post
+from tests.vendors.twilio import report
 
 
 def _ops(rt):

@@ -1,16 +1,13 @@
 """Salesforce Outbound Messages: call Tasks in, the caller found through simple-salesforce, the SOAP Ack out."""
 from __future__ import annotations
 
-
 import pytest
 from sqlalchemy import select
 
 from integration.models import Call, InboxEvent
 from tests import webhooks
-from tests.conftest import CALLER, SF_CONTACT, SF_LEAD, SF_ORG, SF_OTHER_CALLER, SF_SECRET
-
-FIXTURES = webhooks.folder("salesforce")
-ORG, SECRET, LEAD, CONTACT, OTHER_CALLER = SF_ORG, SF_SECRET, SF_LEAD, SF_CONTACT, SF_OTHER_CALLER
+from tests.conftest import CALLER
+from tests.vendors.salesforce import FIXTURES, ORG, OTHER_CALLER, send
 
 # fixture -> (inbox statuses, call outcomes in order)
 EXPECTED = {
@@ -22,12 +19,6 @@ EXPECTED = {
     "outbound_message__opportunity_closed_won": (["done"], []),  # booked (tests/test_bookings.py)
     "outbound_message__opportunity_closed_lost": (["done"], []),  # lost (tests/test_bookings.py)
 }
-
-
-def send(client, name: str, secret: str = SECRET, body: bytes | None = None):
-    data = body if body is not None else (FIXTURES / f"{name}.xml").read_bytes()
-    return client.post(f"/webhooks/salesforce/{secret}", data=data, headers={"Content-Type": "text/xml; charset=utf-8",
-                                                                              "SOAPAction": '""'})
 
 
 def test_every_fixture_has_an_expectation():

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from integration.worker import events, outcomes, steps, sweeper, tasks
 from integration.models import Call, Message, OptOut, Recovery, Step, utcnow
 from tests.conftest import CALLER
-from tests.twilio_helpers import fixture, post
+from tests.vendors.twilio import fixture, post
 
 
 def _one(rt, model):
@@ -221,7 +221,7 @@ def test_stop_then_missed_call_gets_no_text_until_start(client, rt, sub, fake_tw
 def test_texts_that_did_not_arrive_are_explained_in_plain_words(client, rt, sub, fake_twilio):
     import re
 
-    from tests.twilio_helpers import report
+    from tests.vendors.twilio import report
     claim = _missed_call_step(client, rt)
     steps.deliver(rt, claim)
     rt.huey.immediate = True

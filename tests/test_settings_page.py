@@ -2,11 +2,7 @@
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
-import json
 import re
-import subprocess
 import time
 from dataclasses import replace
 
@@ -15,27 +11,15 @@ from sqlalchemy import select
 
 from integration.models import Agency, SubAccount
 from tests.conftest import BUSINESS_NUMBER, CALLER, SF_ORG
-from tests.twilio_helpers import fixture as twilio_fixture
-from tests.twilio_helpers import post as twilio_post
+from tests.vendors.ghl import SSO_KEY, cryptojs_encrypt
+from tests.vendors.salesforce import SF_CONSUMER_SECRET, canvas_request
+from tests.vendors.twilio import fixture as twilio_fixture
+from tests.vendors.twilio import post as twilio_post
 
-SSO_KEY = "3f2b8c1d-9e7a-4b6c-8d5e-1f0a2b3c4d5e"
-SF_CONSUMER_SECRET = "7C1F4A2B9D8E6F5A4B3C2D1E0F9A8B7C6D5E4F3A2B1C0D9E8F7A6B5C4D3E2F1"
 COMPANY, OTHER_COMPANY = "GNb7aIv4rQFVb9iwNl5K", "Xx9yZz8wVv7uUt6sSr5q"
 LOC_A, LOC_B = "yLKVZpNppIdYpah4RjNE", "aBcDeFgHiJkLmNoPqRsT"
 
 
-def cryptojs_encrypt(data: dict, secret: str) -> str:
-    """CryptoJS.AES.encrypt(JSON.stringify(data), secret), made by OpenSSL's own `enc` (the same
-    Salted__ + EVP_BytesToKey(MD5) format), not by Ringback's code."""
-    out = subprocess.run(["openssl", "enc", "-aes-256-cbc", "-md", "md5", "-pass", f"pass:{secret}", "-a", "-A"],
-                         input=json.dumps(data).encode(), capture_output=True, check=True)
-    return out.stdout.decode().strip()
-
-
-def canvas_request(envelope: dict, secret: str = SF_CONSUMER_SECRET) -> str:
-    encoded = base64.b64encode(json.dumps(envelope).encode()).decode()
-    sig = base64.b64encode(hmac.new(secret.encode(), encoded.encode(), hashlib.sha256).digest()).decode()
-    return f"{sig}.{encoded}"
 
 
 def csrf(page) -> str:

@@ -9,9 +9,9 @@ from sqlalchemy import select
 from integration import tokens
 from integration.models import Call, Installation, SubAccount, SyncOp, utcnow
 from tests.conftest import BUSINESS_NUMBER, SF_LEAD
-from tests.test_hubspot_crm import missed_call as hubspot_missed_call
-from tests.test_hubspot_webhooks import PORTAL
-from tests.test_salesforce_webhooks import send as salesforce_send
+from tests.vendors.hubspot import missed_call as hubspot_missed_call
+from tests.vendors.hubspot import PORTAL
+from tests.vendors.salesforce import send as salesforce_send
 
 
 def _inst(rt) -> Installation:
@@ -123,7 +123,7 @@ def test_two_processes_refreshing_at_once_spend_gohighlevels_single_use_token_on
     """Two worker processes find the same location token refused at the same moment."""
     import multiprocessing
 
-    from tests.test_ghl_crm import LOCATION
+    from tests.vendors.ghl import LOCATION
     access, refresh = fake_ghl.install_oauth(LOCATION)
     with rt.sessions.begin() as s:
         sub = SubAccount(name="Acme Plumbing", provider="ghl", external_id=LOCATION, timezone="America/Chicago",

@@ -8,7 +8,7 @@ from sqlalchemy import select, text
 from integration import twilio_accounts
 from integration.models import Agency, Message, SubAccount, TwilioAccount
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, PUBLIC_URL, sign
-from tests.twilio_helpers import fixture
+from tests.vendors.twilio import fixture
 
 ACME_SID, ACME_TOKEN = "AC" + "a1" * 16, "acme0000000000000000000000000000"
 BRIGHT_SID, BRIGHT_TOKEN = "AC" + "b2" * 16, "bright000000000000000000000000000"

@@ -12,8 +12,7 @@ from sqlalchemy import select
 from integration import twilio_accounts
 from integration.models import Agency, Message, SubAccount, TwilioAccount
 from tests.conftest import PUBLIC_URL, sign
-from tests.test_twilio_numbers import installed, ringback  # noqa: F401 (fixtures)
-from tests.twilio_helpers import fixture
+from tests.vendors.twilio import fixture
 
 AGENCY_SID, AGENCY_TOKEN = "AC" + "c3" * 16, "agency00000000000000000000000000"
 NUMBER, CALLER = "+15125550190", "+15125550123"

@@ -2,44 +2,14 @@
 from, the number's webhooks are pointed at Ringback (never its voice URL) and put back on release."""
 from __future__ import annotations
 
-import pytest
 from sqlalchemy import select
 
-from integration.models import Installation, Message, SubAccount
-from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, HUBSPOT_PORTAL, PUBLIC_URL
-from tests.twilio_helpers import fixture, post
+from integration.models import Message, SubAccount
+from tests.conftest import ACCOUNT_SID, PUBLIC_URL
+from tests.vendors.twilio import fixture, post
 
 NUMBER, OTHER, BOUGHT = "+15125550170", "+15125550171", "+15125550180"
 OLD_SMS = "https://old-provider.example/sms"
-
-
-@pytest.fixture
-def ringback(cli, rt, fake_twilio, monkeypatch):
-    """`ringback ...` against this test's database, Twilio fake and public URL."""
-    for name, value in (("DATABASE_URL", rt.config.database_url), ("RINGBACK_DATA_DIR", str(rt.config.data_dir)),
-                        ("TWILIO_ACCOUNT_SID", ACCOUNT_SID), ("TWILIO_AUTH_TOKEN", AUTH_TOKEN),
-                        ("TWILIO_API_URL", fake_twilio.url), ("RINGBACK_PUBLIC_URL", PUBLIC_URL)):
-        monkeypatch.setenv(name, value)
-
-    def run(*args, **kwargs):
-        try:
-            return cli(*args, **kwargs)
-        finally:
-            rt.huey.configure(rt.config)  # the command configured this process's queue for itself
-
-    return run
-
-
-@pytest.fixture
-def installed(rt):
-    """A HubSpot portal's sub-account as an install leaves it: no number to text from."""
-    with rt.sessions.begin() as s:
-        sub = SubAccount(name="Acme Plumbing", provider="hubspot", external_id=HUBSPOT_PORTAL, timezone="America/Chicago",
-                         business_hours="24/7")
-        s.add(sub)
-        s.flush()
-        s.add(Installation(sub_account_id=sub.id, provider="hubspot", kind="oauth", access_token=rt.vault.seal("t")))
-    return sub
 
 
 def _number(fake_twilio, phone):
@@ -113,7 +83,7 @@ def test_a_sub_account_that_cannot_text_says_so_everywhere_until_it_can(ringback
     from dataclasses import replace
 
     from integration import texting
-    from tests.test_ghl_webhooks import raw, send, signed
+    from tests.vendors.ghl import raw, send, signed
     with rt.sessions.begin() as s:  # a GoHighLevel location installed without a number, texting through Twilio
         s.add(SubAccount(name="Acme Plumbing", provider="ghl", external_id="ve9EPM428h8vShlRW1KT",
                          timezone="America/Chicago", business_hours="24/7"))
@@ -177,7 +147,7 @@ def test_a_messaging_service_with_a_registered_campaign_sends_the_texts(ringback
 def test_a_suspended_account_or_an_unregistered_number_shows_as_not_texting(client, rt, sub, fake_twilio):
     from integration import texting
     from integration.worker import events, steps
-    from tests.twilio_helpers import report
+    from tests.vendors.twilio import report
     rt.huey.immediate = False
     post(client, "/webhooks/twilio/voice", fixture("call_status__no_answer"))
     claim = events.process_event(rt, 1).claims[0]

@@ -12,7 +12,7 @@ from connectors.twilio import webhook
 from integration.models import Call, InboxEvent, Message, OptOut, Recovery
 from tests import webhooks
 from tests.conftest import ACCOUNT_SID, BUSINESS_NUMBER, CALLER, PUBLIC_URL, sign
-from tests.twilio_helpers import fixture, post, route_for
+from tests.vendors.twilio import fixture, post, route_for
 
 # What each call fixture must lead to: (call outcome, texts sent).
 CALLS = {

@@ -16,7 +16,7 @@ from integration.app import create_app
 from integration.models import Message, Recovery, Step, SubAccount
 from integration.runtime import Runtime
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, BUSINESS_NUMBER, PUBLIC_URL
-from tests.twilio_helpers import fixture, post
+from tests.vendors.twilio import fixture, post
 
 pytestmark = pytest.mark.e2e
 RINGBACK = str(Path(sys.executable).with_name("ringback"))

@@ -9,20 +9,13 @@ import pytest
 from hubspot.utils.signature import Signature
 from sqlalchemy import select
 
-from integration.actions import action_secret
 from integration.models import Recovery, Step, TriggerSubscription
 from tests.conftest import BUSINESS_NUMBER, CALLER, HUBSPOT_PORTAL, HUBSPOT_SECRET, PUBLIC_URL
-from tests.test_ghl_crm import missed_call
-from tests.test_ghl_webhooks import LOCATION
-from tests.twilio_helpers import fixture as twilio_fixture
-from tests.twilio_helpers import post as twilio_post
+from tests.vendors.ghl import LOCATION, ghl_call, missed_call, subscribe
+from tests.vendors.twilio import fixture as twilio_fixture
+from tests.vendors.twilio import post as twilio_post
 
 CONTACT = "cI08i1Bls3iTB9bKgFJh"
-
-
-def ghl_call(client, config, path: str, body: dict, secret: str | None = "auto"):
-    headers = {"X-Ringback-Secret": action_secret(config) if secret == "auto" else secret} if secret else {}
-    return client.post(path, data=json.dumps(body), headers=headers | {"Content-Type": "application/json"})
 
 
 def action_body(contact=CONTACT, location=LOCATION, key="send_text_back") -> dict:
@@ -79,18 +72,10 @@ def test_stop_action_closes_the_recovery_and_cancels_what_was_scheduled(client, 
     assert again.json["ringback_status"] == "nothing to stop"
 
 
-def _subscribe(client, config, fake_ghl, key, event="CREATED", sub_id="trg-1", target=None):
-    body = {"triggerData": {"id": sub_id, "key": key, "filters": [], "eventType": event,
-                            "targetUrl": target or f"{fake_ghl.url}/workflows-marketplace/triggers/execute/{sub_id}"},
-            "meta": {"key": key, "version": "1.0"}, "extras": {"locationId": LOCATION, "workflowId": "wf-1",
-                                                               "companyId": "otg8dTQqGLh3Q6iQI55w"}}
-    return ghl_call(client, config, "/ghl/triggers", body)
-
-
 def test_subscribed_triggers_fire_into_the_clients_workflows(client, config, rt, ghl_crm_sub, fake_ghl, fake_twilio,
                                                              ghl_signing_keys):
-    assert _subscribe(client, config, fake_ghl, "missed_call_texted_back").json == {"status": "stored"}
-    assert _subscribe(client, config, fake_ghl, "caller_replied", sub_id="trg-2").json == {"status": "stored"}
+    assert subscribe(client, config, fake_ghl, "missed_call_texted_back").json == {"status": "stored"}
+    assert subscribe(client, config, fake_ghl, "caller_replied", sub_id="trg-2").json == {"status": "stored"}
     missed_call(client, ghl_signing_keys)
     [contact_id] = fake_ghl.contacts
     [fired] = fake_ghl.fired
@@ -104,8 +89,8 @@ def test_subscribed_triggers_fire_into_the_clients_workflows(client, config, rt,
 
 def test_a_deleted_subscription_no_longer_fires(client, config, rt, ghl_crm_sub, fake_ghl, fake_twilio,
                                                ghl_signing_keys):
-    _subscribe(client, config, fake_ghl, "missed_call_texted_back")
-    assert _subscribe(client, config, fake_ghl, "missed_call_texted_back", event="DELETED").json == {"status": "deleted"}
+    subscribe(client, config, fake_ghl, "missed_call_texted_back")
+    assert subscribe(client, config, fake_ghl, "missed_call_texted_back", event="DELETED").json == {"status": "deleted"}
     missed_call(client, ghl_signing_keys)
     assert fake_ghl.fired == [] and len(fake_twilio.messages) == 1
 
@@ -115,7 +100,7 @@ def test_a_deleted_subscription_no_longer_fires(client, config, rt, ghl_crm_sub,
     ("caller_replied", "https://attacker.example/steal", "targetUrl must be on"),
 ])
 def test_bad_subscriptions_are_refused(client, config, rt, ghl_crm_sub, fake_ghl, key, target, why):
-    resp = _subscribe(client, config, fake_ghl, key, target=target)
+    resp = subscribe(client, config, fake_ghl, key, target=target)
     assert resp.status_code == 400 and why in resp.json["error"]
     with rt.sessions() as s:
         assert s.scalar(select(TriggerSubscription)) is None

@@ -18,7 +18,7 @@ from integration.models import Message, Recovery, Step, SubAccount
 from integration.routes.booking import sign as booking_sign
 from integration.settings_store import save_workflow
 from tests.conftest import BUSINESS_NUMBER, CALLER
-from tests.twilio_helpers import fixture, post
+from tests.vendors.twilio import fixture, post
 from workflows.hours import zone
 
 CT = zone("America/Chicago")

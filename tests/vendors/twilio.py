@@ -1,4 +1,4 @@
-"""Posting Twilio fixtures to Ringback the way Twilio does: form-encoded and signed."""
+"""Twilio: its webhooks posted the way Twilio does, form-encoded and signed."""
 from __future__ import annotations
 
 import json
