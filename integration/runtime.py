@@ -17,7 +17,7 @@ from connectors.twilio.client import ACCOUNT_SID, Credentials, TwilioSender, mak
 from . import migrate
 from .config import Config, ConfigError
 from .db import make_engine, make_sessionmaker
-from .worker.queue import huey
+from .queue import huey
 
 log = logging.getLogger("ringback")
 TWILIO_TTL = 30.0

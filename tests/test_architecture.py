@@ -131,3 +131,18 @@ def test_the_vendor_rule_sees_a_comparison(tmp_path):
     planted.write_text('if p == "ghl":\n    pass\nok = p != "hubspot" or p in ("x", "salesforce")\n'
                        'q = s.where(Sub.provider == "twilio")\nstore(provider="ghl")\n')
     assert _vendor_comparisons(planted) == ["pkg/m.py:1", "pkg/m.py:3", "pkg/m.py:4"]
+
+
+def test_no_test_module_imports_another():
+    """What tests share lives in helpers (tests/vendors/, tests/servers.py, conftest), so running one
+    test module never collects or runs another's tests as a side effect."""
+    found = []
+    for path in (ROOT / "tests").rglob("*.py"):
+        if "node_modules" in path.parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)  # from tests import test_x too
+                     else [f"{node.module}.{a.name}" for a in node.names] if isinstance(node, ast.ImportFrom) else [])
+            found += [f"{path.relative_to(ROOT)} -> {n}" for n in names if any(
+                part.startswith("test_") for part in n.split("."))]
+    assert found == []

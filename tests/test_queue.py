@@ -7,7 +7,7 @@ import time
 import pytest
 
 from integration.worker import tasks
-from integration.worker.queue import huey
+from integration.queue import huey
 from integration.runtime import Runtime, install
 from integration.worker.consumer import make_consumer
 from tests.vendors.twilio import fixture, post

@@ -1,6 +1,5 @@
 """The worker: everything that runs after a webhook was stored, durably.
 
-  queue.py     the huey queue (SQLite file by default, Redis with REDIS_URL)
   consumer.py  the huey consumer, tuned for a text that leaves within milliseconds
   tasks.py     the huey tasks: thin, each calls one function below and queues what comes next
   events.py    applying a stored event: lock, complete from the CRM, dispatch, record
@@ -16,4 +15,7 @@ in ``workflows`` what to do, and write the outcome in the same transaction: a te
 step row, inserted already claimed (leased) by this worker with its message row, and sent by
 ``steps.deliver`` right after commit. Steps retried or due later are claimed by
 ``steps.claim_step``. Either way a worker killed at any point leaves rows the sweeper re-claims.
+
+The queue itself (integration/queue.py) sits below the runtime, which configures it, so the
+worker's imports of the runtime point down.
 """

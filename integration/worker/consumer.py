@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from huey.consumer import Consumer
 
-from .queue import huey
+from ..queue import huey
 
 # Polling: with the SQLite queue each idle worker looks for work every 5 ms, backing off to
 # 50 ms; under load it never sleeps. The Redis queue blocks on BRPOP and needs no polling.

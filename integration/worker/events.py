@@ -16,7 +16,7 @@ from .. import crm_reads, lifecycle
 from ..crm_session import CrmSession
 from ..db import transaction
 from ..models import InboxEvent, utcnow
-from ..providers import parse_stored
+from ..parsers import parse_stored
 from ..statements import (FINISH_EVENT, SELECT_EVENT)
 
 from .bookings import handle_booking

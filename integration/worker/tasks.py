@@ -16,7 +16,7 @@ from ..crm_session import CrmSession
 from . import events, steps
 from .sweeper import due_work
 from .outcomes import Claim, Outcome
-from .queue import huey
+from ..queue import huey
 
 log = logging.getLogger("ringback.jobs")
 

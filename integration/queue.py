@@ -6,8 +6,8 @@ import contextlib
 from huey import Huey
 from huey.storage import MemoryStorage, RedisStorage, SqliteStorage
 
-from ..db import private_file
-from ..sqlite_turns import WriteTurns
+from .db import private_file
+from .sqlite_turns import WriteTurns
 
 
 class QueueFile(SqliteStorage):
