@@ -130,6 +130,18 @@ def iso_time(value) -> datetime | None:
         return None
 
 
+@dataclass(frozen=True)
+class FoundCall:
+    """A call a vendor lists (for catch-up), as the stored event its webhook would have made: the
+    same kind, and the same dedupe key where the vendor's webhook has one."""
+
+    call_id: str
+    kind: str
+    key: str
+    payload: dict
+    at: datetime | None  # when the call happened, by the vendor's clock
+
+
 class WebhookRejected(Exception):
     """A webhook that must not be processed. ``status`` is the HTTP answer, ``log_key`` the reason."""
 

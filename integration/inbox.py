@@ -25,7 +25,7 @@ class Stored:
 
 def store(runtime, *, provider: str, kind: str, key: str, payload: dict, number: str | None = None,
           account: str | None = None, token: str | None = None, unroutable_ok: bool = False,
-          act: bool = True, while_open=None, sub_id: int | None = None) -> Stored:
+          act: bool = True, while_open=None, sub_id: int | None = None, found_by: str | None = None) -> Stored:
     """Insert the event once (a duplicate ``key`` or ``token`` stores nothing) and commit.
 
     The sub-account is the one owning ``number`` (the business's number the event is
@@ -52,7 +52,7 @@ def store(runtime, *, provider: str, kind: str, key: str, payload: dict, number:
             event_id = conn.execute(INSERT_EVENT, {
                 "provider": provider, "kind": kind, "event_key": key, "idempotency_token": token,
                 "sub_account_id": sub.id if sub else None, "payload": payload, "status": status,
-                "attempts": 0, "received_at": utcnow(),
+                "attempts": 0, "received_at": utcnow(), "found_by": found_by,
                 "result": None if routed else f"no sub-account has {'the number ' + number if number else account}",
             }).inserted_primary_key[0]
             if sub is not None and provider in CRM_PROVIDERS:  # installation health: last event received

@@ -1,6 +1,7 @@
 """Each CRM installation's health, for `ringback installations list`: its token (valid, expiring,
 expired, unreadable), the last event heard and CRM write made, failed writes, a Salesforce org's
-Outbound Message URL, and whether its sub-account can text. Never a token."""
+Outbound Message URL, whether its sub-account can text, and when catch-up last listed its calls
+(and how many no webhook brought). Never a token."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -53,5 +54,8 @@ def rows(s, config, vault, now: datetime) -> list[dict]:
             "sub_account": f"{sub.id} {sub.name}" if sub else f"agency: {agency.name if agency else '?'}",
             "token": token, "expires_at": inst.expires_at.isoformat() if inst.expires_at else None,
             "last_event": ago(inst.last_event_at, now), "last_write": ago(inst.last_write_at, now),
-            "failed_writes": failed, "outbound_message_url": outbound})
+            "failed_writes": failed, "outbound_message_url": outbound,
+            "caught_up": (f"could not list calls: {sub.catch_up_error}" if sub and sub.catch_up_error
+                          else ago(sub.caught_up_at, now) if sub else "-"),
+            "found_by_catch_up": sub.catch_up_found if sub else 0})
     return rows

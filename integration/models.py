@@ -75,6 +75,13 @@ class SubAccount(Base):
     # What the last check of the sender with its vendor found wrong ({"short", "why", "fix"}), or None.
     sender_problem: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     sender_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Catch-up (integration.catch_up): the vendor's calls were listed up to caught_up_until; the
+    # last pass that got an answer ran at caught_up_at; what the last one that did not was told;
+    # and how many calls no webhook brought.
+    caught_up_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    caught_up_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    catch_up_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    catch_up_found: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class WorkflowSetting(Base):
@@ -112,6 +119,8 @@ class InboxEvent(Base):
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # None: a webhook brought it; "catch_up": a catch-up pass found it (texted only while it helps).
+    found_by: Mapped[str | None] = mapped_column(String(12), nullable=True)
 
 
 Index("ix_inbox_events_status_received", InboxEvent.status, InboxEvent.received_at)

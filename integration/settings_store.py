@@ -15,7 +15,7 @@ TEXT_BACK = "missed_call_text_back"
 # Settings a sub-account or agency may override (stored as JSON), with how to read them.
 _OVERRIDABLE = {
     "business_hours_template": str, "after_hours_template": str, "voice_missed_message": str,
-    "dedupe_window_seconds": int, "missed_under_seconds": int, "validity_seconds": int,
+    "dedupe_window_seconds": int, "missed_under_seconds": int, "validity_seconds": int, "late_text_seconds": int,
     "own_numbers": frozenset, "block_list": frozenset,
     "missed_dispositions": lambda v: frozenset(str(x).strip().lower() for x in v),
     "answered_dispositions": lambda v: frozenset(str(x).strip().lower() for x in v),

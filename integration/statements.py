@@ -28,7 +28,7 @@ TOUCH_INSTALLATION = update(Installation.__table__).where(
     Installation.__table__.c.sub_account_id == bindparam("_sub")).values(last_event_at=bindparam("last_event_at"))
 SELECT_EVENT = select(
     inbox_table.c.id, inbox_table.c.provider, inbox_table.c.kind, inbox_table.c.status, inbox_table.c.payload,
-    inbox_table.c.sub_account_id, inbox_table.c.received_at, inbox_table.c.attempts,
+    inbox_table.c.sub_account_id, inbox_table.c.received_at, inbox_table.c.attempts, inbox_table.c.found_by,
 ).where(inbox_table.c.id == bindparam("_id")).with_for_update()
 FINISH_EVENT = inbox_table.update().where(inbox_table.c.id == bindparam("_id")).values(
     attempts=inbox_table.c.attempts + 1, next_attempt_at=None)

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from workflows import keywords, templates
-from workflows.decide import CallerState, classify_call, decide_reply, decide_text_back
+from workflows.decide import CallerState, classify_call, decide_reply, decide_text_back, too_late_to_text
 from workflows.events import CallEvent, InboundSms
 from workflows.hours import BadSchedule, WeeklySchedule
 from workflows.phones import UnusableNumber, to_e164
@@ -201,6 +201,21 @@ def test_decide_text_back(caller, state, now, action, template):
     if action == "text":
         assert "Acme Plumbing" in decision.body and "https://acme.example/book" in decision.body
         assert "Reply STOP to opt out." in decision.body
+
+
+@pytest.mark.parametrize("occurred, window, late", [
+    (None, 900, False),  # no time from the vendor: taken as recent
+    (NOW - timedelta(minutes=14), 900, False),
+    (NOW - timedelta(minutes=15), 900, False),  # exactly the window: still texted
+    (NOW - timedelta(minutes=15, seconds=1), 900, True),
+    (NOW - timedelta(hours=3), 900, True),
+    (NOW - timedelta(hours=3), 4 * 3600, False),  # the sub-account widened its window
+    (NOW - timedelta(seconds=1), 0, True),  # a zero window: every call found late is called back
+    ((NOW - timedelta(hours=1)).astimezone(UTC).replace(tzinfo=None), 900, True),  # no offset: UTC
+    (NOW + timedelta(minutes=5), 900, False),  # the vendor's clock ahead of ours
+])
+def test_a_call_found_late_is_texted_only_within_the_window(occurred, window, late):
+    assert too_late_to_text(occurred, NOW, HOURS_SETTINGS.with_overrides(late_text_seconds=window)) is late
 
 
 def test_switched_off_workflow_texts_nobody():

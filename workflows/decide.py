@@ -6,7 +6,7 @@ carries out. Nothing here reads a clock, a database or the network.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 from . import keywords, templates
 from .events import CallEvent, InboundSms
@@ -72,6 +72,18 @@ class TextBack:
     reason: str
     template: str | None = None  # business_hours | after_hours
     body: str | None = None
+
+
+def too_late_to_text(occurred_at: datetime | None, now: datetime, settings: TextBackSettings) -> bool:
+    """A call found late (its webhook lost) that happened longer ago than the late-text window:
+    a person calls back instead. A call whose time is unknown is taken as recent."""
+    if occurred_at is None:
+        return False
+    if occurred_at.tzinfo is None:  # a vendor time without an offset is UTC
+        occurred_at = occurred_at.replace(tzinfo=timezone.utc)
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=timezone.utc)
+    return (now - occurred_at).total_seconds() > settings.late_text_seconds
 
 
 def decide_text_back(caller: str, state: CallerState, settings: TextBackSettings, now: datetime) -> TextBack:

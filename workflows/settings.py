@@ -70,6 +70,9 @@ class TextBackSettings:
     # Which way texts leave: "twilio" (Ringback's own sender: Twilio, or the sandbox) or "ghl"
     # (the GoHighLevel location's conversations, so they show in its inbox from its number).
     send_via: str = "twilio"
+    # A call found late (by catch-up, its webhook lost) is texted only this soon after it
+    # happened; an older one becomes a task to call the caller back, never a late text.
+    late_text_seconds: int = 900
 
     def __post_init__(self):
         zone(self.timezone)  # raises BadSchedule with the bad name
@@ -84,6 +87,8 @@ class TextBackSettings:
                              f"{', '.join(sorted(MISSED_STATUSES))}; completed calls go by missed_under_seconds)")
         if self.send_via not in SEND_VIA:
             raise ValueError(f"send_via must be one of {', '.join(SEND_VIA)}, not {self.send_via!r}")
+        if not 0 <= self.late_text_seconds <= 24 * 3600:
+            raise ValueError("late_text_seconds must be between 0 and 86400 (a day)")
         if self.dedupe_window_seconds < 0 or self.missed_under_seconds < 0:
             raise ValueError("dedupe_window_seconds and missed_under_seconds cannot be negative")
 

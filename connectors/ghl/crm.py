@@ -12,8 +12,8 @@ from datetime import datetime
 from workflows.stages import best_pipeline
 
 from ..base import CrmError
-from . import conversations
-from .client import GhlClient
+from . import conversations, webhook
+from .client import VERSION_CONVERSATIONS, GhlClient
 
 PIPELINE_TTL = 300.0  # seconds a location's pipeline mapping is reused before asking again
 _pipelines: dict[tuple[str, str], tuple[float, tuple[str, dict[str, str]]]] = {}
@@ -45,6 +45,23 @@ class GhlCrm:
             cached = _pipelines.get(key)
         self._cache_key = key
         self._pipeline = cached[1] if cached and time.monotonic() - cached[0] < PIPELINE_TTL else None
+
+    def recent_calls(self, since: datetime, limit: int) -> list:
+        """The location's calls since ``since``, oldest first, from the message export (catch-up)."""
+        found, cursor = [], None
+        while len(found) < limit:
+            params = {"locationId": self.location_id, "channel": "Call", "sortBy": "createdAt", "sortOrder": "asc",
+                      "startDate": since.strftime("%Y-%m-%dT%H:%M:%S.000Z"), "limit": 100}
+            if cursor:
+                params["cursor"] = cursor
+            page = self.client.request("GET", "/conversations/messages/export", version=VERSION_CONVERSATIONS,
+                                       params=params)
+            messages = page.get("messages") or []
+            found += [f for f in map(webhook.found_call, messages) if f is not None]
+            cursor = page.get("nextCursor")
+            if not cursor or not messages:
+                break
+        return found[:limit]
 
     def pipeline(self) -> tuple[str, dict[str, str]]:
         """(pipeline id, {Ringback stage: GoHighLevel stage id}); raises UnmappedStages.

@@ -23,7 +23,7 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
 from workflows.events import AppEvent, BookingEvent, CallEvent, CrmText, DeliveryUpdate, IgnoredEvent, InboundSms
 
-from ..base import Id, Text, WebhookRejected, flat_messages, iso_time, load_json, token_like
+from ..base import FoundCall, Id, Text, WebhookRejected, flat_messages, iso_time, load_json, token_like
 from . import keys as published
 from .conversations import STATUS
 
@@ -128,6 +128,7 @@ class MessageSchema(_Schema):
     # Added in 2026-01; the older shape names only the contact.
     from_ = Text(data_key="from", load_default=None, max_length=200)
     to = Text(load_default=None, max_length=200)
+    dateAdded = Text(load_default=None, max_length=40)
 
 
 class AppointmentSchema(_Schema):
@@ -225,7 +226,7 @@ def _message(d: dict, is_call: bool):
             provider="ghl", call_id=d["messageId"], caller=(d["from_"] if inbound else d["to"]) or "",
             called=(d["to"] if inbound else d["from_"]) or "", direction=d["direction"], status=status,
             duration_seconds=int(d["callDuration"]) if d["callDuration"] is not None else None,
-            contact_ref=d["contactId"],
+            contact_ref=d["contactId"], occurred_at=iso_time(d["dateAdded"]),
         )
     return InboundSms(provider="ghl", message_id=d["messageId"], sender=d["from_"] or "",
                       recipient=d["to"] or "", body=d["body"], contact_ref=d["contactId"])
@@ -251,3 +252,30 @@ def event_key(payload: dict, event, body: bytes) -> str:
         return f"appointment:{event.booking_id}:{payload.get('type')}:{payload.get('appointment', {}).get('dateUpdated') or payload.get('timestamp')}"
     webhook_id = payload.get("webhookId")
     return webhook_id if token_like(webhook_id) else "body:" + hashlib.sha256(body).hexdigest()
+
+
+def found_call(message: dict) -> FoundCall | None:
+    """A call from the message export (GET /conversations/messages/export?channel=Call) as the
+    InboundMessage/OutboundMessage webhook it would have come as: parsed and keyed the same, so
+    a call whose webhook did arrive is recognised. None for anything else, or a call in progress."""
+    mtype = message.get("messageType")
+    if mtype not in ("TYPE_CALL", "TYPE_VOICEMAIL") or not message.get("id"):
+        return None
+    meta = message.get("meta") or {}
+    status = str(meta.get("callStatus") or message.get("status") or "").lower()
+    if status in ("", "pending"):
+        return None
+    payload = {"type": "InboundMessage" if message.get("direction") == "inbound" else "OutboundMessage",
+               "locationId": message.get("locationId"), "contactId": message.get("contactId"),
+               "conversationId": message.get("conversationId"), "messageId": message["id"],
+               "dateAdded": message.get("dateAdded"), "direction": message.get("direction"), "messageType": "CALL",
+               "status": status, "callStatus": status, "messageTypeString": mtype}
+    if meta.get("callDuration") not in (None, ""):
+        payload["callDuration"] = meta["callDuration"]
+    try:
+        event = parse(payload)
+    except WebhookRejected:
+        return None
+    if not isinstance(event, CallEvent):
+        return None
+    return FoundCall(event.call_id, "CallEvent", f"call:{event.call_id}:{event.status}", payload, event.occurred_at)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from workflows.events import CallEvent
 
+from ..base import iso_time
+
 PROPERTIES = ["hs_call_direction", "hs_call_status", "hs_call_disposition", "hs_call_duration",
               "hs_call_from_number", "hs_call_to_number", "hs_timestamp", "hs_call_has_voicemail"]
 STATUSES = {"MISSED": "no-answer", "NO_ANSWER": "no-answer", "BUSY": "busy", "FAILED": "failed",
@@ -26,4 +28,5 @@ def to_call_event(call_id: str, props: dict) -> CallEvent:
     frm, to = props.get("hs_call_from_number") or "", props.get("hs_call_to_number") or ""
     return CallEvent(provider="hubspot", call_id=str(call_id), caller=frm if direction == "inbound" else to,
                      called=to if direction == "inbound" else frm, direction=direction, status=status,
-                     duration_seconds=seconds, disposition=props.get("hs_call_disposition") or None)
+                     duration_seconds=seconds, disposition=props.get("hs_call_disposition") or None,
+                     occurred_at=iso_time(props.get("hs_timestamp") or props.get("hs_createdate")))

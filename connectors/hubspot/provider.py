@@ -4,7 +4,7 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from ..provider import Provider
-from . import oauth, webhook
+from . import calls, oauth, webhook
 from .crm import HubSpotCrm, make_client
 
 
@@ -43,6 +43,8 @@ class HubSpotProvider(Provider):
                              f"{config.public_url}/oauth/hubspot/callback", refresh_token)
 
     def parse_stored(self, kind: str, payload: dict):
+        if kind == "found_call":  # a call catch-up found, with its properties (HubSpotCrm.recent_calls)
+            return calls.to_call_event(payload["id"], payload["properties"])
         return webhook.parse(payload)
 
 

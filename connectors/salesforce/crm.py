@@ -8,7 +8,7 @@ Tasks on the person (TaskSubtype Task, so the call-Task Flow never fires for the
 from __future__ import annotations
 
 import re
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import requests
 from simple_salesforce import Salesforce
@@ -17,7 +17,7 @@ from simple_salesforce.exceptions import (SalesforceError, SalesforceExpiredSess
 
 from workflows.stages import best_pipeline
 
-from ..base import CrmError
+from ..base import CrmError, FoundCall, iso_time
 
 API_VERSION = "59.0"
 TEXT_STATUS_FIELD = "Ringback_Text_Status__c"  # shipped in the package metadata; skipped where absent
@@ -51,6 +51,21 @@ class SalesforceCrm:
                            retryable=status >= 500 or status == 429) from None
         except requests.RequestException as exc:
             raise CrmError(f"Salesforce unreachable ({what}): {exc}", retryable=True) from None
+
+    def recent_calls(self, since: datetime, limit: int) -> list[FoundCall]:
+        """The org's call Tasks created since ``since``, oldest first (catch-up), as the Outbound
+        Message notifications they would have come as."""
+        soql = ("SELECT Id, WhoId, CallType, CallDurationInSeconds, CallDisposition, TaskSubtype, CreatedDate "
+                f"FROM Task WHERE TaskSubtype = 'Call' AND CreatedDate >= {since.strftime('%Y-%m-%dT%H:%M:%SZ')} "
+                f"ORDER BY CreatedDate LIMIT {int(limit)}")
+        records = self._call("query call Tasks", self.sf.query_all, soql).get("records") or []
+        found = []
+        for rec in records:
+            fields = {k: str(v) for k, v in rec.items() if k != "attributes" and v is not None}
+            found.append(FoundCall(rec["Id"], "call", f"catch-up:task:{rec['Id']}",
+                                   {"id": f"catch-up:{rec['Id']}", "type": "Task", "fields": fields},
+                                   iso_time(rec.get("CreatedDate"))))
+        return found
 
     def contact_phone(self, who_id: str) -> str | None:
         """The number of the Lead (00Q...) or Contact (003...) a call Task is about."""

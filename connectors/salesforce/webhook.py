@@ -93,7 +93,7 @@ def to_event(n: Notification):
     seconds = int(f["CallDurationInSeconds"]) if (f.get("CallDurationInSeconds") or "").isdigit() else None
     return CallEvent(provider="salesforce", call_id=f.get("Id") or n.id, caller="", called="", direction=direction,
                      status="completed", duration_seconds=seconds, contact_ref=f.get("WhoId") or None,
-                     disposition=f.get("CallDisposition") or None)
+                     disposition=f.get("CallDisposition") or None, occurred_at=iso_time(f.get("CreatedDate")))
 
 
 def secret_hash(secret: str) -> str:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..provider import Provider
-from . import webhook
+from . import calls, webhook
 
 
 class TwilioProvider(Provider):
@@ -13,6 +13,10 @@ class TwilioProvider(Provider):
 
     def source(self, external_id: str | None) -> str:
         return "Twilio number"
+
+    def recent_calls(self, client, number: str, since, limit: int):
+        """The number's finished inbound calls since ``since`` (catch-up), as FoundCalls."""
+        return calls.recent_calls(client, number, since, limit)
 
     def parse_stored(self, kind: str, payload: dict):
         return webhook.parse(kind, payload)

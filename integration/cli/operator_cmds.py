@@ -123,15 +123,18 @@ def installations_list(fmt: str) -> None:
         click.echo("no installations yet: install Ringback from a CRM marketplace, or `ringback subaccount add --crm-token`")
         return
     click.echo(f"{'id':>4}  {'crm':<10} {'kind':<13} {'sub-account':<26} {'token':<32} {'last event':<12} "
-               f"{'last write':<12} {'failed':<6} texting")
+               f"{'last write':<12} {'failed':<6} {'caught up':<12} texting")
     for r in rows:
         texting_state = "ok" if r["texting"] == "ok" else ("-" if r["texting"] is None else "CANNOT TEXT")
         click.echo(f"{r['id']:>4}  {r['provider']:<10} {r['kind']:<13} {r['sub_account'][:26]:<26} {r['token'][:32]:<32} "
-                   f"{r['last_event']:<12} {r['last_write']:<12} {r['failed_writes']:<6} {texting_state}")
+                   f"{r['last_event']:<12} {r['last_write']:<12} {r['failed_writes']:<6} "
+                   f"{'FAILING' if r['caught_up'].startswith('could not') else r['caught_up']:<12} {texting_state}")
         if r["texting"] not in ("ok", None):
             click.echo(f"      {r['texting']}")
         if r["outbound_message_url"]:
             click.echo(f"      Outbound Message URL: {r['outbound_message_url']}")
+        if r["caught_up"].startswith("could not"):
+            click.echo(f"      catch-up {r['caught_up']}")
 
 
 @main.group(help="Writes into the sub-accounts' CRMs (the sync log).")

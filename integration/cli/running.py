@@ -55,6 +55,7 @@ def serve(host: str, port: int, workers: int) -> None:
     app = create_app(config, rt=_runtime(config))  # logs the start-up warnings
     from ..worker import tasks
     tasks.sweep()
+    tasks.catch_up()  # queued: the calls whose webhooks were lost while no worker ran
     consumer = make_consumer(workers=workers, in_process=True)
     consumer.start()
     server = make_server(host, port, app, threaded=True)
@@ -119,6 +120,7 @@ def worker(workers: int, processes: bool) -> None:
     rt = install(_runtime(config))
     from ..worker import tasks
     tasks.sweep()
+    tasks.catch_up()  # queued: the calls whose webhooks were lost while no worker ran
     try:
         make_consumer(workers=workers, worker_type="process" if processes else "thread").run()
     finally:

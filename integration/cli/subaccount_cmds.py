@@ -116,6 +116,9 @@ def subaccount_list() -> None:
               help="A completed call shorter than this many seconds counts as missed (carrier voicemail).")
 @click.option("--dedupe-hours", type=click.FloatRange(0, 24 * 30), default=None,
               help="Text a repeat caller at most once in this many hours.")
+@click.option("--late-text-minutes", type=click.IntRange(0, 24 * 60), default=None,
+              help="A call found late (its webhook lost; `ringback catch-up`) is texted only this soon after it "
+                   "happened; an older one becomes a call-back task (default 15).")
 @click.option("--block", "block", multiple=True, callback=lambda c, p, v: [_phone(c, p, x) for x in v],
               help="Never text this number (repeatable).")
 @click.option("--unblock", "unblock", multiple=True, callback=lambda c, p, v: [_phone(c, p, x) for x in v],
@@ -134,8 +137,8 @@ def subaccount_list() -> None:
                    "location's own conversations, so they show in its inbox.")
 def subaccount_settings(sub_id, name, phone, tz, hours, booking_url, no_booking_url, crm_token, salesforce_instance,
                         enabled, business_hours_text,
-                        after_hours_text, missed_under, dedupe_hours, block, unblock, missed_dispositions,
-                        answered_dispositions, missed_statuses, send_via) -> None:
+                        after_hours_text, missed_under, dedupe_hours, late_text_minutes, block, unblock,
+                        missed_dispositions, answered_dispositions, missed_statuses, send_via) -> None:
     from workflows.hours import BadSchedule as _BadSchedule
     from workflows.templates import BadTemplate
 
@@ -154,6 +157,7 @@ def subaccount_settings(sub_id, name, phone, tz, hours, booking_url, no_booking_
         "business_hours_template": business_hours_text, "after_hours_template": after_hours_text,
         "missed_under_seconds": missed_under,
         "dedupe_window_seconds": int(dedupe_hours * 3600) if dedupe_hours is not None else None,
+        "late_text_seconds": late_text_minutes * 60 if late_text_minutes is not None else None,
         "missed_dispositions": sorted({d.strip().lower() for d in missed_dispositions}) or None,
         "answered_dispositions": sorted({d.strip().lower() for d in answered_dispositions}) or None,
         "send_via": send_via,
@@ -190,7 +194,8 @@ def subaccount_settings(sub_id, name, phone, tz, hours, booking_url, no_booking_
         click.echo(f"  Outbound Message endpoint URL for the org's call-Task Flow: {outbound_url}")
     click.echo(f"  hours: {settings.hours.format()} ({settings.timezone})")
     click.echo(f"  a completed call under {settings.missed_under_seconds}s counts as missed; "
-               f"repeat callers texted at most once per {settings.dedupe_window_seconds / 3600:g} h")
+               f"repeat callers texted at most once per {settings.dedupe_window_seconds / 3600:g} h; a call found "
+               f"late is texted up to {settings.late_text_seconds // 60} min after it, later called back")
     via_crm = texts_through_crm(sub, settings)
     vendor = registry.crm(sub.provider)
     click.echo("  texts sent through " + (f"the {vendor.name} {vendor.account_noun}'s conversations" if via_crm

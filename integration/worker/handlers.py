@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from connectors import registry
 from connectors.twilio.client import OPTED_OUT_CODES
 from workflows import replies, templates
-from workflows.decide import CallerState, classify_call, decide_reply, decide_text_back
+from workflows.decide import CallerState, classify_call, decide_reply, decide_text_back, too_late_to_text
 from workflows.events import CallEvent, CrmText, DeliveryUpdate, InboundSms
 from workflows.phones import UnusableNumber, to_e164
 from workflows.statuses import call_rank, message_advances, recovery_advances
@@ -55,10 +55,13 @@ def handle_call(s: Session, ev, call: CallEvent, now: datetime, sender: tuple[st
             values["outcome"] = "answered" if "answered" in verdict.reason else "not_missed"
             summary = f"not missed: {verdict.reason}"
         else:
+            # Found by catch-up (its webhook lost) too long after it happened: a person calls back.
+            late = getattr(ev, "found_by", None) == "catch_up" and too_late_to_text(call.occurred_at, now, settings)
             summary, claim = _missed_call(s, sub, settings, call, verdict.reason, values, now, sender,
-                                          heard_at=getattr(ev, "received_at", None) or now, rows=rows)
+                                          heard_at=getattr(ev, "received_at", None) or now, rows=rows, late=late)
             claims = [claim] if claim else []
-            if claim and claim.payload.get("crm"):
+            if (claim and claim.payload.get("crm")) or (values.get("outcome") == "late" and values.get("recovery_id")
+                                                         and registry.crm(sub.provider) is not None):
                 syncs = [values["recovery_id"]]
     if row is None:
         conn.execute(calls_table.insert(), {
@@ -72,7 +75,7 @@ def handle_call(s: Session, ev, call: CallEvent, now: datetime, sender: tuple[st
 
 def _missed_call(s: Session, sub, settings, call: CallEvent, why: str, values: dict, now: datetime,
                  sender: tuple[str, timedelta, str], heard_at: datetime | None = None,
-                 rows: list | None = None) -> tuple[str, Claim | None]:
+                 rows: list | None = None, late: bool = False) -> tuple[str, Claim | None]:
     """Decide and record what a missed call leads to; ``values`` collects the call row's outcome."""
     try:
         caller = to_e164(call.caller, settings.default_region)
@@ -85,6 +88,8 @@ def _missed_call(s: Session, sub, settings, call: CallEvent, why: str, values: d
         values.update(outcome="unusable_number", reason=f"{why}; {problem}")
         return f"missed, not texted: {problem}", None
     values["caller"] = caller
+    if late:
+        return _late_call(s, sub, settings, caller, why, values, now), None
     # A Twilio call texts back from the number that was called; a CRM's call from the
     # sub-account's own sending number. Through GoHighLevel's conversations the location's
     # own number is the default, so none is needed.
@@ -148,6 +153,38 @@ def _missed_call(s: Session, sub, settings, call: CallEvent, why: str, values: d
                                       dict(step.payload), link, now)
     values.update(outcome="texted", recovery_id=rec_id)
     return f"missed ({why}): texting back ({decision.template})", claim
+
+
+def _late_call(s: Session, sub, settings, caller: str, why: str, values: dict, now: datetime) -> str:
+    """A missed call found after the late-text window (its webhook lost in an outage): never a late
+    text, but one CRM task per caller to call them back. Late calls of one caller share a recovery
+    of their own (key ``<sub>:<caller>:late``), so a caller who calls again later is texted as usual."""
+    conn = s.connection()
+    key = f"{sub.id}:{caller}:late"
+    found = conn.execute(SELECT_OPEN_RECOVERY, {"_key": key}).one_or_none()
+    if found is not None and now - found.opened_at < timedelta(seconds=settings.dedupe_window_seconds):
+        conn.execute(JOIN_RECOVERY, {"_id": found.id})
+        values.update(outcome="late", recovery_id=found.id,
+                      reason=f"{why}; found late, the caller's call-back task is already there")
+        return f"missed, found late: joined recovery {found.id} (its call-back task is already there)"
+    if found is not None:
+        conn.execute(UPDATE_RECOVERY, {"_id": found.id, "open_key": None})
+    rec_id = conn.execute(recoveries_table.insert(), {
+        "sub_account_id": sub.id, "caller": caller, "state": "missed", "open_key": key, "opened_at": now,
+        "calls_count": 1, "crm_refs": {}, "link_token": None, "link_clicks": 0, "touches": 0,
+    }).inserted_primary_key[0]
+    crm = registry.crm(sub.provider)
+    if crm is not None:
+        sync.add(conn, sub_account_id=sub.id, recovery_id=rec_id, provider=sub.provider, now=now, ops=[
+            ("contact", {"phone": caller}),
+            ("deal", {"name": f"Missed call from {caller}", "stage": "missed_call"}),
+            call_back_task(caller, "missed during an outage, found too late to text", now),
+        ])
+    minutes = settings.late_text_seconds // 60
+    values.update(outcome="late", recovery_id=rec_id,
+                  reason=f"{why}; found more than {minutes} min after the call: a call back, not a late text")
+    return (f"missed, found late: {'a call-back task in ' + crm.name if crm else 'to be called back'}, "
+            "no late text")
 
 
 CLASSIFIER: replies.Classifier = replies.RuleClassifier()  # a language model can stand in here

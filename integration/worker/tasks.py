@@ -106,6 +106,19 @@ def sweeper() -> None:
     sweep()
 
 
+@huey.periodic_task(crontab(minute="*/5"))
+def catch_up() -> None:
+    """Every five minutes (and when the worker starts): the calls no webhook brought (integration.catch_up)."""
+    from .. import catch_up as catching_up
+    rt = runtime.current()
+    due = catching_up.due(rt)
+    if not due:
+        return
+    for one in catching_up.run(rt, sub_ids=due):
+        for event_id in one.event_ids:
+            process_event(event_id)
+
+
 @huey.periodic_task(crontab(minute="17"))
 def sender_checks() -> None:
     """Hourly: ask the vendors about the senders not checked for CHECK_EVERY (integration.sender_check)."""

@@ -9,6 +9,7 @@ X-RateLimit-* headers), can be told to fail, and records anything it does not se
 """
 from __future__ import annotations
 
+import base64
 import json
 import secrets
 import threading
@@ -487,6 +488,29 @@ class FakeGhl:
             return _json({"success": True, "conversationId": conv["id"], "messageId": msg["id"],
                           "message": "Message added", "contactId": conv["contactId"], "dateAdded": msg["dateAdded"]})
 
+        @app.get("/conversations/messages/export")
+        def export_messages():
+            # Cursor pagination over the location's messages (channel=Call: calls and voicemails).
+            args = request.args
+            limit = int(args.get("limit") or 100)
+            if not 10 <= limit <= 500:
+                return _json({"statusCode": 422, "message": ["limit must not be less than 10"]}, 422)
+            start = args.get("startDate")
+            types = {"Call": ("TYPE_CALL", "TYPE_VOICEMAIL"), "SMS": ("TYPE_SMS",)}.get(args.get("channel") or "")
+            with self._lock:
+                found = [m for m in self.messages if m["locationId"] == args["locationId"]
+                         and (types is None or m["messageType"] in types)
+                         and (not start or _when(m["dateAdded"]) >= _when(start))]
+            found.sort(key=lambda m: m["dateAdded"], reverse=args.get("sortOrder", "desc") == "desc")
+            offset = int(base64.b64decode(args["cursor"]).decode()) if args.get("cursor") else 0
+            page = found[offset:offset + limit]
+            more = offset + limit < len(found)
+            body = {"messages": [{k: v for k, v in m.items() if not k.startswith("_")} for m in page],
+                    "total": len(found)}
+            if more:
+                body["nextCursor"] = base64.b64encode(str(offset + limit).encode()).decode()
+            return _json(body)
+
         @app.get("/conversations/<conversation_id>/messages")
         def list_messages(conversation_id):
             with self._lock:
@@ -531,6 +555,26 @@ class FakeGhl:
         conv["lastMessageBody"] = body
         return msg
 
+    def call(self, location_id: str, contact_id: str, status: str = "voicemail", *, at: datetime | None = None,
+             direction: str = "inbound", duration: int | None = None) -> dict:
+        """A call on the location's phone system, in its conversation (a TYPE_CALL message; type 10 for
+        a voicemail), without any webhook: what catch-up should find."""
+        with self._lock:
+            conv = self._conversation(location_id, contact_id)
+            when = (at or datetime.now(timezone.utc)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+            # The export lists calls and voicemails as TYPE_CALL (type 1 and 10); how the call
+            # ended is meta.callStatus, the message status only says whether it connected.
+            msg = {"id": _id(), "type": 10 if status == "voicemail" else 1, "messageType": "TYPE_CALL",
+                   "locationId": location_id, "contactId": contact_id, "conversationId": conv["id"],
+                   "dateAdded": when, "direction": direction,
+                   "status": "connected" if status in ("completed", "answered") else "failed",
+                   "contentType": "text/plain",
+                   "attachments": [], "meta": {"callStatus": status}, "source": "app"}
+            if duration is not None:
+                msg["meta"]["callDuration"] = str(duration)
+            self.messages.append(msg)
+            return msg
+
     def set_message_status(self, message_id: str, status: str) -> dict:
         """GoHighLevel's carrier reported on a text: the OutboundMessage webhook it would send."""
         with self._lock:
@@ -567,6 +611,10 @@ class FakeGhl:
                 if parts[0] == kind and len(parts) > 1 and parts[1] in store:
                     return store[parts[1]]["locationId"]
         return None
+
+
+def _when(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def _now() -> str:

@@ -72,6 +72,9 @@ class FakeHubSpot:
                 del self.tokens[token]
 
     def put(self, portal_id: str, object_type: str, object_id: str, properties: dict) -> None:
+        # HubSpot stamps every object with its creation time.
+        properties = {"hs_createdate": datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+                      .replace("+00:00", "Z")} | dict(properties)
         self.objects[(str(portal_id), object_type, str(object_id))] = {k: None if v is None else str(v)
                                                                      for k, v in properties.items()}
 
@@ -225,6 +228,28 @@ class FakeHubSpot:
                     body.setdefault("associations", {})[kind] = {"results": found}
             return _json(body)
 
+        @app.post("/crm/v3/objects/calls/search")
+        def search_calls():
+            # Only what catch-up asks: calls created since a time, oldest first, a page at a time.
+            portal, body = request.environ["hubspot.portal"], request.get_json()
+            [group] = body["filterGroups"]
+            [flt] = group["filters"]
+            if (flt["propertyName"], flt["operator"]) != ("hs_createdate", "GTE") or body.get("sorts") != [
+                    {"propertyName": "hs_createdate", "direction": "ASCENDING"}]:
+                self.invalid.append(f"call search not served by the fake: {body}")
+                return _json({"status": "error", "message": "unsupported search", "category": "VALIDATION_ERROR"}, 400)
+            since = int(flt["value"])
+            found = sorted(((oid, p) for (pid, typ, oid), p in self.objects.items()
+                            if pid == portal and typ == "calls" and _millis(p.get("hs_createdate")) >= since),
+                           key=lambda item: _millis(item[1].get("hs_createdate")))
+            offset, limit = int(body.get("after") or 0), min(int(body.get("limit") or 10), 200)
+            wanted = body.get("properties") or []
+            page = [_object(oid, {k: v for k, v in p.items() if k in wanted}) for oid, p in found[offset:offset + limit]]
+            answer = {"total": len(found), "results": page}
+            if offset + limit < len(found):
+                answer["paging"] = {"next": {"after": str(offset + limit)}}
+            return _json(answer)
+
         @app.post("/crm/v3/objects/contacts/search")
         def search_contacts():
             portal, body = request.environ["hubspot.portal"], request.get_json()
@@ -319,6 +344,15 @@ class FakeHubSpot:
 
 def _stamp() -> str:
     return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def _millis(value) -> int:
+    """A HubSpot datetime property (ISO 8601, or milliseconds since the epoch) in milliseconds."""
+    if value in (None, ""):
+        return 0
+    if str(value).isdigit():
+        return int(value)
+    return int(datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp() * 1000)
 
 
 def _object(object_id: str, props: dict) -> dict:

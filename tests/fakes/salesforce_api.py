@@ -11,6 +11,7 @@ import re
 import secrets
 import threading
 import time
+from datetime import datetime, timezone
 
 from flask import Flask, Response, request
 
@@ -68,6 +69,17 @@ class FakeSalesforce:
         if "StageName" in body and body["StageName"] not in self.opportunity_stages:
             return "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST", f"Stage: bad value for restricted picklist field: {body['StageName']}"
         return None
+
+    def call_task(self, who_id: str, *, call_type: str = "Inbound", seconds: int = 0,
+                  disposition: str | None = None, at: datetime | None = None) -> str:
+        """A call Task logged in the org (as a calling app logs it), with no Outbound Message sent."""
+        task_id = "00T" + secrets.token_hex(6).upper()[:12] + "AAA"
+        when = (at or datetime.now(timezone.utc)).astimezone(timezone.utc)
+        with self._lock:
+            self.put("Task", task_id, {"WhoId": who_id, "Subject": "Call", "TaskSubtype": "Call", "CallType": call_type,
+                                       "CallDurationInSeconds": seconds, "CallDisposition": disposition,
+                                       "Status": "Completed", "CreatedDate": when.strftime("%Y-%m-%dT%H:%M:%S.000+0000")})
+        return task_id
 
     def tasks(self) -> list[dict]:
         return [r for (t, _), r in self.records.items() if t == "Task"]
@@ -159,6 +171,19 @@ class FakeSalesforce:
                 return _json({"totalSize": 1, "done": True, "records": [{
                     "attributes": {"type": "Organization", "url": f"{API}/sobjects/Organization/{ORG_ID}"},
                     "Id": ORG_ID, "Name": self.org_name, "TimeZoneSidKey": "America/Chicago"}]})
+            calls = re.match(r"SELECT Id, WhoId, CallType, CallDurationInSeconds, CallDisposition, TaskSubtype, "
+                             r"CreatedDate FROM Task WHERE TaskSubtype = 'Call' AND CreatedDate >= "
+                             r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ) ORDER BY CreatedDate LIMIT (\d+)$", q)
+            if calls:
+                since = datetime.fromisoformat(calls.group(1).replace("Z", "+00:00"))
+                rows = sorted((dict(rec, Id=rid) for (t, rid), rec in self.records.items()
+                               if t == "Task" and rec.get("TaskSubtype") == "Call"
+                               and _sf_time(rec["CreatedDate"]) >= since), key=lambda r: _sf_time(r["CreatedDate"]))
+                fields = ("Id", "WhoId", "CallType", "CallDurationInSeconds", "CallDisposition", "TaskSubtype",
+                          "CreatedDate")
+                rows = [{"attributes": {"type": "Task", "url": f"{API}/sobjects/Task/{r['Id']}"}}
+                        | {f: r.get(f) for f in fields} for r in rows[:int(calls.group(2))]]
+                return _json({"totalSize": len(rows), "done": True, "records": rows})
             source = {"SELECT ApiName, MasterLabel FROM LeadStatus": self.lead_statuses,
                       "SELECT ApiName, MasterLabel FROM OpportunityStage WHERE IsActive = true": self.opportunity_stages}
             if q not in source:
@@ -200,6 +225,11 @@ class FakeSalesforce:
         strict(app, self, lambda: _json([{"errorCode": "NOT_FOUND", "message": "Not found"}], 404))
 
         return app
+
+
+def _sf_time(value: str) -> datetime:
+    """Salesforce's datetime format (2026-12-01T10:00:00.000+0000)."""
+    return datetime.fromisoformat(value)
 
 
 def _digits(phone: str | None) -> str:

@@ -30,6 +30,7 @@ from workflows.templates import segments
 SPEC = "twilio/twilio_api_v2010.json"
 MESSAGING_SPEC = "twilio/twilio_messaging_v1.json"  # messaging.twilio.com: /v1/Services...
 MESSAGES = "/2010-04-01/Accounts/<account_sid>/Messages.json"
+CALLS = "/2010-04-01/Accounts/<account_sid>/Calls.json"
 ACCOUNT = "/2010-04-01/Accounts/<account_sid>.json"
 NUMBERS = "/2010-04-01/Accounts/<account_sid>/IncomingPhoneNumbers.json"
 NUMBER = "/2010-04-01/Accounts/<account_sid>/IncomingPhoneNumbers/<sid>.json"
@@ -77,6 +78,7 @@ class FakeTwilio:
         self.answer_delay = answer_delay  # seconds, after the message is stored (like Twilio's own latency)
         self.auth_token = auth_token
         self.messages: list[dict] = []
+        self.calls: dict[str, dict] = {}  # CA sid -> the Call resource
         self.numbers: dict[str, dict] = {}  # PN sid -> the account's incoming number
         self.available: list[str] = []  # numbers anyone may buy (E.164)
         self.local_price: str | None = "1.15"  # a local US number's monthly price (Pricing API); None: none listed
@@ -97,6 +99,7 @@ class FakeTwilio:
         """Forget every message, failure and complaint (between tests)."""
         with self._lock:
             self.messages.clear()
+            self.calls.clear()
             self.numbers.clear()
             self.available.clear()
             self.local_price = "1.15"
@@ -143,11 +146,28 @@ class FakeTwilio:
             status, _ = post(bare, params, headers)
         return status
 
+    def call(self, phone_number: str, caller: str, status: str = "no-answer", *, at: datetime | None = None,
+             duration: int = 0, leg_status: str | None = None) -> str:
+        """A finished inbound call to one of the accounts' numbers, kept as Twilio keeps it (listed by
+        GET .../Calls.json), without any webhook; ``leg_status``: the number's TwiML forwarded it with
+        <Dial> and that leg ended so (the parent is then "completed")."""
+        number = next(n for n in self.numbers.values() if n["phone_number"] == phone_number)
+        start = (at or datetime.now(timezone.utc)).astimezone(timezone.utc)
+        sid = "CA" + secrets.token_hex(16)
+        with self._lock:
+            self.calls[sid] = _call(sid, number, caller, phone_number, status, start, duration, None)
+            if leg_status is not None:
+                leg = "CA" + secrets.token_hex(16)
+                self.calls[leg] = _call(leg, number, phone_number, "+15125550999", leg_status, start,
+                                        duration if leg_status == "completed" else 0, sid)
+        return sid
+
     def ring(self, phone_number: str, caller: str, status: str = "no-answer", post=None) -> int:
         """A caller's call to one of the accounts' numbers ends unanswered: Twilio posts the call's
         status to the number's StatusCallback."""
         number = next(n for n in self.numbers.values() if n["phone_number"] == phone_number)
-        params = {"CallSid": "CA" + secrets.token_hex(16), "AccountSid": number["account_sid"], "From": caller,
+        sid = self.call(phone_number, caller, status)
+        params = {"CallSid": sid, "AccountSid": number["account_sid"], "From": caller,
                   "Caller": caller, "To": phone_number, "Called": phone_number, "CallStatus": status,
                   "Direction": "inbound", "ApiVersion": "2010-04-01", "CallDuration": "0", "SequenceNumber": "0",
                   "Timestamp": format_datetime(datetime.now(timezone.utc))}
@@ -431,6 +451,23 @@ class FakeTwilio:
                 return _error(failure)
             return Response(json.dumps(_public(msg)), 201, mimetype="application/json")
 
+        @app.get(CALLS)
+        def list_calls(account_sid):
+            args = request.args
+            after = args.get("StartTime>")
+            since = datetime.fromisoformat(after.replace("Z", "+00:00")) if after else None
+            with self._lock:
+                found = [c for c in self.calls.values() if c["account_sid"] == account_sid
+                         and (not args.get("To") or c["to"] == args["To"])
+                         and (not args.get("ParentCallSid") or c["parent_call_sid"] == args["ParentCallSid"])
+                         and (since is None or c["_start"] >= since)]
+            found.sort(key=lambda c: c["_start"], reverse=True)  # Twilio lists the newest first
+            page_size = int(args.get("PageSize", 50))
+            body = {"calls": [_public(c) for c in found[:page_size]], "page": 0, "page_size": page_size,
+                    "first_page_uri": request.full_path, "next_page_uri": None, "previous_page_uri": None,
+                    "uri": request.full_path, "start": 0, "end": max(0, len(found[:page_size]) - 1)}
+            return Response(json.dumps(body), 200, mimetype="application/json")
+
         @app.get(MESSAGES)
         def list_messages(account_sid):
             after = request.args.get("DateSent>")
@@ -448,6 +485,20 @@ class FakeTwilio:
         strict(app, self, lambda: _error(20404))
 
         return app
+
+
+def _call(sid: str, number: dict, caller: str, called: str, status: str, start: datetime, duration: int,
+          parent: str | None) -> dict:
+    """A Call resource as GET .../Calls.json lists it (with ``_start`` kept for filtering)."""
+    stamp = format_datetime(start)
+    return {"sid": sid, "date_created": stamp, "date_updated": stamp, "parent_call_sid": parent,
+            "account_sid": number["account_sid"], "to": called, "to_formatted": called, "from": caller,
+            "from_formatted": caller, "phone_number_sid": number["sid"], "status": status, "start_time": stamp,
+            "end_time": stamp, "duration": str(duration), "price": None, "price_unit": "USD",
+            "direction": "outbound-dial" if parent else "inbound", "answered_by": None, "api_version": "2010-04-01",
+            "forwarded_from": None, "group_sid": None, "caller_name": None, "queue_time": "0", "trunk_sid": None,
+            "uri": f"/2010-04-01/Accounts/{number['account_sid']}/Calls/{sid}.json",
+            "subresource_uris": {}, "_start": start}
 
 
 def _public(msg: dict) -> dict:
