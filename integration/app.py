@@ -9,6 +9,7 @@ from flask_wtf import CSRFProtect
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
 
+from . import logs
 from . import runtime as runtime_mod
 from .config import Config
 from .runtime import Runtime
@@ -41,6 +42,7 @@ def create_app(config: Config | None = None, *, rt: Runtime | None = None) -> Fl
     app.extensions["ringback"] = rt
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logs.install()  # callers' numbers cut to their last four digits in every log line
 
     # Settings pages open inside the CRMs' iframes (a third-party context): the session
     # cookie must be SameSite=None, which browsers accept only with Secure (https).

@@ -53,6 +53,9 @@ class Config:
     send_concurrency: int = 16
     step_lease_seconds: int = 60
     metrics_enabled: bool = True
+    # Message bodies, callers' numbers and webhook payloads older than this many days are removed
+    # (integration.retention); None keeps them.
+    retention_days: int | None = None
     vendor_credentials: tuple = ()  # names of the real vendor secrets set (for the development warning)
     extra: dict = field(default_factory=dict)
 
@@ -95,6 +98,7 @@ class Config:
             # Prometheus metrics tell every tenant's volumes to whoever asks: open in development,
             # closed in production unless RINGBACK_METRICS=on (then scrape from a private network).
             metrics_enabled=_switch(env, "RINGBACK_METRICS", default=mode != "production"),
+            retention_days=_whole(env, "RINGBACK_RETENTION_DAYS", 1) if env.get("RINGBACK_RETENTION_DAYS") else None,
             vendor_credentials=tuple(name for name in VENDOR_CREDENTIALS if env.get(name)),
             twilio_account_sid=sid,
             twilio_auth_token=token,

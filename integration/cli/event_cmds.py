@@ -89,3 +89,22 @@ def catch_up(sub_ids) -> None:
     click.echo(f"caught up {len(passes) - failed} of {len(passes)} sub-account(s); {new} call(s) no webhook brought")
     if failed:
         raise SystemExit(1)
+
+
+@main.command("retention", help="Forget now what is older than RINGBACK_RETENTION_DAYS (or --days): message bodies, "
+                                "callers' numbers (cut to their last four digits) and webhook payloads. The counts "
+                                "the reports need stay; opt-outs and open recoveries are kept. The worker does this "
+                                "daily when RINGBACK_RETENTION_DAYS is set.")
+@click.option("--days", type=click.IntRange(1, 36500), default=None, help="Older than this many days.")
+def retention_now(days) -> None:
+    from .. import retention
+
+    config = _config()
+    if days is None and not config.retention_days:
+        raise click.ClickException("RINGBACK_RETENTION_DAYS is not set: give --days N to forget what is older")
+    rt = _runtime(config)
+    try:
+        done = retention.apply(rt, days=days)
+    finally:
+        rt.close()
+    click.echo(done.line + f" older than {days or config.retention_days} days")

@@ -115,6 +115,8 @@ def worker(workers: int, processes: bool) -> None:
     from ..runtime import install
     from ..worker.consumer import make_consumer
 
+    from .. import logs
+    logs.install()  # callers' numbers cut to their last four digits in every log line
     config = _config()
     _warn(config)
     rt = install(_runtime(config))

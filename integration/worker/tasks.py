@@ -119,6 +119,13 @@ def catch_up() -> None:
             process_event(event_id)
 
 
+@huey.periodic_task(crontab(minute="43", hour="3"))
+def retention() -> None:
+    """Daily: forget message bodies and callers' numbers older than RINGBACK_RETENTION_DAYS."""
+    from .. import retention as forgetting
+    forgetting.apply(runtime.current())
+
+
 @huey.periodic_task(crontab(minute="17"))
 def sender_checks() -> None:
     """Hourly: ask the vendors about the senders not checked for CHECK_EVERY (integration.sender_check)."""
