@@ -205,3 +205,29 @@ def test_the_installations_list_says_when_calls_were_last_caught_up(ringback, rt
     _pass(rt)
     [row] = json.loads(ringback("installations", "list", "--format", "json").output)
     assert row["caught_up"] == "just now" and row["found_by_catch_up"] == 0
+
+
+def test_the_pages_show_the_catch_up_and_take_the_late_window(client, rt, ghl_crm_sub, fake_ghl, fake_twilio):
+    """The agency page says when each sub-account's calls were last caught up, and a failing catch-up
+    shows there and on the sub-account's settings page, where the late-text window is edited."""
+    from tests.vendors.ghl import SSO_KEY, cryptojs_encrypt
+    from dataclasses import replace
+    rt.config = replace(rt.config, ghl_sso_key=SSO_KEY)
+    with rt.sessions.begin() as s:
+        from integration.models import Agency
+        agency = Agency(name="Acme Agency", provider="ghl", external_id="otg8dTQqGLh3Q6iQI55w")
+        s.add(agency)
+        s.flush()
+        s.get(SubAccount, ghl_crm_sub.id).agency_id = agency.id
+    user = {"userId": "u1", "companyId": "otg8dTQqGLh3Q6iQI55w", "role": "admin", "type": "agency",
+            "email": "owner@acme.example"}
+    assert client.post("/sso/ghl", json={"encryptedData": cryptojs_encrypt(user, SSO_KEY)}).status_code == 200
+    assert "never" in client.get("/agency").get_data(as_text=True)
+    fake_ghl.fail_next(503)
+    catch_up.run(rt)
+    page = client.get("/agency").get_data(as_text=True)
+    assert "failing: " in page and "503" in page
+    settings = client.get(f"/settings/{ghl_crm_sub.id}").get_data(as_text=True)
+    assert "could not ask GoHighLevel for the calls it may have missed" in settings
+    _pass(rt)
+    assert "just now" in client.get("/agency").get_data(as_text=True)

@@ -454,7 +454,8 @@ def test_settings_pages_signed_in(world, client):
     token = re.search(rb'name="csrf_token" value="([^"]+)"', page.data).group(1).decode()
     form = {"enabled": "true", "business_hours_template": "Hi, {business_name} here: {booking_link}",
             "after_hours_template": "", "booking_url": "https://acme.example/book", "business_hours": "24/7",
-            "timezone": "America/Chicago", "dedupe_hours": "24", "touches": "3", "workflows_shown": "1"}
+            "timezone": "America/Chicago", "dedupe_hours": "24", "late_text_minutes": "15", "touches": "3",
+            "workflows_shown": "1"}
 
     @FUZZ
     @given(changes=st.dictionaries(st.sampled_from(sorted(form) + ["action", "phone", "area_code", "account_sid",

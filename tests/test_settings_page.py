@@ -269,3 +269,18 @@ def test_wording_is_edited_on_the_page_and_an_emptied_box_goes_back_to_ringbacks
         pack = pack_settings(s, s.get(SubAccount, sub_id))
     assert pack.follow_ups.second_template is None
     assert pack.replies.book_reply.startswith("Great! Pick a time")
+
+
+def test_the_late_text_window_is_edited_on_the_page(client, rt, tenants):
+    from integration.settings_store import text_back_settings
+    ghl_sign_in(client, _ghl_user(activeLocation=LOC_A))
+    sub_id = tenants["Acme Plumbing"]
+    page = client.get(f"/settings/{sub_id}")
+    assert b'name="late_text_minutes"' in page.data and b'value="15"' in page.data
+    form = {"csrf_token": csrf(page), "enabled": "true", "business_hours": "24/7", "timezone": "America/Chicago",
+            "dedupe_hours": "24", "late_text_minutes": "45"}
+    assert client.post(f"/settings/{sub_id}", data=form).status_code == 302
+    with rt.sessions() as s:
+        assert text_back_settings(s, s.get(SubAccount, sub_id)).late_text_seconds == 45 * 60
+    refused = client.post(f"/settings/{sub_id}", data=form | {"late_text_minutes": "9999"})
+    assert refused.status_code == 400 and b"Not saved" in refused.data

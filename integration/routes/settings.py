@@ -22,7 +22,7 @@ from workflows.hours import BadSchedule, WeeklySchedule, zone
 from workflows.phones import UnusableNumber, to_e164
 from workflows.stages import LABELS, STAGES
 
-from .. import report, senders, texting, viewer
+from .. import installation_health, report, senders, texting, viewer
 from ..db import transaction
 from ..models import Installation, Message, SubAccount, utcnow
 from ..settings_store import (apply_pack, save_stage_mapping, save_text_back, save_workflow, stage_mapping,
@@ -48,6 +48,8 @@ class SettingsForm(Schema):
     business_hours = fields.String(required=True)
     timezone = fields.String(required=True)
     dedupe_hours = fields.Float(required=True, validate=validate.Range(0, 24 * 30))
+    # A call found late (its webhook lost) is texted only this soon after it happened.
+    late_text_minutes = fields.Integer(load_default=None, validate=validate.Range(0, 24 * 60))
     send_via = fields.String(load_default="twilio", validate=validate.OneOf(["twilio", "ghl"]))
     pipeline = fields.String(load_default="")
 
@@ -104,7 +106,8 @@ def _page_data(s, sub) -> dict:
             "undelivered": undelivered,
             "pack": pack, "workflow_names": WORKFLOWS, "packs": {k: v["label"] for k, v in PACKS.items()},
             "stages": [(k, LABELS[k]) for k in STAGES], "previews": previews, "missed": missed, "counts": counts,
-            "warnings": _warnings(s, sub, settings, inst), "is_crm": registry.crm(sub.provider) is not None}
+            "warnings": _warnings(s, sub, settings, inst), "is_crm": registry.crm(sub.provider) is not None,
+            "caught_up": installation_health.ago(sub.caught_up_at, utcnow())}
 
 
 def _warnings(s, sub, settings, inst) -> list[str]:
@@ -125,6 +128,9 @@ def _warnings(s, sub, settings, inst) -> list[str]:
     elif vendor.own_text_back_setting:
         found.append(f"If {vendor.name}'s own Missed Call Text Back is on for this sub-account, callers get two "
                      f"texts: turn it off in {vendor.name} ({vendor.own_text_back_setting}).")
+    if sub.catch_up_error:
+        found.append(f"Ringback could not ask {vendor.name} for the calls it may have missed "
+                     f"({sub.catch_up_error[:200]}): a call whose webhook is lost now goes unnoticed until it can.")
     if inst is None and vendor.is_crm:
         found.append("Ringback is not connected to this CRM any more (uninstalled or the token was removed): "
                      "nothing is written back until it is installed again.")
@@ -168,6 +174,8 @@ def save(sub_id: int):
             changes = {"business_hours_template": form["business_hours_template"].strip() or None,
                        "after_hours_template": form["after_hours_template"].strip() or None,
                        "dedupe_window_seconds": int(form["dedupe_hours"] * 3600)}
+            if form["late_text_minutes"] is not None:
+                changes["late_text_seconds"] = form["late_text_minutes"] * 60
             if registry.get(sub.provider).sends_texts:
                 changes["send_via"] = form["send_via"]
             save_text_back(s, sub, enabled=form["enabled"], **changes)
