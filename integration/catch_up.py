@@ -26,7 +26,7 @@ from sqlalchemy import select, update
 from connectors import registry
 from connectors.base import CrmError, FoundCall
 
-from . import inbox, twilio_accounts
+from . import inbox, metrics, twilio_accounts
 from .crm_session import CrmSession
 from .db import transaction
 from .models import Call, SubAccount, utcnow
@@ -87,6 +87,7 @@ def run(rt, now: datetime | None = None, sub_ids: list[int] | None = None, progr
             one.listed = len(found)
             one.event_ids = tuple(_store(rt, vendor, sub_id, found))
             one.new = len(one.event_ids)
+            metrics.CAUGHT_UP.labels(vendor.key).inc(one.new)
             until = found[-1].at if len(found) >= LIMIT and found[-1].at else now
             _record(rt, sub_id, now, until=until, found=one.new)
         if one.error:

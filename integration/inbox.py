@@ -8,6 +8,7 @@ from sqlalchemy.exc import IntegrityError
 
 from connectors import registry
 
+from . import metrics
 from .db import transaction
 from .models import utcnow
 from .statements import INSERT_EVENT, SELECT_SUB, SUB_BY_EXTERNAL, SUB_BY_NUMBER, TOUCH_INSTALLATION
@@ -60,6 +61,7 @@ def store(runtime, *, provider: str, kind: str, key: str, payload: dict, number:
             extra = while_open(s, sub) if while_open else None
     except IntegrityError:
         return Stored(None, None, False)
+    metrics.WEBHOOKS.labels(provider, status).inc()
     return Stored(event_id, sub, routed and act, extra)
 
 

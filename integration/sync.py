@@ -10,6 +10,7 @@ is kept as failed with the vendor's error, for `ringback sync list --failed` and
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -19,6 +20,7 @@ from connectors.base import CrmError
 from connectors import registry
 from workflows.stages import UnmappedStages
 
+from . import metrics
 from .crm_session import CrmSession
 from .db import transaction
 from .models import Installation, Recovery, SyncOp, utcnow
@@ -93,19 +95,25 @@ def run(rt, recovery_id: int, now: datetime | None = None, crms: CrmSession | No
                                 .execution_options(synchronize_session=False))  # ``op`` keeps the values read
             if claimed.rowcount != 1:
                 return SyncOutcome("another worker is applying this recovery's writes")
-            op_id, kind, payload, attempts = op.id, op.op, dict(op.payload), op.attempts + 1
+            op_id, kind, payload, attempts, vendor = op.id, op.op, dict(op.payload), op.attempts + 1, op.provider
             setup_error = None
             if crm is None:
                 try:
                     crm = crms.port(op.sub_account_id, s)
                 except CrmError as exc:
                     setup_error = exc
+        started = time.monotonic()
         try:
             if setup_error:
                 raise setup_error
             result, crm = crms.call(crm, lambda c: apply(c, kind, payload, refs))
         except (CrmError, UnmappedStages) as exc:
-            return _failed(rt, op_id, exc, attempts, now)
+            outcome = _failed(rt, op_id, exc, attempts, now)
+            if not (isinstance(exc, CrmError) and exc.throttled):  # held back here: nothing was sent
+                metrics.CRM_WRITES.labels(vendor, kind, "retry" if outcome.retry_in is not None else "failed") \
+                    .observe(time.monotonic() - started)
+            return outcome
+        metrics.CRM_WRITES.labels(vendor, kind, "done").observe(time.monotonic() - started)
         with transaction(rt.sessions) as s:
             s.execute(update(SyncOp).where(SyncOp.id == op_id).values(status="done", result=result, last_error=None,
                                                                       updated_at=now))

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from integration.db import make_engine, make_sessionmaker
 from integration.models import Call, Message
 from tests.conftest import BUSINESS_NUMBER, CALLER, sign
-from tests.servers import RINGBACK, start_server
+from tests.servers import RINGBACK, start_server, wait_until
 from tests.vendors.twilio import fixture
 
 pytestmark = pytest.mark.e2e
@@ -92,3 +92,21 @@ def test_simulate_call_shows_what_ringback_did(server, fake_twilio):
                               env=server["env"], capture_output=True, text=True, timeout=60)
     assert "outcome: answered" in answered.stdout
     assert len(fake_twilio.messages) == 1
+
+
+def test_metrics_add_up_every_process_in_multiprocess_mode(request, db_url, fake_twilio, tmp_path):
+    """With PROMETHEUS_MULTIPROC_DIR (what the Procfile's processes share), what the worker counted
+    is in /metrics, read from the shared directory rather than one process's memory."""
+    shared = tmp_path / "metrics"
+    shared.mkdir()
+    server = start_server(request, db_url, fake_twilio, tmp_path, env_extra={"PROMETHEUS_MULTIPROC_DIR": str(shared)})
+    try:
+        assert _callback(server, "call_status__no_answer").status_code == 200
+        fake_twilio.wait_for(1)
+        scrape = lambda: requests.get(server["url"] + "/metrics", timeout=5).text  # noqa: E731
+        # Observed when Twilio's answer is back (a moment after the fake has the text).
+        wait_until(lambda: 'ringback_textback_seconds_count{provider="twilio"} 1.0' in scrape(), what="the latency")
+        assert 'ringback_calls_decided_total{outcome="texted"} 1.0' in scrape()
+        assert list(shared.glob("*.db"))  # the counts live in the shared files
+    finally:
+        server["stop"]()

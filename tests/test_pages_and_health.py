@@ -14,14 +14,37 @@ def test_readyz_checks_database_and_queue(client):
     assert resp.json["checks"]["database"] == "ok" and resp.json["checks"]["queue"].startswith("ok")
 
 
+def _samples(client) -> dict[str, float]:
+    text = client.get("/metrics").get_data(as_text=True)
+    return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+            if line and not line.startswith("#")}
+
+
 def test_metrics_count_what_happened(client, sub, fake_twilio):
+    before = _samples(client)
     post(client, "/webhooks/twilio/voice", fixture("call_status__no_answer"))
     post(client, "/webhooks/twilio/voice", fixture("call_status__completed_answered"))
-    text = client.get("/metrics").get_data(as_text=True)
-    assert 'ringback_calls{outcome="texted"} 1.0' in text
-    assert 'ringback_calls{outcome="answered"} 1.0' in text
-    assert 'ringback_messages{direction="outbound",status="queued"} 1.0' in text
-    assert 'ringback_inbox_events{provider="twilio",status="done"} 2.0' in text
+    after = _samples(client)
+    grew = lambda name: after.get(name, 0.0) - before.get(name, 0.0)  # noqa: E731 (counters span the session)
+    assert grew('ringback_calls_decided_total{outcome="texted"}') == 1
+    assert grew('ringback_calls_decided_total{outcome="answered"}') == 1
+    assert grew('ringback_webhooks_total{provider="twilio",status="pending"}') == 2
+    assert grew('ringback_textback_seconds_count{provider="twilio"}') == 1
+    assert grew('ringback_textback_seconds_bucket{le="+Inf",provider="twilio"}') == 1
+    # What is waiting, read from indexed columns: nothing, once the worker is done.
+    assert after["ringback_events_pending"] == 0 and after["ringback_steps_due"] == 0
+    assert after['ringback_catch_up_lag_seconds{provider="twilio"}'] >= 0
+
+
+def test_metrics_show_a_crm_write_and_a_backlog(client, rt, hubspot_sub, fake_hubspot, fake_twilio):
+    from tests.vendors.hubspot import missed_call
+    before = _samples(client)
+    fake_hubspot.fail_next(503, path="/crm/v3/objects/contacts/search")  # the first write refused: retried
+    missed_call(client, fake_hubspot)
+    after = _samples(client)
+    retried = [k for k in after if k.startswith('ringback_crm_write_seconds_count{outcome="retry",vendor="hubspot"')]
+    assert retried and sum(after[k] - before.get(k, 0.0) for k in retried) == 1
+    assert after["ringback_crm_writes_waiting"] >= 1
 
 
 def test_home_page_shows_calls_and_texts(client, sub, fake_twilio):

@@ -7,7 +7,8 @@ from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import func, select, text
 
 from .. import migrate
-from ..models import Call, InboxEvent, Message, Step
+from ..metrics import registry as counted, seconds_since
+from ..models import InboxEvent, Step, SubAccount, SyncOp, utcnow
 from . import rt
 
 bp = Blueprint("health", __name__)
@@ -36,34 +37,44 @@ def readyz():
     return jsonify(status="ok" if ok else "unavailable", checks=checks), 200 if ok else 503
 
 
-class _DatabaseCollector:
-    """Counts read from the database at scrape time, so every process reports the same truth."""
+class _WaitingCollector:
+    """What is waiting, read at scrape time from indexed columns only (never a whole table), so every
+    process reports the same truth: events to handle, steps due, CRM writes waiting, and how long
+    since each vendor's calls were last caught up."""
 
     def __init__(self, runtime):
         self.runtime = runtime
 
     def collect(self):
+        now = utcnow()
         with self.runtime.sessions() as s:
-            yield _family(s, "ringback_inbox_events", "Webhooks stored, by provider and status",
-                          [InboxEvent.provider, InboxEvent.status], ["provider", "status"])
-            yield _family(s, "ringback_calls", "Calls seen, by outcome", [Call.outcome], ["outcome"])
-            yield _family(s, "ringback_messages", "Texts, by direction and status",
-                          [Message.direction, Message.status], ["direction", "status"])
-            yield _family(s, "ringback_steps", "Scheduled steps, by kind and status",
-                          [Step.kind, Step.status], ["kind", "status"])
-
-
-def _family(s, name, doc, columns, labels):
-    family = GaugeMetricFamily(name, doc, labels=labels)
-    for row in s.execute(select(*columns, func.count()).group_by(*columns)):
-        family.add_metric([str(v) if v is not None else "none" for v in row[:-1]], row[-1])
-    return family
+            pending = s.execute(select(func.count(), func.min(InboxEvent.received_at))
+                                .where(InboxEvent.status == "pending")).one()
+            due = s.execute(select(func.count(), func.min(Step.due_at))
+                            .where(Step.status == "pending", Step.due_at <= now)).one()
+            writes = s.execute(select(func.count(), func.min(SyncOp.next_attempt_at))
+                               .where(SyncOp.status.in_(("pending", "running")))).one()
+            lag = s.execute(select(SubAccount.provider, func.min(func.coalesce(SubAccount.caught_up_at,
+                                                                               SubAccount.created_at)))
+                            .where(SubAccount.removed_at.is_(None)).group_by(SubAccount.provider)).all()
+        for name, doc, (count, oldest) in (
+                ("ringback_events_pending", "Vendor events stored and not handled yet", pending),
+                ("ringback_steps_due", "Scheduled texts and checks that are due", due),
+                ("ringback_crm_writes_waiting", "CRM writes not applied yet", writes)):
+            yield GaugeMetricFamily(name, doc, value=count)
+            yield GaugeMetricFamily(f"{name}_oldest_seconds", f"{doc}: how long the oldest has waited",
+                                    value=seconds_since(oldest, now) or 0.0)
+        family = GaugeMetricFamily("ringback_catch_up_lag_seconds", "Since the least recently caught-up "
+                                   "sub-account's calls were listed, by vendor", labels=["provider"])
+        for provider, since in lag:
+            family.add_metric([provider], seconds_since(since, now) or 0.0)
+        yield family
 
 
 @bp.get("/metrics")
 def metrics():
     if not rt().config.metrics_enabled:  # RINGBACK_METRICS=off (production's default)
         return jsonify(error="metrics are switched off here (RINGBACK_METRICS)"), 404
-    registry = CollectorRegistry()
-    registry.register(_DatabaseCollector(rt()))
-    return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+    waiting = CollectorRegistry()
+    waiting.register(_WaitingCollector(rt()))
+    return Response(generate_latest(counted()) + generate_latest(waiting), mimetype=CONTENT_TYPE_LATEST)

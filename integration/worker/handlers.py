@@ -16,7 +16,7 @@ from workflows.events import CallEvent, CrmText, DeliveryUpdate, InboundSms
 from workflows.phones import UnusableNumber, to_e164
 from workflows.statuses import call_rank, message_advances, recovery_advances
 
-from .. import actions, sequence, settings_store, sync
+from .. import actions, metrics, sequence, settings_store, sync
 from ..models import InboxEvent, Message, OptOut, Recovery, Step, SubAccount
 from ..statements import (CALLER_STATE, JOIN_RECOVERY, SELECT_CALL, SELECT_OPEN_RECOVERY, SELECT_SUB, UPDATE_CALL,
                          UPDATE_RECOVERY, calls_table, recoveries_table)
@@ -63,6 +63,8 @@ def handle_call(s: Session, ev, call: CallEvent, now: datetime, sender: tuple[st
             if (claim and claim.payload.get("crm")) or (values.get("outcome") == "late" and values.get("recovery_id")
                                                          and registry.crm(sub.provider) is not None):
                 syncs = [values["recovery_id"]]
+    if values.get("outcome"):
+        metrics.CALLS.labels(values["outcome"]).inc()
     if row is None:
         conn.execute(calls_table.insert(), {
             "sub_account_id": sub.id, "provider": call.provider, "call_id": call.call_id, "caller": call.caller[:40],
@@ -143,7 +145,8 @@ def _missed_call(s: Session, sub, settings, call: CallEvent, why: str, values: d
                 expires_at=now + timedelta(seconds=settings.validity_seconds),
                 payload={"to": caller, "from": from_number, "body": decision.body, "template": decision.template,
                          "segments": seg.count, "encoding": seg.encoding, "validity_seconds": settings.validity_seconds,
-                         "crm": crm})
+                         "crm": crm, "source": call.provider,
+                         "heard_at": (heard_at or now).isoformat()})  # for the text-back latency (metrics)
     if via_ghl:
         step.payload.update(via=sub.provider, contact_id=call.contact_ref if call.provider == sub.provider else None)
         sender = (sub.provider, sender[1], sender[2])

@@ -12,7 +12,7 @@ from connectors import registry
 from connectors.base import SendError
 from workflows import templates
 
-from .. import actions, senders, sequence, settings_store, sync
+from .. import actions, metrics, senders, sequence, settings_store, sync
 from ..db import transaction
 from ..models import Message, Recovery, Step, SubAccount, utcnow
 from ..statements import (DONE_STEP, SENT_MESSAGE, TEXTED_RECOVERY, TOUCHED_RECOVERY, messages_table, steps_table)
@@ -158,6 +158,9 @@ def deliver(rt, claim: Claim, now: datetime | None = None, crms=None) -> Outcome
         result = senders.send_with(rt, p, send, crms)
     except SendError as err:
         return _send_failed(rt, claim.step_id, claim.message_id, err, claim.attempts, now)
+    if p.get("kind") == "text_back" and p.get("heard_at"):
+        metrics.TEXTBACK.labels(p.get("source") or "unknown").observe(
+            max((utcnow() - datetime.fromisoformat(p["heard_at"])).total_seconds(), 0.0))
     with rt.engine.begin() as conn:
         conn.execute(SENT_MESSAGE, {"_id": claim.message_id, "provider_sid": result.sid, "status": result.status,
                                     "updated_at": now, "provider": used[-1] if used else rt.sender.name})

@@ -1,0 +1,44 @@
+"""Prometheus metrics that scale with the traffic, not with the tables.
+
+What happens is counted where it happens (webhooks stored, calls decided, the webhook-to-text
+latency, each CRM write's latency and outcome, calls catch-up found); what is waiting is read at
+scrape time from indexed columns only (events pending, steps due, CRM writes waiting, how long
+since each vendor's calls were caught up): no scrape scans a whole table.
+
+Several processes (gunicorn's workers, `ringback worker`) each count their own part: with
+PROMETHEUS_MULTIPROC_DIR set to a directory they share (the Procfile sets one), /metrics adds
+them up (prometheus_client's multiprocess mode; gunicorn.conf.py marks a finished worker's files
+dead). Without it, /metrics reports the process that answers, which for `ringback serve` (web and
+worker in one process) is everything.
+https://prometheus.github.io/client_python/multiprocess/
+"""
+from __future__ import annotations
+
+import os
+from datetime import datetime
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, multiprocess
+
+WEBHOOKS = Counter("ringback_webhooks", "Vendor events stored, by vendor and what became of them "
+                   "(pending: to be handled; ignored; unroutable)", ["provider", "status"])
+CALLS = Counter("ringback_calls_decided", "Calls decided, by outcome (texted, answered, late...)", ["outcome"])
+TEXTBACK = Histogram("ringback_textback_seconds", "From a missed call's event stored to its text accepted by the "
+                     "sender, by the call's source", ["provider"],
+                     buckets=(0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0))
+CRM_WRITES = Histogram("ringback_crm_write_seconds", "One CRM write, by vendor, write and outcome "
+                       "(done, retry, failed)", ["vendor", "write", "outcome"],
+                       buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0))
+CAUGHT_UP = Counter("ringback_catch_up_found", "Calls catch-up found that no webhook brought, by vendor", ["provider"])
+
+
+def registry() -> CollectorRegistry:
+    """What /metrics reports: every process's counts in multiprocess mode, else this process's."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        shared = CollectorRegistry()
+        multiprocess.MultiProcessCollector(shared)
+        return shared
+    return REGISTRY
+
+
+def seconds_since(then: datetime | None, now: datetime) -> float | None:
+    return None if then is None else max((now - then).total_seconds(), 0.0)
