@@ -24,6 +24,8 @@ class Provider:
     signs_in_by_oauth = False
     # Where the vendor's own missed-call text-back is switched off, when it has one.
     own_text_back_setting: str | None = None
+    # The answer that makes the vendor send a webhook again (when Ringback could not store it).
+    retry_status = 503
 
     def logs_texts(self, config) -> bool:
         """Each text is also logged where the CRM shows conversations."""

@@ -6,8 +6,11 @@ import secrets
 
 from flask import Flask, jsonify, render_template, request
 from flask_wtf import CSRFProtect
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
+
+from connectors import registry
 
 from . import logs
 from . import runtime as runtime_mod
@@ -16,6 +19,7 @@ from .runtime import Runtime
 
 MAX_BODY = 1024 * 1024  # DESIGN: bodies over 1 MiB are refused with 413 before they are read
 log = logging.getLogger("ringback.app")
+RETRY_AFTER_SECONDS = 10  # the database is away: vendors are asked to send again after this
 
 
 class RowId(IntegerConverter):
@@ -94,6 +98,23 @@ def _error_pages(app: Flask) -> None:
             return jsonify(error=exc.description), exc.code
         return render_template("message.html", status=exc.code, title=exc.name, message=exc.description,
                                hint=None, link=None), exc.code
+
+    @app.errorhandler(OperationalError)
+    def database_away(exc: OperationalError):
+        """The database is unreachable (restarting, failing over): nothing was stored, so a vendor
+        must send the event again. Each is told in the answer it retries on (GoHighLevel only
+        retries a 429), with Retry-After; a person sees a page saying to try again."""
+        vendor = registry.PROVIDERS.get(request.blueprint or "")
+        status = vendor.retry_status if vendor is not None else 503
+        log.error("database unavailable key=app.database_unavailable status=%s %s %s: %s", status, request.method,
+                  request.path, str(exc.orig or exc).splitlines()[0][:200])
+        message = "Ringback's database is unavailable for a moment: nothing was stored; send it again."
+        if wants_json():
+            answer = jsonify(error=message)
+        else:
+            answer = render_template("message.html", status=status, title="Try again in a moment", message=message,
+                                     hint=None, link=None)
+        return answer, status, {"Retry-After": str(RETRY_AFTER_SECONDS)}
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):

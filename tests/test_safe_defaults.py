@@ -142,3 +142,28 @@ def test_an_unreachable_vendor_during_install_shows_no_internal_address(client, 
     page = client.get(f"/oauth/ghl/callback?code=abc&state={state}")
     assert page.status_code == 503 and b"could not be reached" in page.data
     assert b"127.0.0.1" not in page.data and b"HTTPConnection" not in page.data and b"Errno" not in page.data
+
+
+def test_while_the_database_is_away_vendors_are_asked_to_send_again(config, ghl_signing_keys):
+    """Nothing can be stored, so nothing is acknowledged: each vendor gets the answer it retries on
+    (GoHighLevel only retries a 429), with Retry-After; a person gets a page, never a 500."""
+    from dataclasses import replace
+
+    from integration.app import create_app
+    from integration.runtime import Runtime
+    from tests.vendors.ghl import raw, send, signed
+    from tests.vendors.twilio import fixture, post
+    away = replace(config, database_url="postgresql+psycopg://ringback@127.0.0.1:1/ringback")  # nothing listens
+    rt = Runtime(away, migrate_db=False)
+    try:
+        client = create_app(away, rt=rt).test_client()
+        body = raw("inbound_message__call_voicemail")
+        answer = send(client, body, signed(body, ghl_signing_keys))
+        assert (answer.status_code, answer.headers.get("Retry-After")) == (429, "10")
+        assert "nothing was stored" in answer.json["error"]
+        answer = post(client, "/webhooks/twilio/voice", fixture("call_status__no_answer"))
+        assert (answer.status_code, answer.headers.get("Retry-After")) == (503, "10")
+        page = client.get("/settings/1", headers={"Accept": "text/html"})
+        assert page.status_code == 503 and b"Try again in a moment" in page.data
+    finally:
+        rt.close()

@@ -27,6 +27,9 @@ class GhlProvider(Provider):
     # Deal stages arrive by name in GoHighLevel's events: nothing to look up (stage_needs_lookup).
     # An install can start in the marketplace, which then opens our callback with no state.
     installs_from_marketplace = True
+    # GoHighLevel retries a webhook only when it is answered 429 (../shared/PROVIDERS.md: every
+    # ~10 minutes, 6 times); a 5xx loses the event.
+    retry_status = 429
     # GoHighLevel has a Missed Call Text Back of its own: on with Ringback's, callers get two texts.
     own_text_back_setting = "Settings > Phone Numbers > Missed Call Text Back"
 
