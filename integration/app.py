@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 import secrets
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, g, jsonify, render_template, request
 from flask_wtf import CSRFProtect
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
@@ -44,9 +44,24 @@ def create_app(config: Config | None = None, *, rt: Runtime | None = None) -> Fl
     app.config.update(SECRET_KEY=config.secret_key, MAX_CONTENT_LENGTH=MAX_BODY,
                       MAX_FORM_MEMORY_SIZE=MAX_BODY)
     app.extensions["ringback"] = rt
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logs.install()  # callers' numbers cut to their last four digits in every log line
+    logs.configure(config.log_format)  # request ids, callers' numbers cut to their last four digits
+
+    @app.before_request
+    def _request_id():
+        g.request_id = logs.new_request_id(request.headers.get("X-Request-Id"))
+        g.request_id_token = logs.REQUEST_ID.set(g.request_id)
+
+    @app.after_request
+    def _echo_request_id(response):
+        if "request_id" in g:
+            response.headers["X-Request-Id"] = g.request_id
+        return response
+
+    @app.teardown_request
+    def _forget_request_id(_exc):
+        token = g.pop("request_id_token", None)
+        if token is not None:
+            logs.REQUEST_ID.reset(token)
 
     # Settings pages open inside the CRMs' iframes (a third-party context): the session
     # cookie must be SameSite=None, which browsers accept only with Secure (https).

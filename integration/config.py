@@ -56,6 +56,7 @@ class Config:
     # Message bodies, callers' numbers and webhook payloads older than this many days are removed
     # (integration.retention); None keeps them.
     retention_days: int | None = None
+    log_format: str = "text"  # RINGBACK_LOG_FORMAT: text, or json (one object per line)
     vendor_credentials: tuple = ()  # names of the real vendor secrets set (for the development warning)
     extra: dict = field(default_factory=dict)
 
@@ -99,6 +100,7 @@ class Config:
             # closed in production unless RINGBACK_METRICS=on (then scrape from a private network).
             metrics_enabled=_switch(env, "RINGBACK_METRICS", default=mode != "production"),
             retention_days=_whole(env, "RINGBACK_RETENTION_DAYS", 1) if env.get("RINGBACK_RETENTION_DAYS") else None,
+            log_format=_choice(env, "RINGBACK_LOG_FORMAT", ("text", "json")),
             vendor_credentials=tuple(name for name in VENDOR_CREDENTIALS if env.get(name)),
             twilio_account_sid=sid,
             twilio_auth_token=token,
@@ -197,6 +199,13 @@ def check_fernet_keys(keys: str) -> None:
         except (ValueError, TypeError):
             raise ConfigError(f"RINGBACK_ENCRYPTION_KEY must be Fernet keys (32 url-safe base64 bytes), comma-separated, "
                               f"first one encrypting: make one with `{KEYS_COMMAND}`") from None
+
+
+def _choice(env: dict, name: str, choices: tuple[str, ...]) -> str:
+    raw = (env.get(name) or choices[0]).strip().lower()
+    if raw not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, not {raw!r}")
+    return raw
 
 
 def _switch(env: dict, name: str, *, default: bool) -> bool:

@@ -8,7 +8,7 @@ from sqlalchemy.exc import IntegrityError
 
 from connectors import registry
 
-from . import metrics
+from . import logs, metrics
 from .db import transaction
 from .models import utcnow
 from .statements import INSERT_EVENT, SELECT_SUB, SUB_BY_EXTERNAL, SUB_BY_NUMBER, TOUCH_INSTALLATION
@@ -53,7 +53,7 @@ def store(runtime, *, provider: str, kind: str, key: str, payload: dict, number:
             event_id = conn.execute(INSERT_EVENT, {
                 "provider": provider, "kind": kind, "event_key": key, "idempotency_token": token,
                 "sub_account_id": sub.id if sub else None, "payload": payload, "status": status,
-                "attempts": 0, "received_at": utcnow(), "found_by": found_by,
+                "attempts": 0, "received_at": utcnow(), "found_by": found_by, "request_id": logs.REQUEST_ID.get(),
                 "result": None if routed else f"no sub-account has {'the number ' + number if number else account}",
             }).inserted_primary_key[0]
             if sub is not None and provider in CRM_PROVIDERS:  # installation health: last event received

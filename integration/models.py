@@ -121,6 +121,8 @@ class InboxEvent(Base):
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # None: a webhook brought it; "catch_up": a catch-up pass found it (texted only while it helps).
     found_by: Mapped[str | None] = mapped_column(String(12), nullable=True)
+    # The request id of the webhook that brought it (integration.logs): the worker logs with it too.
+    request_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 Index("ix_inbox_events_status_received", InboxEvent.status, InboxEvent.received_at)

@@ -29,6 +29,7 @@ TOUCH_INSTALLATION = update(Installation.__table__).where(
 SELECT_EVENT = select(
     inbox_table.c.id, inbox_table.c.provider, inbox_table.c.kind, inbox_table.c.status, inbox_table.c.payload,
     inbox_table.c.sub_account_id, inbox_table.c.received_at, inbox_table.c.attempts, inbox_table.c.found_by,
+    inbox_table.c.request_id,
 ).where(inbox_table.c.id == bindparam("_id")).with_for_update()
 FINISH_EVENT = inbox_table.update().where(inbox_table.c.id == bindparam("_id")).values(
     attempts=inbox_table.c.attempts + 1, next_attempt_at=None)

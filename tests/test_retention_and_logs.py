@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from datetime import timedelta
 
 from sqlalchemy import func, select
@@ -91,3 +92,53 @@ def test_a_missed_call_logs_no_whole_number(client, rt, sub, fake_twilio, caplog
         assert post(client, "/webhooks/twilio/voice", fixture("call_status__no_answer")).status_code == 200
         assert len(fake_twilio.messages) == 1
     assert caplog.records and not [r.getMessage() for r in caplog.records if CALLER in r.getMessage()]
+
+
+def test_a_webhooks_request_id_follows_its_event_into_the_worker(client, rt, sub, fake_twilio, caplog):
+    """The id the web gave the webhook is kept with the stored event, so the job that handles it (run
+    here in a fresh context, as a worker process would) logs with the same id, and so does the send."""
+    import contextvars
+
+    from integration.worker import tasks
+    rt.huey.immediate = False  # store only: the job runs below, outside the request
+    try:
+        answer = post(client, "/webhooks/twilio/voice", fixture("call_status__no_answer"),
+                      headers={"X-Request-Id": "lb-7f3a9c"})
+    finally:
+        rt.huey.immediate = True
+    assert answer.headers["X-Request-Id"] == "lb-7f3a9c"
+    with rt.sessions() as s:
+        [ev] = s.scalars(select(InboxEvent)).all()
+    assert ev.request_id == "lb-7f3a9c" and ev.status == "pending"
+    with caplog.at_level(logging.INFO):
+        contextvars.Context().run(tasks.process_event.call_local, ev.id)
+    assert len(fake_twilio.messages) == 1
+    jobs = [r for r in caplog.records if r.name == "ringback.jobs" and "event" in r.getMessage()]
+    assert jobs and {r.request_id for r in jobs} == {"lb-7f3a9c"}
+
+
+def test_a_request_gets_an_id_and_a_junk_one_is_replaced(client):
+    answer = client.get("/healthz")
+    assert re.fullmatch(r"[0-9a-f]{16}", answer.headers["X-Request-Id"])
+    junk = client.get("/healthz", headers={"X-Request-Id": "<script>" + "x" * 100})
+    assert re.fullmatch(r"[0-9a-f]{16}", junk.headers["X-Request-Id"])
+
+
+def test_json_log_lines_carry_the_request_id_and_no_whole_number():
+    import json
+    logs.install()
+    with logs.bound("req-42"):
+        record = logging.getLogger("ringback.test").makeRecord(
+            "ringback.test", logging.INFO, __file__, 1, "texted %s", (CALLER,), None)
+    line = json.loads(logs.formatter("json").format(record))
+    assert line["request_id"] == "req-42" and line["message"] == "texted +…0123"
+    assert line["level"] == "INFO" and line["logger"] == "ringback.test"
+
+
+def test_a_bad_log_format_is_one_clear_line():
+    import pytest
+
+    from integration.config import Config, ConfigError
+    with pytest.raises(ConfigError, match="RINGBACK_LOG_FORMAT must be one of text, json"):
+        Config.from_env({"RINGBACK_LOG_FORMAT": "xml"})
+    assert Config.from_env({"RINGBACK_LOG_FORMAT": "JSON"}).log_format == "json"

@@ -116,8 +116,8 @@ def worker(workers: int, processes: bool) -> None:
     from ..worker.consumer import make_consumer
 
     from .. import logs
-    logs.install()  # callers' numbers cut to their last four digits in every log line
     config = _config()
+    logs.configure(config.log_format)  # request ids, callers' numbers cut to their last four digits
     _warn(config)
     rt = install(_runtime(config))
     from ..worker import tasks

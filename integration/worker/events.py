@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from connectors.base import CrmError
 from workflows.events import AppEvent, BookingEvent, CallEvent, CrmText, DeliveryUpdate, InboundSms
 
-from .. import crm_reads, lifecycle
+from .. import crm_reads, lifecycle, logs
 from ..crm_session import CrmSession
 from ..db import transaction
 from ..models import InboxEvent, utcnow
@@ -45,6 +45,8 @@ def process_event(rt, event_id: int, now: datetime | None = None, expected_attem
                     return Outcome("already processed")
                 if expected_attempts is not None and ev.attempts != expected_attempts:
                     return Outcome("another run of this event got there first")
+                # This job's log lines, its text and its CRM writes carry the webhook's request id.
+                logs.REQUEST_ID.set(ev.request_id or logs.REQUEST_ID.get())
                 event = completed or parse_stored(ev.provider, ev.kind, ev.payload)
                 if completed is None and (crm_reads.incomplete(event) or isinstance(event, AppEvent)):
                     raise Incomplete(ev.sub_account_id, event)

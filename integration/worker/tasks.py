@@ -7,11 +7,12 @@ sending through the CRM's conversations in `process_event`, every write of a rec
 first: in a burst, every missed caller is texted before any CRM note is written."""
 from __future__ import annotations
 
+import contextvars
 import logging
 
 from huey import crontab
 
-from .. import runtime, sync
+from .. import logs, runtime, sync
 from ..crm_session import CrmSession
 from . import events, steps
 from .sweeper import due_work
@@ -27,6 +28,14 @@ def process_event(event_id: int, expected_attempts: int | None = None) -> None:
     if another run got there first it does nothing, so an event has one retry chain at most."""
     rt = runtime.current()
     crms = CrmSession(rt)
+    bound = logs.REQUEST_ID.set(None)  # events.process_event binds the event's own
+    try:
+        _process_event(rt, event_id, expected_attempts, crms)
+    finally:
+        logs.REQUEST_ID.reset(bound)
+
+
+def _process_event(rt, event_id: int, expected_attempts: int | None, crms: CrmSession) -> None:
     try:
         outcome = events.process_event(rt, event_id, expected_attempts=expected_attempts, crms=crms)
     except Exception as exc:  # a poison event: bounded retries, then it rests as failed
@@ -55,7 +64,7 @@ def send(rt, claim: Claim, crms: CrmSession | None = None) -> None:
     if rt.huey.immediate:
         _deliver(rt, claim, crms)
     else:
-        rt.send_pool.submit(_deliver, rt, claim, crms)
+        rt.send_pool.submit(contextvars.copy_context().run, _deliver, rt, claim, crms)  # with the request id
 
 
 def _deliver(rt, claim: Claim, crms: CrmSession | None) -> None:
@@ -74,16 +83,21 @@ def _report(step_id: int, outcome) -> None:
 
 def _sync(outcome: Outcome) -> None:
     for recovery_id in outcome.syncs:
-        sync_recovery(recovery_id)
+        sync_recovery(recovery_id, logs.REQUEST_ID.get())
 
 
 @huey.task(retries=3, retry_delay=5)
-def sync_recovery(recovery_id: int) -> None:
+def sync_recovery(recovery_id: int, request_id: str | None = None) -> None:
     """Apply a recovery's CRM writes in order; come back when the CRM says to."""
+    with logs.bound(request_id):
+        _sync_recovery(recovery_id, request_id)
+
+
+def _sync_recovery(recovery_id: int, request_id: str | None) -> None:
     outcome = sync.run(runtime.current(), recovery_id)
     log.info("crm sync for recovery %s: %s", recovery_id, outcome.summary)
     if outcome.retry_in is not None:
-        sync_recovery.schedule((recovery_id,), delay=max(outcome.retry_in, 0.05))
+        sync_recovery.schedule((recovery_id, request_id), delay=max(outcome.retry_in, 0.05))
 
 
 def sweep() -> tuple[int, int]:
