@@ -8,7 +8,8 @@ a loopback fake Twilio, then fires signed no-answer callbacks from distinct call
 rate (open loop) and meanwhile:
 
   at 20% of the run   SIGKILL one worker process (its claimed texts are left with a lease)
-  at 35%              start a new worker process in its place
+  at 35%              start a new worker process in its place (at the earliest when the killed
+                      one's leases have run out, so it sweeps them up as it starts)
   at 45%              SIGKILL one gunicorn worker (gunicorn's master starts another)
   from 55%            Twilio fails 30% of the next fifth of the sends with a 500, a third of them
                       after accepting the text (the answer is lost, the text is not: Ringback must
@@ -68,6 +69,7 @@ def main() -> int:
                         help="a PostgreSQL server to make the run's own database on")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/13", help="a Redis database the run may empty")
     parser.add_argument("--settle", type=float, default=120.0, help="seconds to wait for the work to finish")
+    parser.add_argument("--lease", type=int, default=10, help="seconds a claimed text is held (RINGBACK_STEP_LEASE_SECONDS)")
     args = parser.parse_args()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
@@ -85,7 +87,7 @@ def main() -> int:
         with LoopbackServer(fake.app) as server:
             env = clean_env(DATABASE_URL=database_url, REDIS_URL=args.redis, RINGBACK_DATA_DIR=tmp,
                             RINGBACK_PUBLIC_URL=public, TWILIO_ACCOUNT_SID=ACCOUNT_SID, TWILIO_AUTH_TOKEN=AUTH_TOKEN,
-                            TWILIO_API_URL=server.url, RINGBACK_STEP_LEASE_SECONDS=10)
+                            TWILIO_API_URL=server.url, RINGBACK_STEP_LEASE_SECONDS=args.lease)
             ringback(env, "db", "upgrade")
             ringback(env, "subaccount", "add", "--name", "Chaos Plumbing", "--phone", BUSINESS,
                      "--timezone", "America/Chicago", "--hours", "24/7")
@@ -151,7 +153,9 @@ def _run(args, env, public, fake, web, first_worker, tmp) -> int:
             fake._failures.extend(plan)
 
     d = args.duration
-    schedule = [(0.20 * d, "SIGKILL worker", kill_worker), (0.35 * d, "new worker", restart_worker),
+    # The new worker starts once the killed one's leases have run out: it sweeps them up at start.
+    schedule = [(0.20 * d, "SIGKILL worker", kill_worker),
+                (max(0.35 * d, 0.20 * d + args.lease + 1), "new worker", restart_worker),
                 (0.45 * d, "SIGKILL gunicorn worker", kill_web_worker),
                 (0.55 * d, "Twilio failing 30% of sends (10% after accepting them)", twilio_fails)]
     for at, what, action in schedule:
