@@ -168,8 +168,7 @@ def _run(args, env, public, fake, web, first_worker, tmp) -> int:
                 time.sleep(delay)
             pool.submit(call, i)
     sent_by = time.monotonic()
-    fake_clear_at = sent_by  # the failures planned are used up by then, or cleared now
-    with fake._lock:
+    with fake._lock:  # the failures planned are used up by then, or cleared now
         fake._failures.clear()
     deadline = time.monotonic() + args.settle
     last_count, last_change = -1, time.monotonic()
@@ -196,7 +195,7 @@ def _run(args, env, public, fake, web, first_worker, tmp) -> int:
     print("faults: " + "; ".join(f"{t - started:.1f}s {what}" for t, what in sorted(faults)))
     print(f"webhooks acknowledged: {acknowledged}/{total} (answers: {dict(answers)})")
     print(f"callers texted exactly once: {once}/{total}; lost: {lost}; doubled: {doubled}")
-    print(f"last text {last_change - max(last_fault, fake_clear_at):.1f}s after the calls and faults ended; "
+    print(f"last text {last_change - max(last_fault, sent_by):.1f}s after the calls and faults ended; "
           f"{len(fake.messages)} texts in all")
     return 0 if lost == 0 and doubled == 0 and acknowledged == total else 1
 

@@ -28,25 +28,18 @@ def process_event(event_id: int, expected_attempts: int | None = None) -> None:
     if another run got there first it does nothing, so an event has one retry chain at most."""
     rt = runtime.current()
     crms = CrmSession(rt)
-    bound = logs.REQUEST_ID.set(None)  # events.process_event binds the event's own
-    try:
-        _process_event(rt, event_id, expected_attempts, crms)
-    finally:
-        logs.REQUEST_ID.reset(bound)
-
-
-def _process_event(rt, event_id: int, expected_attempts: int | None, crms: CrmSession) -> None:
-    try:
-        outcome = events.process_event(rt, event_id, expected_attempts=expected_attempts, crms=crms)
-    except Exception as exc:  # a poison event: bounded retries, then it rests as failed
-        log.exception("event %s: processing failed", event_id)
-        outcome = events.event_failed(rt, event_id, exc)
-    log.info("event %s: %s", event_id, outcome.summary)
-    if outcome.retry_in is not None:
-        process_event.schedule((event_id, outcome.event_attempts), delay=outcome.retry_in)
-    for claim in outcome.claims:
-        send(rt, claim, crms)
-    _sync(outcome)
+    with logs.bound(None):  # events.process_event binds the event's own request id
+        try:
+            outcome = events.process_event(rt, event_id, expected_attempts=expected_attempts, crms=crms)
+        except Exception as exc:  # a poison event: bounded retries, then it rests as failed
+            log.exception("event %s: processing failed", event_id)
+            outcome = events.event_failed(rt, event_id, exc)
+        log.info("event %s: %s", event_id, outcome.summary)
+        if outcome.retry_in is not None:
+            process_event.schedule((event_id, outcome.event_attempts), delay=outcome.retry_in)
+        for claim in outcome.claims:
+            send(rt, claim, crms)
+        _sync(outcome)
 
 
 @huey.task(retries=5, retry_delay=2)
@@ -90,12 +83,8 @@ def _sync(outcome: Outcome) -> None:
 def sync_recovery(recovery_id: int, request_id: str | None = None) -> None:
     """Apply a recovery's CRM writes in order; come back when the CRM says to."""
     with logs.bound(request_id):
-        _sync_recovery(recovery_id, request_id)
-
-
-def _sync_recovery(recovery_id: int, request_id: str | None) -> None:
-    outcome = sync.run(runtime.current(), recovery_id)
-    log.info("crm sync for recovery %s: %s", recovery_id, outcome.summary)
+        outcome = sync.run(runtime.current(), recovery_id)
+        log.info("crm sync for recovery %s: %s", recovery_id, outcome.summary)
     if outcome.retry_in is not None:
         sync_recovery.schedule((recovery_id, request_id), delay=max(outcome.retry_in, 0.05))
 
