@@ -5,13 +5,18 @@ package, kept in Redis when REDIS_URL is set so every worker process shares one 
 else in memory. A request that would exceed the window is not sent: the caller learns how
 long until a slot frees and reschedules its job for then (a worker thread never sleeps on
 one location while another's writes wait). A 429 from the vendor still wins: its
-Retry-After decides when to try again.
+Retry-After decides when to try again. While Redis is away (restarting), the count is skipped
+rather than the write: the vendor's own 429 still holds Ringback to its limit.
 """
 from __future__ import annotations
 
+import logging
 import time
 
 from limits import RateLimitItemPerSecond, storage, strategies
+from redis.exceptions import RedisError
+
+log = logging.getLogger("ringback.ratelimit")
 
 
 class RateLimiter:
@@ -22,6 +27,10 @@ class RateLimiter:
     def try_acquire(self, key: str, amount: int, seconds: int) -> float:
         """Take one request slot for ``key``: 0.0 if taken, else the seconds until one frees."""
         item = RateLimitItemPerSecond(amount, seconds)
-        if self._limiter.hit(item, key):
+        try:
+            if self._limiter.hit(item, key):
+                return 0.0
+            return max(0.01, self._limiter.get_window_stats(item, key).reset_time - time.time())
+        except (RedisError, OSError) as exc:
+            log.warning("rate-limit count unavailable key=ratelimit.unavailable %s: %s", key, exc)
             return 0.0
-        return max(0.01, self._limiter.get_window_stats(item, key).reset_time - time.time())

@@ -28,6 +28,8 @@ TEXTBACK = Histogram("ringback_textback_seconds", "From a missed call's event st
 CRM_WRITES = Histogram("ringback_crm_write_seconds", "One CRM write, by vendor, write and outcome "
                        "(done, retry, failed)", ["vendor", "write", "outcome"],
                        buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0))
+QUEUE_UNAVAILABLE = Counter("ringback_queue_unavailable", "Stored events the job queue refused (Redis away...): "
+                            "the sweeper queues them when it is back")
 CAUGHT_UP = Counter("ringback_catch_up_found", "Calls catch-up found that no webhook brought, by vendor", ["provider"])
 
 

@@ -2,12 +2,19 @@
 from __future__ import annotations
 
 import contextlib
+import sqlite3
+import time
+from datetime import datetime, timezone
 
 from huey import Huey
 from huey.storage import MemoryStorage, RedisStorage, SqliteStorage
+from redis.exceptions import RedisError
 
 from .db import private_file
 from .sqlite_turns import WriteTurns
+
+# What huey's storage raises when the queue is away (Redis restarting, the SQLite file locked past its timeout).
+QUEUE_AWAY = (RedisError, sqlite3.Error, OSError)
 
 
 class QueueFile(SqliteStorage):
@@ -57,6 +64,29 @@ class RingbackHuey(Huey):
             self.storage_kwargs = {"filename": str(config.queue_path), "timeout": 30}
         self._immediate = bool(config.queue_immediate if immediate is None else immediate)
         self.storage = self.create_storage()
+
+    # A job's id carries the time it was queued ("<uuid>@<unix seconds>"), so the age of the
+    # oldest waiting job can be read off the queue's head (huey's messages hold no such time).
+    def enqueue(self, task):
+        if task.id and "@" not in task.id:
+            task.id = f"{task.id}@{time.time():.3f}"
+        return super().enqueue(task)
+
+    def oldest_waiting_seconds(self) -> float:
+        """How long the job next in line has waited since it was queued, or came due (0: none waits)."""
+        head = self.storage.enqueued_items(1)
+        if not head:
+            return 0.0
+        message = self.serializer.deserialize(head[0])
+        _, _, queued = str(message.id).partition("@")
+        try:
+            since = float(queued)
+        except ValueError:  # queued by an earlier version
+            return 0.0
+        if isinstance(message.eta, datetime):  # a scheduled job waits from when it came due
+            eta = message.eta if message.eta.tzinfo else message.eta.replace(tzinfo=timezone.utc)
+            since = max(since, eta.timestamp())
+        return max(time.time() - since, 0.0)
 
 
 huey = RingbackHuey("ringback", results=False, utc=True)

@@ -3,13 +3,16 @@
 Every write is a row of the sync log, added in the same transaction as the change it
 reports. ``run`` applies a recovery's rows strictly in order: a row that is waiting for a
 retry holds back the ones after it (a note never lands before its deal exists), a 429 or 5xx
-is retried after the vendor's Retry-After (or a backoff), and after the retry budget the row
-is kept as failed with the vendor's error, for `ringback sync list --failed` and
+is retried after the vendor's Retry-After (or a backoff of at most BACKOFF_CAP, so writes
+resume within half a minute of a vendor's outage ending), for as long as RETRY_FOR from the
+write's creation: a CRM down for minutes or hours loses nothing. After that, or at once for an
+error no retry can mend (a 400, a deleted record), the row is kept as failed with the vendor's error, for `ringback sync list --failed` and
 `ringback sync retry`. Nothing is dropped.
 """
 from __future__ import annotations
 
 import logging
+import random
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -29,7 +32,8 @@ log = logging.getLogger("ringback.sync")
 
 CRM_PROVIDERS = frozenset(registry.CRMS)  # whose records Ringback writes, and reads to complete events
 READ_PROVIDERS = CRM_PROVIDERS
-MAX_ATTEMPTS = 8
+RETRY_FOR = timedelta(hours=24)  # a write the CRM keeps refusing (429/5xx/unreachable) is retried this long
+BACKOFF_CAP = 30.0  # seconds; 1, 2, 4 ... 30, each less up to a fifth so the writes held back don't retry as one
 LEASE = timedelta(seconds=60)
 
 
@@ -164,8 +168,9 @@ def _failed(rt, op_id: int, exc: Exception, attempts: int, now: datetime) -> Syn
             return SyncOutcome(f"write {op_id} waits {exc.retry_after:.1f}s for a request slot",
                                retry_in=exc.retry_after)
         op.last_error, op.updated_at = str(exc), now
-        if retryable and attempts < MAX_ATTEMPTS:
-            wait = max(getattr(exc, "retry_after", None) or 0, min(2 ** (attempts - 1), 300))
+        if retryable and now - op.created_at < RETRY_FOR:
+            backoff = min(2 ** (attempts - 1), BACKOFF_CAP) * random.uniform(0.8, 1.0)
+            wait = max(getattr(exc, "retry_after", None) or 0, backoff)
             op.status, op.next_attempt_at = "pending", now + timedelta(seconds=wait)
             log.warning("CRM write %s (%s) will be retried in %.1fs: %s", op_id, op.op, wait, exc)
             return SyncOutcome(f"write {op_id} retried in {wait:.1f}s: {exc}", retry_in=wait)
@@ -180,8 +185,9 @@ def retry(rt, op_ids: list[int] | None = None, now: datetime | None = None) -> l
     with transaction(rt.sessions) as s:
         where = [SyncOp.status == "failed"] + ([SyncOp.id.in_(op_ids)] if op_ids else [])
         recs = sorted(set(s.scalars(select(SyncOp.recovery_id).where(*where)).all()))
+        # A write put back in line starts a new retry budget: RETRY_FOR counts from now.
         s.execute(update(SyncOp).where(*where).values(status="pending", attempts=0, next_attempt_at=now,
-                                                      updated_at=now))
+                                                      created_at=now, updated_at=now))
     return recs
 
 

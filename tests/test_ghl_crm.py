@@ -85,15 +85,20 @@ def test_rate_limited_write_waits_for_the_vendor_and_keeps_order(client, rt, ghl
 
 def test_failed_write_is_kept_listed_and_retried(client, rt, ghl_crm_sub, fake_twilio, fake_ghl, ghl_signing_keys,
                                                  config, monkeypatch):
-    fake_ghl.fail_next(500, times=sync.MAX_ATTEMPTS)
+    fake_ghl.fail_next(500, times=6)
     missed_call(client, ghl_signing_keys)
     rid = _ops(rt)[0].recovery_id
-    later = utcnow()
-    while _ops(rt)[0].status != "failed" and later < utcnow() + timedelta(hours=2):
-        later += timedelta(seconds=301)
-        sync.run(rt, rid, now=later)
+    later, waits = utcnow(), []
+    for _ in range(5):  # an outage of minutes: retried with a backoff that never exceeds half a minute
+        waits.append(sync.run(rt, rid, now=later).retry_in)
+        later = _ops(rt)[0].next_attempt_at
+    assert _ops(rt)[0].status == "pending" and all(0 < w <= sync.BACKOFF_CAP for w in waits)
+    assert waits[-1] > waits[0]
+    # The same write still refused a day after it was made: it is kept as failed, for a person.
+    later = _ops(rt)[0].created_at + sync.RETRY_FOR + timedelta(seconds=1)
+    sync.run(rt, rid, now=later)
     first = _ops(rt)[0]
-    assert first.attempts == sync.MAX_ATTEMPTS
+    assert first.status == "failed" and first.attempts == 6
     assert first.last_error == "GoHighLevel GET /contacts/search/duplicate: 500 Injected failure"
     assert [o.status for o in _ops(rt)] == ["failed", "pending", "pending", "pending"]
     assert "held back by failed write 1" in sync.run(rt, rid, now=later).summary

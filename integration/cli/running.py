@@ -54,9 +54,8 @@ def serve(host: str, port: int, workers: int) -> None:
         config = dataclasses.replace(config, public_url=url)
     app = create_app(config, rt=_runtime(config))  # logs the start-up warnings
     from ..worker import tasks
-    tasks.sweep()
-    tasks.catch_up()  # queued: the calls whose webhooks were lost while no worker ran
-    consumer = make_consumer(workers=workers, in_process=True)
+    tasks.queue_catch_up()  # the calls whose webhooks were lost while no worker ran
+    consumer = make_consumer(workers=workers, in_process=True, sweep=tasks.sweep)
     consumer.start()
     server = make_server(host, port, app, threaded=True)
     store = "SQLite " + config.database_url.split("///", 1)[-1] if config.is_sqlite else "PostgreSQL"
@@ -121,10 +120,9 @@ def worker(workers: int, processes: bool) -> None:
     _warn(config)
     rt = install(_runtime(config))
     from ..worker import tasks
-    tasks.sweep()
-    tasks.catch_up()  # queued: the calls whose webhooks were lost while no worker ran
+    tasks.queue_catch_up()  # the calls whose webhooks were lost while no worker ran
     try:
-        make_consumer(workers=workers, worker_type="process" if processes else "thread").run()
+        make_consumer(workers=workers, worker_type="process" if processes else "thread", sweep=tasks.sweep).run()
     finally:
         rt.close()  # texts already handed to the send pool are sent and recorded before exit
 

@@ -71,7 +71,7 @@ def ghl_action(key: str):
     if key == "send_text_back":
         event_id = actions.store_text_back(rt(), sub, contact, "ghl-action", request.get_data())
         if event_id is not None:
-            tasks.process_event(event_id)
+            tasks.queue_event(event_id)
         log.info("action send_text_back location=%s contact=%s event=%s", sub.external_id, contact, event_id)
         return jsonify(ringback_status="queued" if event_id else "duplicate")
     stopped = actions.stop_followups(rt(), sub, contact)
@@ -136,7 +136,7 @@ def hubspot_action(key: str):
     if key == "send_text_back":
         event_id = actions.store_text_back(runtime, sub, contact, "hubspot-action", request.get_data())
         if event_id is not None:
-            tasks.process_event(event_id)
+            tasks.queue_event(event_id)
         status = "queued" if event_id else "duplicate"
     else:
         status = f"stopped {actions.stop_followups(runtime, sub, contact)}"

@@ -117,5 +117,5 @@ def receive():
                          key=f"booking:{booking_id}:{status}")
     if stored.event_id is None:
         return jsonify(status="duplicate")
-    tasks.process_event(stored.event_id)
+    tasks.queue_event(stored.event_id)
     return jsonify(status="accepted"), 202

@@ -67,5 +67,5 @@ def receive():
     if not stored.routed:
         log.warning("unroutable key=ghl.unroutable locationId=%s event=%s", webhook.location_of(payload), key)
         return jsonify(status="unroutable")
-    tasks.process_event(stored.event_id)
+    tasks.queue_event(stored.event_id)
     return jsonify(status="accepted")

@@ -8,6 +8,7 @@ from sqlalchemy import func, select, text
 
 from .. import migrate
 from ..metrics import registry as counted, seconds_since
+from ..queue import QUEUE_AWAY
 from ..models import InboxEvent, Step, SubAccount, SyncOp, utcnow
 from . import rt
 
@@ -64,11 +65,26 @@ class _WaitingCollector:
             yield GaugeMetricFamily(name, doc, value=count)
             yield GaugeMetricFamily(f"{name}_oldest_seconds", f"{doc}: how long the oldest has waited",
                                     value=seconds_since(oldest, now) or 0.0)
+        yield from self._queue()
         family = GaugeMetricFamily("ringback_catch_up_lag_seconds", "Since the least recently caught-up "
                                    "sub-account's calls were listed, by vendor", labels=["provider"])
         for provider, since in lag:
             family.add_metric([provider], seconds_since(since, now) or 0.0)
         yield family
+
+
+    def _queue(self):
+        """The job queue's own depth and the age of its head (huey's storage: Redis or the SQLite file)."""
+        huey = self.runtime.huey
+        try:
+            depth, oldest = huey.pending_count(), huey.oldest_waiting_seconds()
+        except QUEUE_AWAY:
+            yield GaugeMetricFamily("ringback_queue_up", "1 if the job queue answered this scrape", value=0)
+            return
+        yield GaugeMetricFamily("ringback_queue_up", "1 if the job queue answered this scrape", value=1)
+        yield GaugeMetricFamily("ringback_queue_jobs_waiting", "Jobs queued and not started", value=depth)
+        yield GaugeMetricFamily("ringback_queue_oldest_seconds", "How long the job next in line has waited "
+                                "since it was queued or came due", value=oldest)
 
 
 @bp.get("/metrics")

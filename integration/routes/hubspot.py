@@ -57,5 +57,5 @@ def receive():
             log.warning("unroutable key=hubspot.unroutable portalId=%s objectId=%s", item["portalId"], item["objectId"])
         else:
             counts["accepted"] += 1
-            tasks.process_event(stored.event_id)
+            tasks.queue_event(stored.event_id)
     return jsonify(counts)

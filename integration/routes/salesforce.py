@@ -57,5 +57,5 @@ def receive(secret: str):
                              key=f"notification:{n.id}", account=found.external_id, act=not ignored,
                              payload={"id": n.id, "type": n.sobject_type, "fields": n.fields})
         if stored.event_id is not None and stored.routed:
-            tasks.process_event(stored.event_id)
+            tasks.queue_event(stored.event_id)
     return Response(webhook.ACK, status=200, mimetype="text/xml")

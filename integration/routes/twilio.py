@@ -97,7 +97,7 @@ def _receive(kind: str):
         log.warning("unroutable key=twilio.unroutable kind=%s number=%s event=%s", kind,
                     webhook.routing_number(event), key)
     else:
-        tasks.process_event(stored.event_id)
+        tasks.queue_event(stored.event_id)
     return _xml(stored.extra)
 
 

@@ -12,12 +12,12 @@ import logging
 
 from huey import crontab
 
-from .. import logs, runtime, sync
+from .. import logs, metrics, runtime, sync
 from ..crm_session import CrmSession
 from . import events, steps
 from .sweeper import due_work
 from .outcomes import Claim, Outcome
-from ..queue import huey
+from ..queue import QUEUE_AWAY, huey
 
 log = logging.getLogger("ringback.jobs")
 
@@ -40,6 +40,20 @@ def process_event(event_id: int, expected_attempts: int | None = None) -> None:
         for claim in outcome.claims:
             send(rt, claim, crms)
         _sync(outcome)
+
+
+def queue_event(event_id: int) -> bool:
+    """Queue a stored event's processing. Its inbox row is committed already, so when the queue is
+    away the event is not lost: the worker's sweeper queues it within SWEEP_SECONDS of the queue
+    coming back, and the vendor still gets its 2xx (an error would only make it send a duplicate)."""
+    try:
+        process_event(event_id)
+        return True
+    except QUEUE_AWAY as exc:
+        metrics.QUEUE_UNAVAILABLE.inc()
+        log.warning("queue unavailable key=queue.unavailable event %s is stored; the sweeper will queue it: %s",
+                    event_id, str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__)
+        return False
 
 
 @huey.task(retries=5, retry_delay=2)
@@ -90,7 +104,8 @@ def sync_recovery(recovery_id: int, request_id: str | None = None) -> None:
 
 
 def sweep() -> tuple[int, int]:
-    """Re-queue steps that are due or abandoned and events left pending (a killed worker's work)."""
+    """Re-queue steps that are due or abandoned and events left pending (a killed worker's work, a
+    queue that lost its jobs). Run by the consumer's sweeper thread (worker.consumer.SWEEP_SECONDS)."""
     rt = runtime.current()
     steps, events = due_work(rt)
     for step_id in steps:
@@ -104,11 +119,6 @@ def sweep() -> tuple[int, int]:
     return len(steps), len(events)
 
 
-@huey.periodic_task(crontab(minute="*"))
-def sweeper() -> None:
-    sweep()
-
-
 @huey.periodic_task(crontab(minute="*/5"))
 def catch_up() -> None:
     """Every five minutes (and when the worker starts): the calls no webhook brought (integration.catch_up)."""
@@ -120,6 +130,14 @@ def catch_up() -> None:
     for one in catching_up.run(rt, sub_ids=due):
         for event_id in one.event_ids:
             process_event(event_id)
+
+
+def queue_catch_up() -> None:
+    """Queue a catch-up pass now (as a worker starts); if the queue is away, the schedule's next one does it."""
+    try:
+        catch_up()
+    except QUEUE_AWAY as exc:
+        log.warning("queue unavailable key=queue.unavailable catch-up waits for its schedule: %s", exc)
 
 
 @huey.periodic_task(crontab(minute="43", hour="3"))
