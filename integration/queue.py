@@ -65,6 +65,27 @@ class RingbackHuey(Huey):
         self._immediate = bool(config.queue_immediate if immediate is None else immediate)
         self.storage = self.create_storage()
 
+    # Ringback never revokes a job. huey would ask the store before every job whether it was
+    # revoked, and clear the flag after it: two round trips to Redis per job, for nothing.
+    def is_revoked(self, task, timestamp=None, peek=True) -> bool:
+        return False
+
+    def delete(self, key):
+        if isinstance(key, str) and key.startswith("r:"):  # a revocation flag (huey's Task.revoke_id)
+            return False
+        return super().delete(key)
+
+    # Redis here keeps nothing on disk: a restart empties the queue and the schedule. A key set
+    # with NX is the sign: absent means every job queued before is gone.
+    ALIVE_KEY = "ringback.queue.alive"
+
+    def was_emptied(self) -> bool:
+        """True (once) when the queue's store has lost what it held since the last call (a Redis
+        restart), or is new: any stored event may then have lost its job."""
+        if not isinstance(self.storage, RedisStorage):
+            return False  # the SQLite queue is a file: it keeps its jobs across restarts
+        return bool(self.storage.conn.set(self.ALIVE_KEY, "1", nx=True))
+
     # A job's id carries the time it was queued ("<uuid>@<unix seconds>"), so the age of the
     # oldest waiting job can be read off the queue's head (huey's messages hold no such time).
     def enqueue(self, task):

@@ -4,7 +4,7 @@ Every write is a row of the sync log, added in the same transaction as the chang
 reports. ``run`` applies a recovery's rows strictly in order: a row that is waiting for a
 retry holds back the ones after it (a note never lands before its deal exists), a 429 or 5xx
 is retried after the vendor's Retry-After (or a backoff of at most BACKOFF_CAP, so writes
-resume within half a minute of a vendor's outage ending), for as long as RETRY_FOR from the
+resume within seconds of a vendor's outage ending), for as long as RETRY_FOR from the
 write's creation: a CRM down for minutes or hours loses nothing. After that, or at once for an
 error no retry can mend (a 400, a deleted record), the row is kept as failed with the vendor's error, for `ringback sync list --failed` and
 `ringback sync retry`. Nothing is dropped.
@@ -33,7 +33,7 @@ log = logging.getLogger("ringback.sync")
 CRM_PROVIDERS = frozenset(registry.CRMS)  # whose records Ringback writes, and reads to complete events
 READ_PROVIDERS = CRM_PROVIDERS
 RETRY_FOR = timedelta(hours=24)  # a write the CRM keeps refusing (429/5xx/unreachable) is retried this long
-BACKOFF_CAP = 30.0  # seconds; 1, 2, 4 ... 30, each less up to a fifth so the writes held back don't retry as one
+BACKOFF_CAP = 15.0  # seconds; 1, 2, 4, 8, 15, each less up to a fifth so the writes held back don't retry as one
 LEASE = timedelta(seconds=60)
 
 

@@ -30,6 +30,7 @@ from integration.routes.salesforce import secret_hash
 from tests.conftest import BUSINESS_NUMBER, HUBSPOT_SECRET, PUBLIC_URL, SF_ORG, SF_SECRET, run_scheduled, sign
 from tests.vendors.ghl import SSO_KEY, cryptojs_encrypt
 from tests.vendors.salesforce import SF_CONSUMER_SECRET
+from tests.hostile import NASTY, NASTY_JSON
 from tests.vendors.twilio import fixture as twilio_fixture
 
 EXAMPLES = int(os.environ.get("RINGBACK_FUZZ_EXAMPLES", "30"))
@@ -42,12 +43,6 @@ APP_ID = "ve9EPM428h8vShlRW1KT"
 
 # ------------------------------------------------------------------ what is sent
 
-NASTY = ["\x00", "+1512555\x000123", "\u202e", "é" * 3, "9" * 40, "-1", "1e308", "NaN", "Infinity", "<script>x</script>",
-         "' OR 1=1 --", "%00", "../../etc/passwd", "\U0001f600", " ", "", "+15125550123", BUSINESS_NUMBER,
-         "99999999999999999999999", "2026-13-45T99:99:99Z", "9999-12-31T23:59:59-23:59", "1e400", "2147483648",
-         "-9223372036854775809", "x" * 5000]
-# The same as JSON values, where a field's type is not a string.
-NASTY_JSON = [*NASTY, None, True, [], {}, {"a": [1]}, 10**30, -1, 1e308, 2**31, 0.5, ["+15125550123"]]
 NUMBER = st.one_of(st.integers(min_value=-2**70, max_value=2**70), st.floats(), st.sampled_from([1e308, -0.0, 1e-320]))
 # Weighted towards what breaks parsers: the nasty list and numbers written as text.
 TEXT = st.one_of(st.sampled_from(NASTY), st.sampled_from(NASTY), st.text(max_size=40), NUMBER.map(str))

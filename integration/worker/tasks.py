@@ -107,7 +107,10 @@ def sweep() -> tuple[int, int]:
     """Re-queue steps that are due or abandoned and events left pending (a killed worker's work, a
     queue that lost its jobs). Run by the consumer's sweeper thread (worker.consumer.SWEEP_SECONDS)."""
     rt = runtime.current()
-    steps, events = due_work(rt)
+    emptied = rt.huey.was_emptied()
+    if emptied:
+        log.info("the job queue is new or was emptied (a Redis restart): re-queueing every pending event")
+    steps, events = due_work(rt, queue_emptied=emptied)
     for step_id in steps:
         run_step(step_id)
     for event_id, attempts in events:

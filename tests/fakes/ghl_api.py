@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import random
 import secrets
 import threading
 import time
@@ -80,6 +81,8 @@ class FakeGhl:
         self.requests: list[tuple[float, str, str]] = []  # (time, location, "METHOD path")
         self.throttled = 0
         self._failures: list[tuple[int, dict]] = []
+        self._flaky: tuple | None = None  # (share, statuses, until (monotonic), random.Random)
+        self.flaky_failed = 0
         self._fail_after_send: int | None = None
         self._hits: dict[str, deque] = defaultdict(deque)
         self._lock = threading.RLock()
@@ -149,6 +152,12 @@ class FakeGhl:
     def fail_next(self, status: int, times: int = 1, headers: dict | None = None) -> None:
         with self._lock:
             self._failures.extend([(status, headers or {})] * times)
+
+    def flaky(self, share: float, seconds: float, statuses=(429, 500, 502, 503), seed: int = 0) -> None:
+        """For the next ``seconds``, answer a ``share`` of requests with one of ``statuses`` (a bad few
+        minutes at GoHighLevel); a 429 names a 1 s interval, as GoHighLevel's own headers do."""
+        with self._lock:
+            self._flaky = (share, tuple(statuses), time.monotonic() + seconds, random.Random(seed))
 
     def fail_after_sending(self, status: int = 502) -> None:
         """The next text sent is kept (and listed) but answered with ``status``: a gateway timing out."""
@@ -224,6 +233,14 @@ class FakeGhl:
                 if self._failures:
                     status, extra = self._failures.pop(0)
                     return _json({"statusCode": status, "message": "Injected failure"}, status, headers | extra)
+                if self._flaky is not None:
+                    share, statuses, until, rng = self._flaky
+                    if now < until and rng.random() < share:
+                        self.flaky_failed += 1
+                        status = rng.choice(statuses)
+                        extra = {"X-RateLimit-Remaining": "0", "X-RateLimit-Interval-Milliseconds": "1000"} \
+                            if status == 429 else {}
+                        return _json({"statusCode": status, "message": "Injected failure"}, status, headers | extra)
             return None
 
         @app.after_request

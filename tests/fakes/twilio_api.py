@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import random
 import secrets
 import threading
 import time
@@ -85,6 +86,8 @@ class FakeTwilio:
         self.unexpected: list[str] = []
         self.invalid: list[str] = []
         self._failures: list[int] = []
+        self._flaky: tuple | None = None  # (share, kinds, until (monotonic), random.Random)
+        self.hang_seconds = 12.0  # a "hang": longer than Ringback's 10 s read timeout
         self._lock = threading.Lock()
         self.openapi: OpenAPI | None = None
         self.openapi_messaging: OpenAPI | None = None
@@ -208,6 +211,22 @@ class FakeTwilio:
         """
         with self._lock:
             self._failures.extend([(code, after_accepting)] * times)
+
+    def flaky(self, share: float, seconds: float, kinds=("refused", "lost_answer", "hang"), seed: int = 0) -> None:
+        """For the next ``seconds``, fail a ``share`` of message creations, each one of ``kinds``:
+        "refused" (a 500 and no text), "lost_answer" (the text is queued, the answer a 500),
+        "hang" (the text is queued, the answer comes after ``hang_seconds``: the client times out)."""
+        with self._lock:
+            self._flaky = (share, tuple(kinds), time.monotonic() + seconds, random.Random(seed))
+
+    def _flaky_failure(self) -> tuple:
+        if self._flaky is None:
+            return None, False
+        share, kinds, until, rng = self._flaky
+        if time.monotonic() >= until or rng.random() >= share:
+            return None, False
+        kind = rng.choice(kinds)
+        return {"refused": (20500, False), "lost_answer": (20500, True), "hang": ("hang", True)}[kind]
 
     def wait_for(self, count: int, timeout: float = 5.0) -> list[dict]:
         with self.received:
@@ -425,7 +444,7 @@ class FakeTwilio:
                 return Response(json.dumps({"code": 21603, "message": "A 'From' phone number is required.",
                                             "status": 400}), 400, mimetype="application/json")
             with self._lock:
-                failure, accepted = self._failures.pop(0) if self._failures else (None, False)
+                failure, accepted = self._failures.pop(0) if self._failures else self._flaky_failure()
             if failure is not None and not accepted:
                 return _error(failure)
             now = datetime.now(timezone.utc)
@@ -447,6 +466,9 @@ class FakeTwilio:
                 self.received.notify_all()
             if self.answer_delay:
                 time.sleep(self.answer_delay)
+            if failure == "hang":
+                time.sleep(self.hang_seconds)
+                failure = None
             if failure is not None:
                 return _error(failure)
             return Response(json.dumps(_public(msg)), 201, mimetype="application/json")
