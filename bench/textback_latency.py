@@ -10,11 +10,14 @@ Ringback's processes spent per call; finally the highest rate at which latency s
 
     .venv/bin/python bench/textback_latency.py                     # 10, 50 calls/s for 30 s, then the sweep
     .venv/bin/python bench/textback_latency.py --rates 50 --duration 30
+    .venv/bin/python bench/textback_latency.py --postgres-redis --rates 10,50 --sweep 75,100 --interference 0.5
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import subprocess
 import secrets
 import statistics
 import sys
@@ -32,6 +35,7 @@ from twilio.request_validator import RequestValidator
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench.procfile import clean_env, cpu_seconds, free_port, procfile, ringback  # noqa: E402
+from bench.servers import PrivatePostgres, PrivateRedis, stop_cleanly_on_term  # noqa: E402
 from tests.fakes.server import LoopbackServer  # noqa: E402
 from tests.fakes.twilio_api import FakeTwilio  # noqa: E402
 
@@ -108,7 +112,36 @@ def main() -> int:
     ap.add_argument("--twilio-latency-ms", type=float, default=0,
                     help="the fake Twilio answers this late (real Twilio: 100-300 ms); texts are timed on arrival")
     ap.add_argument("--worker-processes", action="store_true", help="`ringback worker --processes`")
+    ap.add_argument("--postgres-redis", action="store_true",
+                    help="run on a PostgreSQL and a Redis of the bench's own (bench/servers.py) instead of the "
+                         "embedded SQLite defaults; their CPU is counted with Ringback's")
+    ap.add_argument("--interference", type=float, default=0.0,
+                    help="share of one core (0-1) a competing process burns throughout, as other work would")
     args = ap.parse_args()
+    stop_cleanly_on_term()
+    with contextlib.ExitStack() as stack:
+        servers = None
+        if args.postgres_redis:
+            servers = stack.enter_context(PrivatePostgres()), stack.enter_context(PrivateRedis())
+        if args.interference:
+            stack.enter_context(interference(args.interference))
+        return _bench(args, servers)
+
+
+@contextlib.contextmanager
+def interference(share: float):
+    """A process that keeps ``share`` of a core busy (busy for share*10 ms of every 10 ms)."""
+    code = (f"import time\nwhile True:\n    t=time.monotonic()\n    while time.monotonic()-t<{share * 0.01}:\n"
+            f"        pass\n    time.sleep({(1 - share) * 0.01})\n")
+    proc = subprocess.Popen([sys.executable, "-c", code])
+    try:
+        yield proc
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def _bench(args, servers) -> int:
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the fake's access log is not ours
     tmp = Path(tempfile.mkdtemp(prefix="ringback-bench-"))
@@ -118,6 +151,8 @@ def main() -> int:
     with LoopbackServer(fake.app) as twilio:
         env = clean_env(RINGBACK_DATA_DIR=tmp, TWILIO_ACCOUNT_SID=ACCOUNT_SID, TWILIO_AUTH_TOKEN=AUTH_TOKEN,
                         TWILIO_API_URL=twilio.url, RINGBACK_PUBLIC_URL=url)
+        if servers:
+            env.update(DATABASE_URL=servers[0].url, REDIS_URL=servers[1].url)
         ringback(env, "db", "upgrade")
         ringback(env, "subaccount", "add", "--name", "Bench Plumbing", "--phone", BUSINESS,
                  "--timezone", "America/Chicago", "--hours", "24/7")
@@ -127,25 +162,32 @@ def main() -> int:
             # warm up both processes (imports, connections) before measuring
             run_rate(url, url, fake, 20, 1, offset=900_000)
             kind = "processes" if args.worker_processes else "threads"
+            store = "PostgreSQL + Redis of the bench's own" if servers else f"SQLite in {tmp}"
             print(f"Ringback: gunicorn x{args.web_workers} + ringback worker x{args.worker_threads} {kind}, "
-                  f"SQLite in {tmp}; {os.cpu_count()} cores; fake Twilio answers after {args.twilio_latency_ms:g} ms")
+                  f"{store}; {os.cpu_count()} cores; fake Twilio answers after {args.twilio_latency_ms:g} ms"
+                  + (f"; another process burning {args.interference:.0%} of a core" if args.interference else ""))
             print(f"{'calls/s':>8} {'secs':>5} {'expected':>8} {'sent':>6} {'dup':>4} {'lost':>5} "
-                  f"{'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'max ms':>7} {'CPU ms/call':>11} {'(web':>6} {'worker)':>7}")
+                  f"{'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'max ms':>7} {'CPU ms/call':>11} {'(web':>6} {'worker)':>7}"
+                  + (f" {'(pg':>6} {'redis)':>6}" if servers else ""))
+            server_pids = [servers[0].pid(), servers[1].proc.pid] if servers else []
             results, offset = [], 0
             plan = [(float(r), args.duration) for r in args.rates.split(",") if r]
             plan += [(float(r), args.sweep_duration) for r in args.sweep.split(",") if r]
             for rate, duration in plan:
                 web0, worker0 = cpu_seconds([web.pid]), cpu_seconds([worker.pid])
+                servers0 = [cpu_seconds([pid]) for pid in server_pids]
                 res = run_rate(url, url, fake, rate, duration, offset)
                 n = max(res["expected"], 1)
                 res["web_ms"] = (cpu_seconds([web.pid]) - web0) * 1000 / n
                 res["worker_ms"] = (cpu_seconds([worker.pid]) - worker0) * 1000 / n
-                res["cpu_ms"] = res["web_ms"] + res["worker_ms"]
+                res["servers_ms"] = [(cpu_seconds([pid]) - before) * 1000 / n for pid, before in zip(server_pids, servers0)]
+                res["cpu_ms"] = res["web_ms"] + res["worker_ms"] + sum(res["servers_ms"])
                 offset += res["expected"]
                 results.append(res)
                 print(f"{rate:>8g} {duration:>5g} {res['expected']:>8} {res['sent']:>6} {res['duplicated']:>4} "
                       f"{res['lost']:>5} {res['p50']:>7.1f} {res['p95']:>7.1f} {res['p99']:>7.1f} {res['max']:>7.1f} "
-                      f"{res['cpu_ms']:>11.2f} {res['web_ms']:>6.2f} {res['worker_ms']:>7.2f}", flush=True)
+                      f"{res['cpu_ms']:>11.2f} {res['web_ms']:>6.2f} {res['worker_ms']:>7.2f}"
+                      + "".join(f" {ms:>6.2f}" for ms in res["servers_ms"]), flush=True)
                 if res["error_count"]:
                     print(f"         {res['error_count']} request errors, e.g. {res['errors']}")
             base = results[0]

@@ -32,7 +32,12 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
         _sqlite_pragmas(engine, WriteTurns(path) if path and path != ":memory:" else None)
         return engine
-    engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    # No pool_pre_ping: it costs a round trip on every checkout (several per missed call). When
+    # PostgreSQL restarts, the first statement on a dead connection raises a disconnect error;
+    # SQLAlchemy then discards every pooled connection made before it, that request answers 503
+    # with Retry-After (app.database_away) and that job is run again, and the rest get new ones.
+    # https://docs.sqlalchemy.org/en/20/core/pooling.html#disconnect-handling-optimistic
+    engine = create_engine(url, pool_size=10, max_overflow=10)
     _without_nul(engine)
     return engine
 

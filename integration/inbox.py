@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import timedelta
 from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
@@ -14,6 +15,7 @@ from .models import utcnow
 from .statements import INSERT_EVENT, SELECT_SUB, SUB_BY_EXTERNAL, SUB_BY_NUMBER, TOUCH_INSTALLATION
 
 CRM_PROVIDERS = frozenset(registry.CRMS)
+TOUCH_EVERY = timedelta(minutes=1)  # how fresh an installation's "last event" is kept
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,9 @@ def store(runtime, *, provider: str, kind: str, key: str, payload: dict, number:
                 "result": None if routed else f"no sub-account has {'the number ' + number if number else account}",
             }).inserted_primary_key[0]
             if sub is not None and provider in CRM_PROVIDERS:  # installation health: last event received
-                conn.execute(TOUCH_INSTALLATION, {"_sub": sub.id, "last_event_at": utcnow()})
+                now = utcnow()
+                conn.execute(TOUCH_INSTALLATION, {"_sub": sub.id, "last_event_at": now,
+                                                  "_stale_before": now - TOUCH_EVERY})
             extra = while_open(s, sub) if while_open else None
     except IntegrityError:
         return Stored(None, None, False)

@@ -1,6 +1,9 @@
 """Loading a sub-account's workflow settings: sub-account facts, agency defaults, its overrides."""
 from __future__ import annotations
 
+import functools
+import json
+
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
@@ -147,8 +150,15 @@ def workflow_values(session: Session, sub, rows: list | None = None) -> dict[str
 
 def pack_settings(session: Session, sub, rows: list | None = None):
     """Every workflow of the pack, validated, as the runner uses them."""
+    # Validating with marshmallow costs more than the rest of deciding a call: the same values
+    # (most sub-accounts share them) give the same frozen settings, kept for the next call.
+    return _pack(json.dumps(workflow_values(session, sub, rows), sort_keys=True, default=str))
+
+
+@functools.lru_cache(maxsize=1024)
+def _pack(values_json: str):
     from workflows import config
-    values = workflow_values(session, sub, rows)
+    values = json.loads(values_json)
     return config.Pack(replies=config.reply_settings(values.get("reply_router", {})),
                        follow_ups=config.follow_up_settings(values.get("follow_ups", {})),
                        escalation=config.escalation_settings(values.get("escalation", {})),

@@ -6,7 +6,7 @@ missed call's decision at 8.5 ms through the ORM and 2 ms through these.
 """
 from __future__ import annotations
 
-from sqlalchemy import bindparam, exists, select, update
+from sqlalchemy import bindparam, exists, or_, select, update
 
 from .models import Call, InboxEvent, Installation, Message, OptOut, Recovery, Step, SubAccount
 
@@ -24,8 +24,14 @@ SUB_BY_EXTERNAL = select(*SUB_COLUMNS).where(subs_table.c.provider == bindparam(
                                              subs_table.c.external_id == bindparam("_external"))
 
 INSERT_EVENT = inbox_table.insert()
+# Installation health's "last event": stamped at most once a minute. Every event of a location
+# updating the same row would make concurrent webhooks wait on its row lock, and write a row
+# version each time; a row that is fresh enough fails the WHERE and is neither locked nor written.
 TOUCH_INSTALLATION = update(Installation.__table__).where(
-    Installation.__table__.c.sub_account_id == bindparam("_sub")).values(last_event_at=bindparam("last_event_at"))
+    Installation.__table__.c.sub_account_id == bindparam("_sub"),
+    or_(Installation.__table__.c.last_event_at.is_(None),
+        Installation.__table__.c.last_event_at < bindparam("_stale_before")),
+).values(last_event_at=bindparam("last_event_at"))
 SELECT_EVENT = select(
     inbox_table.c.id, inbox_table.c.provider, inbox_table.c.kind, inbox_table.c.status, inbox_table.c.payload,
     inbox_table.c.sub_account_id, inbox_table.c.received_at, inbox_table.c.attempts, inbox_table.c.found_by,

@@ -101,16 +101,21 @@ def _receive(kind: str):
     return _xml(stored.extra)
 
 
+# The empty answers, rendered once (the twiml package builds an ElementTree for each).
+EMPTY_MESSAGING, EMPTY_VOICE = str(MessagingResponse()), str(VoiceResponse())
+
+
 def _twiml(kind: str, event, session, sub) -> str:
     if kind == "sms":
-        return str(MessagingResponse())
+        return EMPTY_MESSAGING
+    if kind != "dial" or sub is None:
+        return EMPTY_VOICE
     response = VoiceResponse()
-    if kind == "dial" and sub is not None:
-        # Tell the caller a text is on its way; the worker decides and sends it.
-        settings = text_back_settings(session, sub)
-        if classify_call(event, settings).missed:
-            response.say(settings.voice_missed_message)
-        response.hangup()
+    # Tell the caller a text is on its way; the worker decides and sends it.
+    settings = text_back_settings(session, sub)
+    if classify_call(event, settings).missed:
+        response.say(settings.voice_missed_message)
+    response.hangup()
     return str(response)
 
 
