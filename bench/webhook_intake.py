@@ -164,7 +164,7 @@ def _bench(args, pg: PrivatePostgres, rd: PrivateRedis) -> int:
         log.close()
     with psycopg.connect(pg.url) as conn:
         stored = dict(conn.execute("select provider, count(*) from inbox_events group by provider").fetchall())
-    queued = redis.Redis.from_url(rd.url).llen("huey.redis.ringback")
+    queued = redis.Redis.from_url(rd.url).zcard("huey.priority.ringback")  # integration/queue.PriorityQueue
     print(f"gunicorn x{args.web_workers} {args.web_args}; PostgreSQL + Redis of the bench's own; "
           f"{os.cpu_count()} cores; wrk -t{threads} -c{args.connections}; {args.requests} webhooks "
           f"({', '.join(f'{n} {k}' for k, n in sorted(kinds.items()))})")

@@ -7,7 +7,7 @@ import time
 from datetime import datetime, timezone
 
 from huey import Huey
-from huey.storage import MemoryStorage, RedisStorage, SqliteStorage
+from huey.storage import MemoryStorage, PriorityRedisStorage, RedisStorage, SqliteStorage
 from redis.exceptions import RedisError
 
 from .db import private_file
@@ -48,6 +48,21 @@ class QueueFile(SqliteStorage):
             self.turns.release()
 
 
+# Job priorities: a caller's text (deciding a call, a reply, a follow-up) goes before the CRM's
+# bookkeeping queued earlier, so a backlog of CRM writes never delays a text-back.
+TEXTS, BOOKKEEPING = 10, 0
+
+
+class PriorityQueue(PriorityRedisStorage):
+    """huey's Redis queue as a sorted set by priority (a plain Redis list keeps arrival order).
+    Its key is its own: a list left under huey's plain key by an earlier version is not read
+    again, and the sweeper re-queues the stored work its jobs carried."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.queue_key = "huey.priority.%s" % self.name
+
+
 class RingbackHuey(Huey):
     """One huey whose tasks are registered at import and whose storage is chosen by configuration."""
 
@@ -56,7 +71,7 @@ class RingbackHuey(Huey):
     def configure(self, config, *, immediate: bool | None = None) -> None:
         if config.redis_url:
             # blocking=True: the consumer waits on BRPOP and wakes the moment a job arrives.
-            self.storage_class = RedisStorage
+            self.storage_class = PriorityQueue
             self.storage_kwargs = {"url": config.redis_url, "blocking": True, "read_timeout": 1}
         else:
             private_file(config.queue_path)

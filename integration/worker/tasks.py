@@ -17,12 +17,12 @@ from ..crm_session import CrmSession
 from . import events, steps
 from .sweeper import due_work
 from .outcomes import Claim, Outcome
-from ..queue import QUEUE_AWAY, huey
+from ..queue import BOOKKEEPING, QUEUE_AWAY, TEXTS, huey
 
 log = logging.getLogger("ringback.jobs")
 
 
-@huey.task()
+@huey.task(priority=TEXTS)
 def process_event(event_id: int, expected_attempts: int | None = None) -> None:
     """Apply a stored event. A retry (or the sweeper's re-queue) carries the attempts it expects:
     if another run got there first it does nothing, so an event has one retry chain at most."""
@@ -56,7 +56,7 @@ def queue_event(event_id: int) -> bool:
         return False
 
 
-@huey.task(retries=5, retry_delay=2)
+@huey.task(retries=5, retry_delay=2, priority=TEXTS)
 def run_step(step_id: int) -> None:
     rt = runtime.current()
     outcome = steps.claim_step(rt, step_id)
@@ -93,7 +93,7 @@ def _sync(outcome: Outcome) -> None:
         sync_recovery(recovery_id, logs.REQUEST_ID.get())
 
 
-@huey.task(retries=3, retry_delay=5)
+@huey.task(retries=3, retry_delay=5, priority=BOOKKEEPING)
 def sync_recovery(recovery_id: int, request_id: str | None = None) -> None:
     """Apply a recovery's CRM writes in order; come back when the CRM says to."""
     with logs.bound(request_id):
