@@ -19,7 +19,7 @@ from connectors.ghl import oauth as ghl_oauth
 from connectors.hubspot import oauth as hubspot_oauth
 from connectors.registry import GHL, HUBSPOT, SALESFORCE
 from connectors.salesforce.crm import make_client as make_salesforce_client
-from connectors.salesforce.webhook import secret_hash
+from connectors.base import secret_hash
 from .db import transaction
 from .models import Agency, Installation, SubAccount, WorkflowSetting, utcnow
 from .settings_store import TEXT_BACK, save_text_back

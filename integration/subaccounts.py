@@ -8,6 +8,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from connectors import registry
+from connectors.base import secret_hash
 
 from .models import Call, Installation, Recovery, Step, SubAccount, SyncOp, utcnow
 from .settings_store import save_text_back
@@ -66,7 +67,6 @@ def connect_crm(session: Session, sub: SubAccount, token: str, vault, *, public_
     """Give the sub-account a CRM token by hand (a private integration or app token), sealed,
     replacing the one it has. A Salesforce org also gets its own Outbound Message URL secret,
     once; returns that URL when it is new."""
-    from connectors.salesforce.webhook import secret_hash
     vendor = registry.crm(sub.provider)
     if vendor is None:
         raise ValueError(f"{sub.name} is a Twilio-number sub-account: it has no CRM to connect")

@@ -8,7 +8,6 @@ https://developer.salesforce.com/docs/atlas.en-us.api.meta/api/sforce_api_om_out
 """
 from __future__ import annotations
 
-import hashlib
 
 from dataclasses import dataclass
 
@@ -17,7 +16,7 @@ from defusedxml.common import DefusedXmlException
 
 from workflows.events import BookingEvent, CallEvent, IgnoredEvent
 
-from ..base import WebhookRejected, iso_time
+from ..base import WebhookRejected, iso_time, secret_hash  # noqa: F401 (the URL's secret, looked up)
 
 SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
 OUTBOUND = "http://soap.sforce.com/2005/09/outbound"
@@ -94,11 +93,6 @@ def to_event(n: Notification):
     return CallEvent(provider="salesforce", call_id=f.get("Id") or n.id, caller="", called="", direction=direction,
                      status="completed", duration_seconds=seconds, contact_ref=f.get("WhoId") or None,
                      disposition=f.get("CallDisposition") or None, occurred_at=iso_time(f.get("CreatedDate")))
-
-
-def secret_hash(secret: str) -> str:
-    """How an Outbound Message URL's secret is found among installations without decrypting them."""
-    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 def _number(value) -> bool:
