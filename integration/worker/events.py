@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from connectors.base import CrmError
 from workflows.events import AppEvent, BookingEvent, CallEvent, CrmText, DeliveryUpdate, InboundSms
 
-from .. import crm_reads, lifecycle, logs
+from .. import crm_reads, lifecycle, logs, metrics
 from ..crm_session import CrmSession
 from ..db import transaction
 from ..models import InboxEvent, utcnow
@@ -53,6 +53,8 @@ def process_event(rt, event_id: int, now: datetime | None = None, expected_attem
                 outcome = _dispatch(s, rt, ev, event, now)
                 conn.execute(FINISH_EVENT, {"_id": event_id, "status": "done", "result": outcome.summary,
                                             "processed_at": now})
+            if outcome.decided:  # committed: a transaction run again after a race counts once
+                metrics.CALLS.labels(outcome.decided).inc()
             return outcome
         except Incomplete as need:
             # Ask the vendor outside any transaction (a call's details, a contact's number),

@@ -16,7 +16,7 @@ from workflows.events import CallEvent, CrmText, DeliveryUpdate, InboundSms
 from workflows.phones import UnusableNumber, to_e164
 from workflows.statuses import call_rank, message_advances, recovery_advances
 
-from .. import actions, metrics, sequence, settings_store, sync
+from .. import actions, sequence, settings_store, sync
 from ..models import InboxEvent, Message, OptOut, Recovery, Step, SubAccount
 from ..statements import (CALLER_STATE, JOIN_RECOVERY, SELECT_CALL, SELECT_OPEN_RECOVERY, SELECT_SUB, UPDATE_CALL,
                          UPDATE_RECOVERY, calls_table, recoveries_table)
@@ -63,8 +63,6 @@ def handle_call(s: Session, ev, call: CallEvent, now: datetime, sender: tuple[st
             if (claim and claim.payload.get("crm")) or (values.get("outcome") == "late" and values.get("recovery_id")
                                                          and registry.crm(sub.provider) is not None):
                 syncs = [values["recovery_id"]]
-    if values.get("outcome"):
-        metrics.CALLS.labels(values["outcome"]).inc()
     if row is None:
         conn.execute(calls_table.insert(), {
             "sub_account_id": sub.id, "provider": call.provider, "call_id": call.call_id, "caller": call.caller[:40],
@@ -72,7 +70,7 @@ def handle_call(s: Session, ev, call: CallEvent, now: datetime, sender: tuple[st
         } | values)
     elif values:
         conn.execute(UPDATE_CALL, {"_id": row.id} | values)
-    return Outcome(summary, claims=claims, syncs=syncs)
+    return Outcome(summary, claims=claims, syncs=syncs, decided=values.get("outcome"))
 
 
 def _missed_call(s: Session, sub, settings, call: CallEvent, why: str, values: dict, now: datetime,

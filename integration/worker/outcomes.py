@@ -66,3 +66,4 @@ class Outcome:
     syncs: list[int] = field(default_factory=list)  # recoveries with CRM writes to apply
     # An event's attempts when its retry was scheduled: the retry runs only if nothing ran since.
     event_attempts: int | None = None
+    decided: str | None = None  # a call's outcome (texted, answered...), counted once committed
