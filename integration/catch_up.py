@@ -122,14 +122,21 @@ def _listed(rt, crms: CrmSession, vendor, sub_id: int, number: str | None, since
     creds = creds or rt.environment_credentials()
     if creds is None:
         raise _Skip("no Twilio account is connected (the sandbox has no calls to list)")
-    return vendor.recent_calls(creds.client(rt.config.twilio_api_url), number, since, LIMIT)  # CrmError on refusal
+    return vendor.recent_calls(creds.client(rt.config.twilio_api_url), number, since, LIMIT,  # CrmError on refusal
+                               lambda sids: _decided(rt, vendor, sids))
+
+
+def _decided(rt, vendor, call_ids: set[str]) -> set[str]:
+    """Which of these calls Ringback has decided already (their webhooks came)."""
+    if not call_ids:
+        return set()
+    with rt.sessions() as s:
+        return set(s.scalars(select(Call.call_id).where(
+            Call.provider == vendor.key, Call.call_id.in_(call_ids), Call.decided_at.is_not(None))).all())
 
 
 def _store(rt, vendor, sub_id: int, found: list[FoundCall]) -> list[int]:
-    with rt.sessions() as s:
-        decided = set(s.scalars(select(Call.call_id).where(
-            Call.provider == vendor.key, Call.call_id.in_({f.call_id for f in found}),
-            Call.decided_at.is_not(None))).all()) if found else set()
+    decided = _decided(rt, vendor, {f.call_id for f in found})
     ids = []
     for f in found:
         if f.call_id in decided:

@@ -67,6 +67,20 @@ def test_a_twilio_call_that_came_by_webhook_is_recognised_by_its_callsid(rt, cli
     assert len(fake_twilio.messages) == 1 and _calls(rt) == [(CALLER, "texted")]
 
 
+def test_a_forwarded_call_that_came_by_webhook_costs_no_request_for_its_leg(rt, client, number_sub, fake_twilio):
+    """Each pass lists the number's calls; only calls not decided yet need their <Dial> leg asked for."""
+    from tests.vendors.twilio import fixture, post
+    sid = fake_twilio.call(BUSINESS_NUMBER, CALLER, "completed", duration=40, leg_status="completed")
+    params = fixture("call_status__no_answer") | {"CallSid": sid, "From": CALLER, "To": BUSINESS_NUMBER,
+                                                  "AccountSid": ACCOUNT_SID, "CallStatus": "completed",
+                                                  "CallDuration": "40"}
+    assert post(client, "/webhooks/twilio/voice", params).status_code == 200
+    assert _calls(rt) == [(CALLER, "answered")]
+    [one] = _pass(rt)
+    assert (one.listed, one.new) == (1, 0)
+    assert [q for q in fake_twilio.call_lists if "ParentCallSid" in q] == []
+
+
 @pytest.mark.parametrize("leg, outcome, texts", [("no-answer", "texted", 1), ("busy", "texted", 1),
                                                  ("completed", "answered", 0)])
 def test_a_forwarded_call_is_judged_by_its_dial_leg(rt, number_sub, fake_twilio, leg, outcome, texts):

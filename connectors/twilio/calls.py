@@ -18,19 +18,23 @@ from ..base import CrmError, FoundCall
 FINAL = {"completed", "busy", "no-answer", "failed", "canceled"}
 
 
-def recent_calls(client, number: str, since: datetime, limit: int) -> list[FoundCall]:
-    """The number's finished inbound calls started since ``since``, oldest first."""
+def recent_calls(client, number: str, since: datetime, limit: int,
+                 already_decided=lambda sids: set()) -> list[FoundCall]:
+    """The number's finished inbound calls started since ``since``, oldest first. The <Dial> legs
+    (a request each) are asked for only for calls ``already_decided(call sids)`` does not name:
+    a call whose webhook came is listed as it is, and catch-up passes it over."""
     try:
-        calls = client.calls.list(to=number, start_time_after=since, limit=limit)
+        calls = [c for c in client.calls.list(to=number, start_time_after=since, limit=limit)
+                 if c.status in FINAL and (c.direction or "inbound").startswith("inbound")]
+        decided = already_decided({c.sid for c in calls}) if calls else set()
         found = []
         for call in sorted(calls, key=lambda c: c.start_time or since):
-            if call.status not in FINAL or not (call.direction or "inbound").startswith("inbound"):
-                continue
             params = {"CallSid": call.sid, "AccountSid": call.account_sid, "From": call._from or "",  # the SDK names it _from
                       "To": call.to or number, "CallStatus": call.status, "Direction": "inbound",
                       "CallDuration": str(call.duration or 0), "ApiVersion": "2010-04-01",
                       "Timestamp": format_datetime(call.start_time) if call.start_time else ""}
-            legs = client.calls.list(parent_call_sid=call.sid, limit=5) if call.status == "completed" else []
+            ask_legs = call.status == "completed" and call.sid not in decided
+            legs = client.calls.list(parent_call_sid=call.sid, limit=5) if ask_legs else []
             if legs:
                 leg = legs[0]
                 dial = "answered" if leg.status == "completed" else leg.status

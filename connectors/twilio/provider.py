@@ -14,9 +14,9 @@ class TwilioProvider(Provider):
     def source(self, external_id: str | None) -> str:
         return "Twilio number"
 
-    def recent_calls(self, client, number: str, since, limit: int):
+    def recent_calls(self, client, number: str, since, limit: int, already_decided=lambda sids: set()):
         """The number's finished inbound calls since ``since`` (catch-up), as FoundCalls."""
-        return calls.recent_calls(client, number, since, limit)
+        return calls.recent_calls(client, number, since, limit, already_decided)
 
     def parse_stored(self, kind: str, payload: dict):
         return webhook.parse(kind, payload)

@@ -80,6 +80,7 @@ class FakeTwilio:
         self.auth_token = auth_token
         self.messages: list[dict] = []
         self.calls: dict[str, dict] = {}  # CA sid -> the Call resource
+        self.call_lists: list[dict] = []  # the query of each Calls.json read
         self.numbers: dict[str, dict] = {}  # PN sid -> the account's incoming number
         self.available: list[str] = []  # numbers anyone may buy (E.164)
         self.local_price: str | None = "1.15"  # a local US number's monthly price (Pricing API); None: none listed
@@ -476,6 +477,8 @@ class FakeTwilio:
         @app.get(CALLS)
         def list_calls(account_sid):
             args = request.args
+            with self._lock:
+                self.call_lists.append(dict(args))
             after = args.get("StartTime>")
             since = datetime.fromisoformat(after.replace("Z", "+00:00")) if after else None
             with self._lock:
