@@ -5,6 +5,7 @@ import logging
 import secrets
 
 from flask import Flask, g, jsonify, render_template, request
+from flask.sessions import SecureCookieSessionInterface
 from flask_wtf import CSRFProtect
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
@@ -20,6 +21,16 @@ from .runtime import Runtime
 MAX_BODY = 1024 * 1024  # DESIGN: bodies over 1 MiB are refused with 413 before they are read
 log = logging.getLogger("ringback.app")
 RETRY_AFTER_SECONDS = 10  # the database is away: vendors are asked to send again after this
+
+
+class CookieSessions(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, not opened for vendors' webhooks: they carry no cookie and
+    never sign anyone in, and unsigning an absent cookie still costs a serializer per request."""
+
+    def open_session(self, app, request):
+        if request.path.startswith("/webhooks/"):
+            return self.session_class()
+        return super().open_session(app, request)
 
 
 class RowId(IntegerConverter):
@@ -38,6 +49,7 @@ def create_app(config: Config | None = None, *, rt: Runtime | None = None) -> Fl
     from .worker import tasks  # noqa: F401  (registers the tasks on the queue)
 
     app = Flask(__name__)
+    app.session_interface = CookieSessions()
     app.url_map.converters["int"] = RowId
     from connectors.twilio.errors import plain as twilio_error
     app.jinja_env.filters["twilio_error"] = twilio_error

@@ -70,7 +70,7 @@ class RingbackHuey(Huey):
 
     def configure(self, config, *, immediate: bool | None = None) -> None:
         if config.redis_url:
-            # blocking=True: the consumer waits on BRPOP and wakes the moment a job arrives.
+            # blocking=True: the consumer waits on BZPOPMIN and wakes the moment a job arrives.
             self.storage_class = PriorityQueue
             self.storage_kwargs = {"url": config.redis_url, "blocking": True, "read_timeout": 1}
         else:

@@ -11,7 +11,7 @@ from ..queue import huey
 log = logging.getLogger("ringback.worker")
 
 # Polling: with the SQLite queue each idle worker looks for work every 5 ms, backing off to
-# 50 ms; under load it never sleeps. The Redis queue blocks on BRPOP and needs no polling.
+# 50 ms; under load it never sleeps. The Redis queue blocks on BZPOPMIN and needs no polling.
 POLL_DELAY, POLL_MAX_DELAY, POLL_BACKOFF = 0.005, 0.05, 1.1
 # The sweeper re-queues what a lost job carried (a killed worker, a restarted Redis that kept
 # nothing): every 15 s, so work comes back well within a minute of its queue; huey's periodic
