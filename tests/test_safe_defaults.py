@@ -58,6 +58,16 @@ def test_a_session_forged_with_the_old_constant_opens_nothing(tmp_path):
     app.extensions["ringback"].close()
 
 
+def test_a_webhook_neither_reads_nor_sets_a_session_cookie(client, sub, fake_twilio):
+    """A vendor's request is never a signed-in person's, whatever cookie it carries."""
+    from tests.vendors.twilio import fixture, post
+    client.set_cookie("session", "not-a-signed-session")
+    answer = post(client, "/webhooks/twilio/voice", fixture("call_status__no_answer"))
+    assert answer.status_code == 200 and "Set-Cookie" not in answer.headers
+    page = client.get("/settings/1")  # a person's page still reads (and refuses) the cookie
+    assert page.status_code == 401
+
+
 def test_database_and_queue_files_are_readable_by_their_owner_only(tmp_path):
     config = Config.from_env({"RINGBACK_DATA_DIR": str(tmp_path / "var")})
     rt = Runtime(config)
