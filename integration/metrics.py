@@ -14,7 +14,9 @@ https://prometheus.github.io/client_python/multiprocess/
 """
 from __future__ import annotations
 
+import glob
 import os
+import struct
 from datetime import datetime
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, multiprocess
@@ -33,11 +35,38 @@ QUEUE_UNAVAILABLE = Counter("ringback_queue_unavailable", "Stored events the job
 CAUGHT_UP = Counter("ringback_catch_up_found", "Calls catch-up found that no webhook brought, by vendor", ["provider"])
 
 
+class SettledFiles(multiprocess.MultiProcessCollector):
+    """prometheus_client's multiprocess collector, reading only the files that are past creation.
+
+    A process (or thread) counting something for the first time creates its file; a scrape that
+    lists the folder at that instant finds it empty, and reading it raised struct.error: /metrics
+    answered 500 (seen in CI). An empty file holds no count yet: it is read on the next scrape.
+    """
+
+    def collect(self):
+        for attempt in range(3):
+            try:
+                return self.merge(self._settled(), accumulate=True)
+            except (OSError, struct.error):  # a file removed (a dead process's) or begun since listed
+                if attempt == 2:
+                    raise
+
+    def _settled(self) -> list[str]:
+        files = []
+        for path in glob.glob(os.path.join(self._path, "*.db")):
+            try:
+                if os.path.getsize(path) >= 8:  # the header (bytes used) is written
+                    files.append(path)
+            except OSError:  # marked dead and removed meanwhile
+                continue
+        return files
+
+
 def registry() -> CollectorRegistry:
     """What /metrics reports: every process's counts in multiprocess mode, else this process's."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         shared = CollectorRegistry()
-        multiprocess.MultiProcessCollector(shared)
+        SettledFiles(shared)
         return shared
     return REGISTRY
 

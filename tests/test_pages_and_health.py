@@ -65,3 +65,14 @@ def test_production_home_shows_no_business_data(client, rt, sub):
     page = client.get("/")
     assert page.status_code == 200 and b"Ringback is running" in page.data
     assert b"Acme Plumbing" not in page.data and sub.phone_number.encode() not in page.data
+
+
+def test_metrics_answer_while_a_process_is_creating_its_counts_file(client, tmp_path, monkeypatch):
+    """In multiprocess mode a process counting for the first time creates its file: a scrape at that
+    instant finds it empty, and must still answer (it used to raise and answer 500)."""
+    shared = tmp_path / "metrics"
+    shared.mkdir()
+    (shared / "counter_424242.db").write_bytes(b"")  # created, not yet written
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(shared))
+    answer = client.get("/metrics")
+    assert answer.status_code == 200 and b"ringback_queue_up" in answer.data
