@@ -142,6 +142,7 @@ class Run:
         self.answers: Counter = Counter()
         self.not_retried_by_ghl = 0  # a GoHighLevel event answered neither 2xx nor 429: GoHighLevel drops it
         self.hostile_answers: Counter = Counter()
+        self.hostile_resent = 0  # hostile requests that got no answer the first time
         self.faults: list[tuple[float, float, str]] = []  # (start, end) monotonic, what
         self.lock = threading.Lock()
         self.validator = RequestValidator(AUTH_TOKEN)
@@ -205,13 +206,17 @@ class Run:
             if delay > 0:
                 stop.wait(delay)
             kind, method, path, headers, body = traffic.next()
-            try:
-                answer = session.request(method, self.public + path, headers=headers, data=body, timeout=15)
-                status = answer.status_code
-                if status in (429, 503) and answer.headers.get("Retry-After") == "10":
-                    status = f"{status} database away"  # the outage's answer to everyone, not the input's
-            except requests.RequestException:
-                status = "no answer"
+            for attempt in range(2):  # no answer (a gunicorn worker SIGKILLed mid-request): sent once more
+                try:
+                    answer = session.request(method, self.public + path, headers=headers, data=body, timeout=15)
+                    status = answer.status_code
+                    if status in (429, 503) and answer.headers.get("Retry-After") == "10":
+                        status = f"{status} database away"  # the outage's answer to everyone, not the input's
+                    break
+                except requests.RequestException:
+                    status = "no answer"
+                    with self.lock:
+                        self.hostile_resent += 1
             with self.lock:
                 self.hostile_answers[(kind, status)] += 1
             n += 1
@@ -336,7 +341,8 @@ class Run:
               f"lost: {expected - writes.get('done', 0) - writes.get('failed', 0)} (opportunities in 'Texted back': "
               f"{in_stage}/{len(ghl_callers)}; GoHighLevel refused {self.ghl.flaky_failed} requests, 429 for "
               f"the limit {self.ghl.throttled})")
-        print(f"hostile requests: {sum(hostile.values())}, answered {dict(sorted(hostile.items(), key=str))}; "
+        print(f"hostile requests: {sum(hostile.values())}, answered {dict(sorted(hostile.items(), key=str))} "
+              f"({self.hostile_resent} sent again after no answer); "
               f"5xx or no answer: {sum(hostile_5xx.values())} {hostile_5xx or ''}")
         print(f"rows left half-done: {leftovers}")
         recovered = []
