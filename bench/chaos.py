@@ -54,14 +54,12 @@ from pathlib import Path
 
 import psycopg
 import requests
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from twilio.request_validator import RequestValidator
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.procfile import BIN, clean_env, free_port, procfile, ringback  # noqa: E402
-from bench.servers import PrivatePostgres, PrivateRedis, ServerMissing, stop_cleanly_on_term  # noqa: E402
+from bench.procfile import BIN, add_ghl_locations, clean_env, free_port, ghl_signing_key, procfile, ringback  # noqa: E402
+from bench.servers import PrivatePostgres, PrivateRedis, on_private_servers, stop_cleanly_on_term  # noqa: E402
 from tests.fakes.ghl_api import FakeGhl  # noqa: E402
 from tests.fakes.server import LoopbackServer  # noqa: E402
 from tests.fakes.twilio_api import FakeTwilio  # noqa: E402
@@ -94,38 +92,26 @@ def main() -> int:
     args = parser.parse_args()
     stop_cleanly_on_term()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    try:
-        with PrivatePostgres() as pg, PrivateRedis() as rd:
-            return _deploy(args, pg, rd)
-    except ServerMissing as exc:
-        print(f"chaos: {exc}", file=sys.stderr)
-        return 2
+    return on_private_servers("chaos", _deploy, args)
 
 
 def _deploy(args, pg: PrivatePostgres, rd: PrivateRedis) -> int:
     twilio = FakeTwilio(ACCOUNT_SID, AUTH_TOKEN, validate=False)
     twilio.own_number(ACCOUNT_SID, BUSINESS)
     ghl = FakeGhl()
-    key = Ed25519PrivateKey.generate()
-    pem = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    key, pem = ghl_signing_key()
     tmp = Path(tempfile.mkdtemp(prefix="ringback-chaos-"))
     port = free_port()
     public = f"http://127.0.0.1:{port}"
     with LoopbackServer(twilio.app) as tw, LoopbackServer(ghl.app) as gh:
         env = clean_env(DATABASE_URL=pg.url, REDIS_URL=rd.url, RINGBACK_DATA_DIR=tmp, RINGBACK_PUBLIC_URL=public,
                         TWILIO_ACCOUNT_SID=ACCOUNT_SID, TWILIO_AUTH_TOKEN=AUTH_TOKEN, TWILIO_API_URL=tw.url,
-                        GHL_API_URL=gh.url, GHL_WEBHOOK_PUBLIC_KEY=pem.decode(),
+                        GHL_API_URL=gh.url, GHL_WEBHOOK_PUBLIC_KEY=pem,
                         RINGBACK_STEP_LEASE_SECONDS=args.lease)
         ringback(env, "db", "upgrade")
         ringback(env, "subaccount", "add", "--name", "Chaos Plumbing", "--phone", BUSINESS,
                  "--timezone", "America/Chicago", "--hours", "24/7")
-        locations = []
-        for n in range(args.locations):
-            loc, token, phone = f"chaosLoc{n:02d}{secrets.token_hex(4)}", f"pit-{secrets.token_hex(8)}", f"+1512556{n:04d}"
-            ghl.install(loc, token)
-            ringback(env, "subaccount", "add", "--name", f"Chaos Co {n}", "--phone", phone, "--timezone",
-                     "America/Chicago", "--hours", "24/7", "--ghl-location", loc, "--crm-token", token)
-            locations.append((loc, phone))
+        locations = add_ghl_locations(env, ghl, args.locations, label="chaos", phone_prefix="+1512556")
         with procfile(env, port, tmp / "procs.log") as (web, worker):
             return Run(args, env, public, pg, rd, twilio, ghl, key, locations, web, worker, tmp).go()
 

@@ -28,12 +28,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import requests
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.procfile import clean_env, cpu_seconds, free_port, procfile, ringback  # noqa: E402
+from bench.procfile import add_ghl_locations, clean_env, cpu_seconds, free_port, ghl_signing_key, procfile  # noqa: E402
 from tests.fakes.ghl_api import FakeGhl  # noqa: E402
 from tests.fakes.server import LoopbackServer  # noqa: E402
 from tests.fakes.twilio_api import FakeTwilio  # noqa: E402
@@ -50,22 +48,15 @@ def main() -> int:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
     tmp = Path(tempfile.mkdtemp(prefix="ringback-crm-burst-"))
-    key = Ed25519PrivateKey.generate()
-    pem = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    key, pem = ghl_signing_key()
     twilio, ghl = FakeTwilio(ACCOUNT_SID, AUTH_TOKEN, validate=False), FakeGhl()
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with LoopbackServer(twilio.app) as tw, LoopbackServer(ghl.app) as gh:
         env = clean_env(RINGBACK_DATA_DIR=tmp, TWILIO_ACCOUNT_SID=ACCOUNT_SID, TWILIO_AUTH_TOKEN=AUTH_TOKEN,
                         TWILIO_API_URL=tw.url, RINGBACK_PUBLIC_URL=url, GHL_API_URL=gh.url,
-                        GHL_WEBHOOK_PUBLIC_KEY=pem.decode())
-        locations = []
-        for i in range(args.locations):
-            loc, token, phone = f"benchLoc{i:02d}{secrets.token_hex(4)}", f"pit-{secrets.token_hex(8)}", f"+1512555{100 + i:04d}"
-            ghl.install(loc, token)
-            ringback(env, "subaccount", "add", "--name", f"Bench Co {i}", "--phone", phone, "--timezone",
-                     "America/Chicago", "--hours", "24/7", "--ghl-location", loc, "--crm-token", token)
-            locations.append((loc, phone))
+                        GHL_WEBHOOK_PUBLIC_KEY=pem)
+        locations = add_ghl_locations(env, ghl, args.locations, label="bench", phone_prefix="+1512557")
         with procfile(env, port, tmp / "procs.log") as (web, worker):
             session = requests.Session()
 

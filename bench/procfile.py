@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -68,6 +69,28 @@ def procfile(env: dict, port: int, log_path: Path, *, web_workers: int = 2, web_
             except subprocess.TimeoutExpired:
                 proc.kill()
         log.close()
+
+
+def ghl_signing_key():
+    """A GoHighLevel webhook signing key of the run's own: (private key, its public PEM for GHL_WEBHOOK_PUBLIC_KEY)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    key = Ed25519PrivateKey.generate()
+    return key, key.public_key().public_bytes(serialization.Encoding.PEM,
+                                              serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+
+
+def add_ghl_locations(env: dict, ghl, count: int, *, label: str, phone_prefix: str) -> list[tuple[str, str]]:
+    """``count`` GoHighLevel locations installed at the fake ``ghl``, each a sub-account open 24/7
+    (`ringback subaccount add`): [(locationId, its number)]."""
+    locations = []
+    for i in range(count):
+        loc, token, phone = f"{label}Loc{i:02d}{secrets.token_hex(4)}", f"pit-{secrets.token_hex(8)}", f"{phone_prefix}{i:04d}"
+        ghl.install(loc, token)
+        ringback(env, "subaccount", "add", "--name", f"{label.title()} Co {i}", "--phone", phone, "--timezone",
+                 "America/Chicago", "--hours", "24/7", "--ghl-location", loc, "--crm-token", token)
+        locations.append((loc, phone))
+    return locations
 
 
 def cpu_seconds(root_pids: list[int]) -> float:

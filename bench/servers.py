@@ -37,6 +37,18 @@ class ServerMissing(RuntimeError):
     """The binaries for a private server are not on this machine."""
 
 
+def on_private_servers(script: str, run, args) -> int:
+    """``run(args, postgres, redis)`` on a PostgreSQL and a Redis of its own; exit status 2 with
+    one line naming what is missing when their binaries are not here."""
+    import sys
+    try:
+        with PrivatePostgres() as pg, PrivateRedis() as rd:
+            return run(args, pg, rd)
+    except ServerMissing as exc:
+        print(f"{script}: {exc}", file=sys.stderr)
+        return 2
+
+
 def _postgres_bin() -> Path:
     for candidate in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True):
         if Path(candidate, "initdb").exists():

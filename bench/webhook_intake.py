@@ -34,15 +34,13 @@ from pathlib import Path
 
 import psycopg
 import redis
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hubspot.utils.signature import Signature
 from twilio.request_validator import RequestValidator
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.procfile import BIN, clean_env, free_port, ringback  # noqa: E402
-from bench.servers import PrivatePostgres, PrivateRedis, ServerMissing, stop_cleanly_on_term  # noqa: E402
+from bench.procfile import BIN, clean_env, free_port, ghl_signing_key, ringback  # noqa: E402
+from bench.servers import PrivatePostgres, PrivateRedis, on_private_servers, stop_cleanly_on_term  # noqa: E402
 
 ACCOUNT_SID, AUTH_TOKEN = "AC" + "ef" * 16, "intake-auth-token-" + "0" * 14
 HUBSPOT_SECRET = "intake-hubspot-client-secret"
@@ -103,22 +101,16 @@ def main() -> int:
     if not shutil.which("wrk"):
         print("webhook_intake: needs wrk (Debian: apt-get install wrk)", file=sys.stderr)
         return 2
-    try:
-        with PrivatePostgres() as pg, PrivateRedis() as rd:
-            return _bench(args, pg, rd)
-    except ServerMissing as exc:
-        print(f"webhook_intake: {exc}", file=sys.stderr)
-        return 2
+    return on_private_servers("webhook_intake", _bench, args)
 
 
 def _bench(args, pg: PrivatePostgres, rd: PrivateRedis) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="ringback-intake-"))
-    key = Ed25519PrivateKey.generate()
-    pem = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    key, pem = ghl_signing_key()
     port = free_port()
     public = f"http://127.0.0.1:{port}"
     env = clean_env(DATABASE_URL=pg.url, REDIS_URL=rd.url, RINGBACK_DATA_DIR=tmp, RINGBACK_PUBLIC_URL=public,
-                    TWILIO_ACCOUNT_SID=ACCOUNT_SID, TWILIO_AUTH_TOKEN=AUTH_TOKEN, GHL_WEBHOOK_PUBLIC_KEY=pem.decode(),
+                    TWILIO_ACCOUNT_SID=ACCOUNT_SID, TWILIO_AUTH_TOKEN=AUTH_TOKEN, GHL_WEBHOOK_PUBLIC_KEY=pem,
                     HUBSPOT_CLIENT_SECRET=HUBSPOT_SECRET)
     ringback(env, "db", "upgrade")
     common = ["--timezone", "America/Chicago", "--hours", "24/7"]
