@@ -22,6 +22,7 @@ import base64
 import json
 import os
 import re
+import resource
 import secrets
 import shutil
 import subprocess
@@ -39,7 +40,7 @@ from twilio.request_validator import RequestValidator
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.procfile import BIN, clean_env, free_port, ghl_signing_key, ringback  # noqa: E402
+from bench.procfile import BIN, clean_env, cpu_seconds, free_port, ghl_signing_key, ringback  # noqa: E402
 from bench.servers import PrivatePostgres, PrivateRedis, on_private_servers, stop_cleanly_on_term  # noqa: E402
 
 ACCOUNT_SID, AUTH_TOKEN = "AC" + "ef" * 16, "intake-auth-token-" + "0" * 14
@@ -145,11 +146,17 @@ def _bench(args, pg: PrivatePostgres, rd: PrivateRedis) -> int:
     try:
         _wait_ready(public, tmp)
         threads = 2
+        parts = {"web": [web.pid], "PostgreSQL": [pg.pid()], "Redis": [rd.proc.pid]}
+        cpu_before = {name: cpu_seconds(pids) for name, pids in parts.items()}
+        wrk_before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.monotonic()
         ran = subprocess.run(["wrk", "-t", str(threads), "-c", str(args.connections), "-d", f"{args.duration}s", "--latency",
                               "-s", str(lua), public], capture_output=True, text=True,
                              env=os.environ | {"INTAKE_FILE": str(file), "INTAKE_THREADS": str(threads)})
         elapsed = time.monotonic() - started
+        cpu = {name: cpu_seconds(pids) - cpu_before[name] for name, pids in parts.items()}
+        wrk_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu["wrk"] = (wrk_after.ru_utime + wrk_after.ru_stime) - (wrk_before.ru_utime + wrk_before.ru_stime)
     finally:
         web.terminate()
         web.wait(timeout=30)
@@ -167,6 +174,9 @@ def _bench(args, pg: PrivatePostgres, rd: PrivateRedis) -> int:
     total = sum(stored.values())
     print(f"stored: {dict(sorted(stored.items()))} ({total} in all, {total / args.duration:.0f}/s); jobs queued: "
           f"{queued}" + ("; the prepared webhooks ran out: raise --requests" if total >= args.requests else ""))
+    answered = max(total, 1)
+    print("CPU per webhook: " + ", ".join(f"{name} {1000 * sec / answered:.2f} ms" for name, sec in cpu.items())
+          + f"; {1000 * sum(cpu.values()) / answered:.2f} ms in all ({sum(cpu.values()) / elapsed:.2f} cores busy)")
     if ran.returncode:
         print(ran.stdout + ran.stderr)
     return 0 if total == queued and total < args.requests else 1

@@ -5,6 +5,7 @@ import hashlib
 from datetime import timedelta
 from dataclasses import dataclass
 
+from psycopg.types.json import Json
 from sqlalchemy.exc import IntegrityError
 
 from connectors import registry
@@ -12,7 +13,7 @@ from connectors import registry
 from . import logs, metrics
 from .db import transaction
 from .models import utcnow
-from .statements import INSERT_EVENT, SELECT_SUB, SUB_BY_EXTERNAL, SUB_BY_NUMBER, TOUCH_INSTALLATION
+from .statements import INSERT_EVENT, SELECT_SUB, STORE_ONCE_BY, SUB_BY_EXTERNAL, SUB_BY_NUMBER, TOUCH_INSTALLATION
 
 CRM_PROVIDERS = frozenset(registry.CRMS)
 TOUCH_EVERY = timedelta(minutes=1)  # how fresh an installation's "last event" is kept
@@ -21,7 +22,7 @@ TOUCH_EVERY = timedelta(minutes=1)  # how fresh an installation's "last event" i
 @dataclass(frozen=True)
 class Stored:
     event_id: int | None  # None: a duplicate delivery, already stored
-    sub: object | None  # the sub-account row the event routes to
+    sub_id: int | None  # the sub-account the event routes to
     routed: bool
     extra: object = None  # what ``while_open`` returned
 
@@ -40,6 +41,10 @@ def store(runtime, *, provider: str, kind: str, key: str, payload: dict, number:
     # What comes from a vendor is never longer than its column: a long key is kept as its hash
     # (still unique), a long kind (an ignored event's own type name) is cut.
     key, token, kind = _fits(key, 200), _fits(token, 200), kind[:40]
+    if while_open is None and runtime.engine.dialect.name == "postgresql":
+        return _store_in_one_statement(runtime, provider=provider, kind=kind, key=key, token=token, payload=payload,
+                                       number=number, account=account, sub_id=sub_id, unroutable_ok=unroutable_ok,
+                                       act=act, found_by=found_by)
     try:
         with transaction(runtime.sessions) as s:
             conn = s.connection()
@@ -66,7 +71,27 @@ def store(runtime, *, provider: str, kind: str, key: str, payload: dict, number:
     except IntegrityError:
         return Stored(None, None, False)
     metrics.WEBHOOKS.labels(provider, status).inc()
-    return Stored(event_id, sub, routed and act, extra)
+    return Stored(event_id, sub.id if sub else None, routed and act, extra)
+
+
+def _store_in_one_statement(runtime, *, provider, kind, key, token, payload, number, account, sub_id, unroutable_ok,
+                            act, found_by) -> Stored:
+    """``store`` on PostgreSQL: one autocommitted statement (statements.STORE_ONCE_BY)."""
+    by, value = (("sub_id", sub_id) if sub_id is not None else ("number", number) if number
+                 else ("account", account) if account else (None, None))
+    now = utcnow()
+    with runtime.autocommit_engine.connect() as conn:
+        row = conn.exec_driver_sql(STORE_ONCE_BY[by], {
+            "by": value, "provider": provider, "kind": kind, "event_key": key, "token": token,
+            "payload": Json(payload), "unroutable_ok": unroutable_ok, "status": "pending" if act else "ignored",
+            "now": now, "found_by": found_by, "request_id": logs.REQUEST_ID.get(),
+            "unroutable_why": f"no sub-account has {'the number ' + number if number else account}",
+            "touch": provider in CRM_PROVIDERS, "stale_before": now - TOUCH_EVERY,
+        }).one_or_none()
+    if row is None:  # the same delivery again: nothing inserted
+        return Stored(None, None, False)
+    metrics.WEBHOOKS.labels(provider, row.status).inc()
+    return Stored(row.id, row.sub_account_id, row.status == "pending")
 
 
 def _fits(value: str | None, size: int) -> str | None:

@@ -38,6 +38,8 @@ class Runtime:
     def __init__(self, config: Config, *, sender: SmsSender | None = None, migrate_db: bool = True):
         self.config = config
         self.engine = make_engine(config.database_url)
+        # One-statement work (a webhook stored: integration.inbox) needs no BEGIN and COMMIT.
+        self.autocommit_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         if migrate_db and config.env == "production":
             # In production the release phase migrates (Procfile `release:`); web and worker
             # processes only check, so several starting at once never race to migrate.

@@ -32,6 +32,41 @@ TOUCH_INSTALLATION = update(Installation.__table__).where(
     or_(Installation.__table__.c.last_event_at.is_(None),
         Installation.__table__.c.last_event_at < bindparam("_stale_before")),
 ).values(last_event_at=bindparam("last_event_at"))
+# A Salesforce Outbound Message's installation, by the hash of the secret in its URL.
+_inst = Installation.__table__
+INSTALLATION_BY_SECRET = select(_inst.c.sub_account_id, subs_table.c.external_id).join(
+    subs_table, subs_table.c.id == _inst.c.sub_account_id,
+).where(_inst.c.provider == bindparam("_provider"), _inst.c.webhook_secret_hash == bindparam("_hash"))
+
+# PostgreSQL: a webhook stored in one round trip, autocommitted (integration.inbox). The
+# sub-account lookup, the insert (a repeat delivery conflicts on (provider, event_key) or the
+# idempotency token and inserts nothing) and the installation's "last event" stamp are one
+# data-modifying CTE, so one statement is one transaction: no BEGIN and COMMIT round trips.
+# https://www.postgresql.org/docs/current/queries-with.html#QUERIES-WITH-MODIFYING
+_STORE_ONCE = """
+WITH sub AS (SELECT id FROM sub_accounts WHERE {where} LIMIT 1),
+ins AS (
+    INSERT INTO inbox_events (provider, kind, event_key, idempotency_token, sub_account_id, payload, status,
+                              attempts, received_at, found_by, request_id, result)
+    SELECT %(provider)s, %(kind)s, %(event_key)s, %(token)s, sub.id, %(payload)s,
+           CASE WHEN sub.id IS NOT NULL OR %(unroutable_ok)s THEN %(status)s ELSE 'unroutable' END,
+           0, %(now)s, %(found_by)s, %(request_id)s,
+           CASE WHEN sub.id IS NULL AND NOT %(unroutable_ok)s THEN %(unroutable_why)s END
+    FROM (SELECT 1) AS one LEFT JOIN sub ON true
+    ON CONFLICT DO NOTHING
+    RETURNING id, sub_account_id, status),
+touched AS (
+    UPDATE installations SET last_event_at = %(now)s
+    WHERE %(touch)s AND sub_account_id = (SELECT sub_account_id FROM ins)
+      AND (last_event_at IS NULL OR last_event_at < %(stale_before)s))
+SELECT ins.id, ins.sub_account_id, ins.status FROM ins
+"""
+STORE_ONCE_BY = {
+    "sub_id": _STORE_ONCE.format(where="id = %(by)s"),
+    "number": _STORE_ONCE.format(where="phone_number = %(by)s"),
+    "account": _STORE_ONCE.format(where="provider = %(provider)s AND external_id = %(by)s"),
+    None: _STORE_ONCE.format(where="false"),
+}
 SELECT_EVENT = select(
     inbox_table.c.id, inbox_table.c.provider, inbox_table.c.kind, inbox_table.c.status, inbox_table.c.payload,
     inbox_table.c.sub_account_id, inbox_table.c.received_at, inbox_table.c.attempts, inbox_table.c.found_by,

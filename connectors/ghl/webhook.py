@@ -152,6 +152,8 @@ class AppLifecycleSchema(_Schema):
     companyId = Id(load_default=None)
 
 
+# Built once: a schema's construction copies its declared fields, and costs more than a load.
+_MESSAGE, _APPOINTMENT_EVENT, _APP_LIFECYCLE = MessageSchema(), AppointmentEventSchema(), AppLifecycleSchema()
 CALL_TYPES = {"CALL", "TYPE_CALL", "VOICEMAIL", "TYPE_VOICEMAIL"}
 # Appointment statuses that are not (or no longer) a booking.
 NOT_BOOKED = {"cancelled", "canceled", "noshow", "invalid"}
@@ -165,24 +167,24 @@ def parse(payload: dict):
             mtype = str(payload.get("messageType") or "").upper()
             is_call = mtype in CALL_TYPES or payload.get("messageTypeString") in ("TYPE_CALL", "TYPE_VOICEMAIL")
             if is_call or (mtype in ("SMS", "TYPE_SMS") and payload.get("direction") == "inbound"):
-                return _message(MessageSchema().load(payload), is_call)
+                return _message(_MESSAGE.load(payload), is_call)
             if (kind == "OutboundMessage" and mtype in ("SMS", "TYPE_SMS") and payload.get("status")
                     and payload.get("source") in (None, "api")):
                 # A text sent through the API (Ringback's, when the sub-account sends through
                 # GoHighLevel) and its delivery status. Texts people send from the app or
                 # workflows are not Ringback's.
-                d = MessageSchema().load(payload)
+                d = _MESSAGE.load(payload)
                 status = STATUS.get(d["status"].lower())
                 if status is None:
                     raise ValidationError({"status": [f"unknown message status {d['status']!r}"]})
                 return DeliveryUpdate(provider="ghl", message_id=d["messageId"], status=status)
             if kind == "OutboundMessage" and mtype in ("SMS", "TYPE_SMS"):
-                d = MessageSchema().load(payload)
+                d = _MESSAGE.load(payload)
                 return CrmText(provider="ghl", message_id=d["messageId"], contact_ref=d["contactId"],
                                source=payload.get("source"), by_person=bool(payload.get("userId")), body=d["body"])
             return IgnoredEvent(provider="ghl", kind=f"{kind}:{mtype or 'unknown'}")
         if kind in ("AppointmentCreate", "AppointmentUpdate"):
-            d = AppointmentEventSchema().load(payload)
+            d = _APPOINTMENT_EVENT.load(payload)
             a = d["appointment"]
             status = (a["appointmentStatus"] or "").lower()
             return BookingEvent(provider="ghl", booking_id=a["id"], phone=None, contact_ref=a["contactId"],
@@ -190,7 +192,7 @@ def parse(payload: dict):
                                 extra={"calendarId": a["calendarId"], "type": kind},
                                 is_booking=status not in NOT_BOOKED)
         if kind in ("INSTALL", "UNINSTALL"):
-            d = AppLifecycleSchema().load(payload)
+            d = _APP_LIFECYCLE.load(payload)
             if not (d["locationId"] or d["companyId"]):
                 raise ValidationError({"locationId": ["locationId or companyId is required"]})
             return AppEvent(provider="ghl", kind=kind.lower(), account_ref=d["locationId"] or d["companyId"],

@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, Response, request
-from sqlalchemy import select
 
 from connectors.base import WebhookRejected
 from connectors.registry import SALESFORCE
@@ -25,7 +24,7 @@ from workflows.events import IgnoredEvent
 
 from .. import inbox
 from ..worker import tasks
-from ..models import Installation, SubAccount
+from ..statements import INSTALLATION_BY_SECRET
 from . import rt
 
 log = logging.getLogger("ringback.webhooks.salesforce")
@@ -37,11 +36,9 @@ def receive(secret: str):
     runtime = rt()
     body = request.get_data(cache=True)
     try:
-        with runtime.sessions() as s:
-            found = s.execute(select(Installation.sub_account_id, SubAccount.external_id)
-                              .join(SubAccount, SubAccount.id == Installation.sub_account_id)
-                              .where(Installation.provider == SALESFORCE.key,
-                                     Installation.webhook_secret_hash == secret_hash(secret))).one_or_none()
+        with runtime.autocommit_engine.connect() as conn:
+            found = conn.execute(INSTALLATION_BY_SECRET, {"_provider": SALESFORCE.key,
+                                                          "_hash": secret_hash(secret)}).one_or_none()
         if found is None:
             raise WebhookRejected(403, "salesforce.secret_unknown", "this Outbound Message URL belongs to no installation")
         org, notifications = webhook.parse(body)

@@ -89,7 +89,8 @@ def _receive(kind: str):
     stored = inbox.store(runtime, provider="twilio", kind=kind, key=key, payload=request.form.to_dict(),
                          number=webhook.routing_number(event), unroutable_ok=kind == "message-status",
                          token=request.headers.get("I-Twilio-Idempotency-Token") or None,
-                         while_open=lambda s, sub: _twiml(kind, event, s, sub))
+                         # Only a <Dial> leg's answer depends on the sub-account's settings.
+                         while_open=(lambda s, sub: _twiml(kind, event, s, sub)) if kind == "dial" else None)
     if stored.event_id is None:
         log.info("duplicate key=twilio.duplicate kind=%s event=%s", kind, key)
         return _xml(_twiml(kind, event, None, None))
@@ -98,7 +99,7 @@ def _receive(kind: str):
                     webhook.routing_number(event), key)
     else:
         tasks.queue_event(stored.event_id)
-    return _xml(stored.extra)
+    return _xml(stored.extra if kind == "dial" else _twiml(kind, event, None, None))
 
 
 # The empty answers, rendered once (the twiml package builds an ElementTree for each).
