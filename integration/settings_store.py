@@ -3,8 +3,11 @@ from __future__ import annotations
 
 import functools
 import json
+from collections import namedtuple
+from typing import NamedTuple
 
 from sqlalchemy import bindparam, select
+from sqlalchemy.exc import NoResultFound
 from sqlalchemy.orm import Session
 
 from connectors import registry
@@ -13,6 +16,7 @@ from workflows.hours import WeeklySchedule
 from workflows.settings import TextBackSettings
 
 from .models import SubAccount, WorkflowSetting
+from .statements import SUB_COLUMNS, subs_table
 
 TEXT_BACK = "missed_call_text_back"
 # Settings a sub-account or agency may override (stored as JSON), with how to read them.
@@ -34,6 +38,34 @@ _SELECT_WORKFLOWS = select(_ws.c.sub_account_id, _ws.c.workflow, _ws.c.enabled, 
     (_ws.c.sub_account_id == bindparam("_sub"))
     | (_ws.c.sub_account_id.is_(None) & _ws.c.agency_id.is_not(None) & (_ws.c.agency_id == bindparam("_agency"))),
 )
+
+
+class WorkflowRow(NamedTuple):
+    sub_account_id: int | None  # None: the agency's default
+    workflow: str
+    enabled: bool
+    settings: dict | None
+
+
+SubRow = namedtuple("SubRow", [c.name for c in SUB_COLUMNS])  # what the hot path reads of a sub-account
+
+# The sub-account and its workflow rows in one round trip (the hot path's first read).
+_SELECT_SUB_WITH_WORKFLOWS = select(
+    *SUB_COLUMNS, _ws.c.sub_account_id.label("ws_sub"), _ws.c.workflow, _ws.c.enabled, _ws.c.settings,
+).select_from(subs_table.outerjoin(_ws, (_ws.c.sub_account_id == subs_table.c.id) | (
+    _ws.c.sub_account_id.is_(None) & _ws.c.agency_id.is_not(None) & (_ws.c.agency_id == subs_table.c.agency_id)),
+)).where(subs_table.c.id == bindparam("_id"))
+
+
+def sub_with_workflows(session: Session, sub_id: int) -> tuple[SubRow, list[WorkflowRow]]:
+    """(the sub-account's hot-path columns, workflow_rows) in one query; NoResultFound when gone."""
+    found = session.connection().execute(_SELECT_SUB_WITH_WORKFLOWS, {"_id": sub_id}).all()
+    if not found:
+        raise NoResultFound(f"no sub-account {sub_id}")
+    width = len(SUB_COLUMNS)
+    rows = [WorkflowRow(*r[width:]) for r in found if r.workflow is not None]
+    rows.sort(key=lambda r: r.sub_account_id is not None)
+    return SubRow(*found[0][:width]), rows
 
 
 def workflow_rows(session: Session, sub) -> list:

@@ -6,7 +6,7 @@ missed call's decision at 8.5 ms through the ORM and 2 ms through these.
 """
 from __future__ import annotations
 
-from sqlalchemy import bindparam, exists, or_, select, update
+from sqlalchemy import Boolean, bindparam, case, exists, literal, or_, select, true, update
 
 from .models import Call, InboxEvent, Installation, Message, OptOut, Recovery, Step, SubAccount
 
@@ -82,23 +82,29 @@ UPDATE_CALL = calls_table.update().where(calls_table.c.id == bindparam("_id"))
 
 SELECT_OPEN_RECOVERY = select(recoveries_table.c.id, recoveries_table.c.opened_at).where(
     recoveries_table.c.open_key == bindparam("_key")).with_for_update()
+# A missed caller's state in one round trip: their open recovery (locked: a second call from
+# them waits here, then joins it), whether they opted out, whether they were ever texted.
+_open = SELECT_OPEN_RECOVERY.subquery("open_recovery")
 CALLER_STATE = select(
-    exists().where(opt_outs_table.c.sub_account_id == bindparam("_sub"), opt_outs_table.c.phone == bindparam("_phone")),
+    _open.c.id, _open.c.opened_at,
+    exists().where(opt_outs_table.c.sub_account_id == bindparam("_sub"), opt_outs_table.c.phone == bindparam("_phone")
+                   ).label("opted_out"),
     exists().where(messages_table.c.sub_account_id == bindparam("_sub"), messages_table.c.to_number == bindparam("_phone"),
-                   messages_table.c.direction == "outbound"),
-)
+                   messages_table.c.direction == "outbound").label("texted_before"),
+).select_from(select(literal(1).label("one")).subquery("one").outerjoin(_open, true()))
 JOIN_RECOVERY = recoveries_table.update().where(recoveries_table.c.id == bindparam("_id")).values(
     calls_count=recoveries_table.c.calls_count + 1)
 UPDATE_RECOVERY = recoveries_table.update().where(recoveries_table.c.id == bindparam("_id"))
-# A text-back moves its recovery forward (never backward) and stamps the first text.
-TEXTED_RECOVERY = recoveries_table.update().where(
-    recoveries_table.c.id == select(steps_table.c.recovery_id).where(
-        steps_table.c.id == bindparam("_step"), steps_table.c.kind == "text_back").scalar_subquery(),
-    recoveries_table.c.state == "missed",
-).values(state="texted", texted_at=bindparam("_now"))
-
-TOUCHED_RECOVERY = recoveries_table.update().where(recoveries_table.c.id == bindparam("_id")).values(
-    touches=recoveries_table.c.touches + 1)
+# A text sent to a recovery's caller counts as a touch; a text-back also moves the recovery
+# forward (never backward) and stamps the first text. One statement: every SET reads the row as
+# it was, so ``texted_at`` comes back as ``_now`` exactly when this text moved it.
+_moves = (bindparam("_text_back", type_=Boolean) & (recoveries_table.c.state == "missed"))
+SENT_TO_RECOVERY = recoveries_table.update().where(recoveries_table.c.id == bindparam("_id")).values(
+    touches=recoveries_table.c.touches + 1,
+    state=case((_moves, "texted"), else_=recoveries_table.c.state),
+    texted_at=case((_moves, bindparam("_now", type_=recoveries_table.c.texted_at.type)),
+                   else_=recoveries_table.c.texted_at),
+).returning(recoveries_table.c.texted_at)
 
 SENT_MESSAGE = messages_table.update().where(messages_table.c.id == bindparam("_id"))
 DONE_STEP = steps_table.update().where(steps_table.c.id == bindparam("_id"))

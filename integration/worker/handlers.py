@@ -18,7 +18,7 @@ from workflows.statuses import call_rank, message_advances, recovery_advances
 
 from .. import actions, sequence, settings_store, sync
 from ..models import InboxEvent, Message, OptOut, Recovery, Step, SubAccount
-from ..statements import (CALLER_STATE, JOIN_RECOVERY, SELECT_CALL, SELECT_OPEN_RECOVERY, SELECT_SUB, UPDATE_CALL,
+from ..statements import (CALLER_STATE, JOIN_RECOVERY, SELECT_CALL, SELECT_OPEN_RECOVERY, UPDATE_CALL,
                          UPDATE_RECOVERY, calls_table, recoveries_table)
 from ..settings_store import crm_sends_texts, text_back_settings, texts_through_crm
 
@@ -34,8 +34,7 @@ def handle_call(s: Session, ev, call: CallEvent, now: datetime, sender: tuple[st
     the ORM's unit of work cost more than everything else a missed call needs, together.
     """
     conn = s.connection()
-    sub = conn.execute(SELECT_SUB, {"_id": ev.sub_account_id}).one()
-    rows = settings_store.workflow_rows(s, sub)  # one query for the text back's and the pack's settings
+    sub, rows = settings_store.sub_with_workflows(s, ev.sub_account_id)  # the text back's and the pack's settings
     settings = text_back_settings(s, sub, rows)
     row = conn.execute(SELECT_CALL, {"_provider": call.provider, "_call_id": call.call_id}).one_or_none()
     if row is not None and row.decided_at is not None:
@@ -107,11 +106,10 @@ def _missed_call(s: Session, sub, settings, call: CallEvent, why: str, values: d
         return "missed, not texted: the sub-account has no number to text from", None
     key = f"{sub.id}:{caller}"
     conn = s.connection()
-    open_rec = conn.execute(SELECT_OPEN_RECOVERY, {"_key": key}).one_or_none()
-    opted_out, texted_before = conn.execute(CALLER_STATE, {"_sub": sub.id, "_phone": caller}).one()
-    state = CallerState(opted_out=bool(opted_out), open_recovery_id=open_rec.id if open_rec else None,
-                        open_recovery_opened_at=open_rec.opened_at if open_rec else None,
-                        first_text_already_sent=bool(texted_before))
+    found = conn.execute(CALLER_STATE, {"_key": key, "_sub": sub.id, "_phone": caller}).one()
+    open_rec = found if found.id is not None else None
+    state = CallerState(opted_out=bool(found.opted_out), open_recovery_id=found.id,
+                        open_recovery_opened_at=found.opened_at, first_text_already_sent=bool(found.texted_before))
     # The booking link in every text of this recovery is its own tracked link (/b/<token>).
     token = sequence.new_link_token() if settings.booking_link else None
     link = sequence.tracked_link(sender[2], token)

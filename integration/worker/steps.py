@@ -15,7 +15,7 @@ from workflows import templates
 from .. import actions, metrics, senders, sequence, settings_store, sync
 from ..db import transaction
 from ..models import Message, Recovery, Step, SubAccount, utcnow
-from ..statements import (DONE_STEP, SENT_MESSAGE, TEXTED_RECOVERY, TOUCHED_RECOVERY, messages_table, steps_table)
+from ..statements import DONE_STEP, SENT_MESSAGE, SENT_TO_RECOVERY, messages_table, steps_table
 
 from .optouts import opted_out, record_opt_out
 from .outcomes import Claim, MAX_SEND_ATTEMPTS, Outcome, STOPPED_STEP_KINDS
@@ -165,10 +165,11 @@ def deliver(rt, claim: Claim, now: datetime | None = None, crms=None) -> Outcome
         conn.execute(SENT_MESSAGE, {"_id": claim.message_id, "provider_sid": result.sid, "status": result.status,
                                     "updated_at": now, "provider": used[-1] if used else rt.sender.name})
         conn.execute(DONE_STEP, {"_id": claim.step_id, "status": "done", "finished_at": now, "lease_until": None})
-        # A text-back moves its recovery forward (never backward) and stamps the first text.
-        moved = conn.execute(TEXTED_RECOVERY, {"_step": claim.step_id, "_now": now}).rowcount
+        moved = False
         if p.get("kind") in ("text_back", sequence.FOLLOW_UP) and p.get("recovery_id"):
-            conn.execute(TOUCHED_RECOVERY, {"_id": p["recovery_id"]})
+            texted_at = conn.execute(SENT_TO_RECOVERY, {"_id": p["recovery_id"], "_now": now,
+                                                        "_text_back": p["kind"] == "text_back"}).scalar_one_or_none()
+            moved = p["kind"] == "text_back" and texted_at == now
         syncs = []
         if p.get("crm") and p.get("recovery_id") and p.get("kind") != "staff_alert":
             note = {"text_back": f"Ringback texted {p['to']} back after a missed call: {p['body']}",
