@@ -108,3 +108,21 @@ SENT_TO_RECOVERY = recoveries_table.update().where(recoveries_table.c.id == bind
 
 SENT_MESSAGE = messages_table.update().where(messages_table.c.id == bindparam("_id"))
 DONE_STEP = steps_table.update().where(steps_table.c.id == bindparam("_id"))
+
+# PostgreSQL: a sent text's bookkeeping (the message's sid and status, its step done, the
+# recovery's touch) in one statement of data-modifying CTEs instead of three.
+SENT_ALL_AT_ONCE = select(
+    recoveries_table.update().where(recoveries_table.c.id == bindparam("_recovery")).values(
+        touches=recoveries_table.c.touches + 1,
+        state=case((_moves, "texted"), else_=recoveries_table.c.state),
+        texted_at=case((_moves, bindparam("_now", type_=recoveries_table.c.texted_at.type)),
+                       else_=recoveries_table.c.texted_at),
+    ).returning(recoveries_table.c.texted_at).cte("touched").c.texted_at,
+).add_cte(
+    messages_table.update().where(messages_table.c.id == bindparam("_message")).values(
+        provider_sid=bindparam("provider_sid"), status=bindparam("status"), provider=bindparam("provider"),
+        updated_at=bindparam("_updated_at", type_=messages_table.c.updated_at.type)).cte("sent_message"),
+    steps_table.update().where(steps_table.c.id == bindparam("_step")).values(
+        status="done", lease_until=None, finished_at=bindparam("_finished_at", type_=steps_table.c.finished_at.type),
+    ).cte("done_step"),
+)

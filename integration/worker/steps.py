@@ -15,7 +15,7 @@ from workflows import templates
 from .. import actions, metrics, senders, sequence, settings_store, sync
 from ..db import transaction
 from ..models import Message, Recovery, Step, SubAccount, utcnow
-from ..statements import DONE_STEP, SENT_MESSAGE, SENT_TO_RECOVERY, messages_table, steps_table
+from ..statements import DONE_STEP, SENT_ALL_AT_ONCE, SENT_MESSAGE, SENT_TO_RECOVERY, messages_table, steps_table
 
 from .optouts import opted_out, record_opt_out
 from .outcomes import Claim, MAX_SEND_ATTEMPTS, Outcome, STOPPED_STEP_KINDS
@@ -161,17 +161,12 @@ def deliver(rt, claim: Claim, now: datetime | None = None, crms=None) -> Outcome
     if p.get("kind") == "text_back" and p.get("heard_at"):
         metrics.TEXTBACK.labels(p.get("source") or "unknown").observe(
             max((utcnow() - datetime.fromisoformat(p["heard_at"])).total_seconds(), 0.0))
-    with rt.engine.begin() as conn:
-        conn.execute(SENT_MESSAGE, {"_id": claim.message_id, "provider_sid": result.sid, "status": result.status,
-                                    "updated_at": now, "provider": used[-1] if used else rt.sender.name})
-        conn.execute(DONE_STEP, {"_id": claim.step_id, "status": "done", "finished_at": now, "lease_until": None})
-        moved = False
-        if p.get("kind") in ("text_back", sequence.FOLLOW_UP) and p.get("recovery_id"):
-            texted_at = conn.execute(SENT_TO_RECOVERY, {"_id": p["recovery_id"], "_now": now,
-                                                        "_text_back": p["kind"] == "text_back"}).scalar_one_or_none()
-            moved = p["kind"] == "text_back" and texted_at == now
+    to_crm = bool(p.get("crm") and p.get("recovery_id") and p.get("kind") != "staff_alert")
+    at_once = rt.engine.dialect.name == "postgresql"  # the bookkeeping as one statement
+    with (rt.autocommit_engine if at_once and not to_crm else rt.engine).begin() as conn:
+        moved = _record_sent(conn, at_once, claim, p, result, used[-1] if used else rt.sender.name, now)
         syncs = []
-        if p.get("crm") and p.get("recovery_id") and p.get("kind") != "staff_alert":
+        if to_crm:
             note = {"text_back": f"Ringback texted {p['to']} back after a missed call: {p['body']}",
                     sequence.FOLLOW_UP: f"Ringback followed up with {p['to']} (touch {p.get('touch')}): {p['body']}",
                     }.get(p.get("kind"), f"Ringback answered {p['to']}: {p['body']}")
@@ -192,6 +187,28 @@ def deliver(rt, claim: Claim, now: datetime | None = None, crms=None) -> Outcome
             link = sequence.tracked_link(rt.config.public_url, rec.link_token)
             sequence.schedule_touch_3(s, sub, settings_store.pack_settings(s, sub), rec, p, link, now)
     return Outcome(f"sent {result.sid} ({result.status})", syncs=syncs)
+
+
+def _record_sent(conn, at_once: bool, claim: Claim, p: dict, result, provider: str, now: datetime) -> bool:
+    """The text's sid and status, its step done, its recovery touched; True when this text-back
+    moved the recovery to texted (first text)."""
+    touch = p.get("kind") in ("text_back", sequence.FOLLOW_UP) and p.get("recovery_id")
+    text_back = p.get("kind") == "text_back"
+    if at_once:
+        texted_at = conn.execute(SENT_ALL_AT_ONCE, {
+            "_message": claim.message_id, "provider_sid": result.sid, "status": result.status, "provider": provider,
+            "_updated_at": now, "_step": claim.step_id, "_finished_at": now,
+            "_recovery": p["recovery_id"] if touch else None, "_text_back": text_back, "_now": now,
+        }).scalar_one_or_none()
+        return bool(touch and text_back and texted_at == now)
+    conn.execute(SENT_MESSAGE, {"_id": claim.message_id, "provider_sid": result.sid, "status": result.status,
+                                "updated_at": now, "provider": provider})
+    conn.execute(DONE_STEP, {"_id": claim.step_id, "status": "done", "finished_at": now, "lease_until": None})
+    if not touch:
+        return False
+    texted_at = conn.execute(SENT_TO_RECOVERY, {"_id": p["recovery_id"], "_now": now,
+                                                "_text_back": text_back}).scalar_one_or_none()
+    return text_back and texted_at == now
 
 
 def _send_failed(rt, step_id: int, msg_id: int, err: SendError, attempts: int, now: datetime) -> Outcome:
