@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+import requests
 from marshmallow import ValidationError, fields
+from requests.adapters import HTTPAdapter
 
 # ------------------------------------------------------------------ reading what vendors send
 #
@@ -22,6 +24,30 @@ from marshmallow import ValidationError, fields
 MAX_JSON_DEPTH = 32
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _PRINTABLE_ASCII = re.compile(r"\A[\x21-\x7e]*\Z")
+
+
+# How long Ringback waits on a vendor's API, (connect, read) seconds. Without a timeout a vendor
+# that accepts a connection and never answers holds a worker thread, and the job's lease, forever:
+# requests and urllib3 wait indefinitely unless told, and the HubSpot and Salesforce SDKs never
+# tell them. Twilio's and GoHighLevel's clients take their own 10 s.
+API_TIMEOUT = (5.0, 10.0)
+
+
+class TimeoutAdapter(HTTPAdapter):
+    """A requests transport that applies API_TIMEOUT when the caller names no timeout: requests
+    waits forever by default and has no session-wide setting
+    (https://requests.readthedocs.io/en/latest/user/advanced/#timeouts)."""
+
+    def send(self, request, timeout=None, **kwargs):
+        return super().send(request, timeout=timeout or API_TIMEOUT, **kwargs)
+
+
+def timed_session() -> requests.Session:
+    """A requests session whose every request times out (TimeoutAdapter)."""
+    session = requests.Session()
+    session.mount("https://", TimeoutAdapter())
+    session.mount("http://", TimeoutAdapter())
+    return session
 
 
 def secret_hash(secret: str) -> str:

@@ -95,3 +95,26 @@ def test_an_undelivered_text_back_becomes_a_call_back_task(client, rt, hubspot_s
     assert task["hs_task_subject"] == f"Call {CALLER} back: the text back did not reach them (undelivered (30006))"
     assert task["hs_task_status"] == "NOT_STARTED" and task["hs_task_type"] == "CALL"
     assert ("tasks", 204) in {(a[0], a[3]) for a in fake_hubspot.associations}
+
+
+def test_a_portal_that_goes_quiet_times_out_and_the_write_is_retried(client, rt, hubspot_sub, fake_hubspot, fake_twilio,
+                                                                      monkeypatch, caplog):
+    """hubspot-api-client gives urllib3 no timeout: without ours a worker would wait forever."""
+    import time
+
+    import connectors.base
+    monkeypatch.setattr(connectors.base, "API_TIMEOUT", (1.0, 1.0))  # Ringback's own setting, shortened
+    fake_hubspot.put(PORTAL, "calls", "52000001", MISSED)
+    fake_hubspot.hang_next(6, request="POST /crm/v3/objects/contacts/search")
+    body = (FIXTURES / "call_creation__logged_by_calling_app.json").read_bytes()
+    started = time.monotonic()
+    post(client, body, headers(body))
+    assert time.monotonic() - started < 5  # the job did not wait out the portal
+    assert len(fake_twilio.messages) == 1  # the caller was texted all the same
+    assert "HubSpot unreachable (search contacts)" in caplog.text and "timed out" in caplog.text
+    assert fake_hubspot.requests.count("POST /crm/v3/objects/contacts/search") == 2  # asked again after the timeout
+    with rt.sessions() as s:
+        ops = s.scalars(select(SyncOp).order_by(SyncOp.id)).all()
+    assert [o.status for o in ops] == ["done"] * len(ops) and ops[0].attempts == 2
+    [deal] = fake_hubspot.deals(PORTAL)  # written by the retry: nothing lost
+    assert fake_hubspot.stage_label(PORTAL, deal["dealstage"]) == "Texted back"

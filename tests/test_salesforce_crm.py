@@ -100,3 +100,22 @@ def test_an_undelivered_text_back_becomes_a_call_task_on_the_lead(client, rt, sa
     [call_task] = [t for t in fake_salesforce.tasks() if t["TaskSubtype"] == "Call"]
     assert (call_task["WhoId"], call_task["Status"], call_task["Priority"]) == (LEAD, "Not Started", "High")
     assert call_task["Subject"] == f"Call {CALLER} back: the text back did not reach them (undelivered (30005))"
+
+
+def test_an_org_that_goes_quiet_times_out_and_the_write_is_retried(client, rt, salesforce_sub, fake_salesforce,
+                                                                   fake_twilio, monkeypatch, caplog):
+    """simple-salesforce gives requests no timeout: without ours a worker would wait forever."""
+    import time
+
+    import connectors.base
+    from tests.fakes.salesforce_api import API
+    monkeypatch.setattr(connectors.base, "API_TIMEOUT", (1.0, 1.0))  # Ringback's own setting, shortened
+    fake_salesforce.hang_next(6, request=f"PATCH {API}/sobjects/Lead/")
+    started = time.monotonic()
+    send(client, "outbound_message__task_no_answer")
+    assert time.monotonic() - started < 5  # the job did not wait out the org
+    assert len(fake_twilio.messages) == 1  # the caller was texted all the same
+    assert "Salesforce unreachable" in caplog.text and "timed out" in caplog.text
+    ops = _ops(rt)
+    assert all(o.status == "done" for o in ops) and max(o.attempts for o in ops) == 2  # retried, then applied
+    assert fake_salesforce.records[("Lead", LEAD)]["Status"] == "Texted back"  # nothing lost

@@ -24,7 +24,8 @@ from workflows.events import BookingEvent, CallEvent
 from workflows.stages import LABELS, STAGES, UnmappedStages, best_pipeline
 
 from ..base import CrmError, FoundCall, iso_time
-from . import calls
+from . import calls, sdk
+from .sdk import HUBSPOT_API
 
 PIPELINE_LABEL = "Missed Call Recovery"
 PROBABILITY = {"missed_call": "0.1", "texted_back": "0.2", "replied": "0.5", "booked": "1.0", "lost": "0.0"}
@@ -36,12 +37,9 @@ _properties_made: set[str] = set()  # portals known to have it
 def forget_properties() -> None:
     _properties_made.clear()
 
-HUBSPOT_API = "https://api.hubapi.com"
-
 
 def make_client(token: str, api_url: str = HUBSPOT_API) -> Client:
-    # host= points the SDK at a loopback fake in tests (it uses urllib3, not requests).
-    return Client.create(access_token=token, host=api_url.rstrip("/"))
+    return sdk.client(token, api_url)
 
 
 class HubSpotCrm:

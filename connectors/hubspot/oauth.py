@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import requests
 import urllib3
-from hubspot import Client
 from hubspot.oauth import ApiException
 
 from ..base import CrmError
+from . import sdk
 
 AUTHORIZE_URL = "https://app.hubspot.com/oauth/authorize"
 # What the app asks for at install, and what its definition declares (marketplace/manifests/hubspot.py).
@@ -21,7 +21,7 @@ OPTIONAL_SCOPES: list[str] = []
 
 
 def _oauth(api_url: str):
-    return Client.create(host=api_url.rstrip("/")).oauth
+    return sdk.client(api_url=api_url).oauth
 
 
 def _tokens(api_url: str, what: str, **form) -> dict:

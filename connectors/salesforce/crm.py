@@ -17,15 +17,16 @@ from simple_salesforce.exceptions import (SalesforceError, SalesforceExpiredSess
 
 from workflows.stages import best_pipeline
 
-from ..base import CrmError, FoundCall, iso_time
+from ..base import CrmError, FoundCall, iso_time, timed_session
 
 API_VERSION = "59.0"
 TEXT_STATUS_FIELD = "Ringback_Text_Status__c"  # shipped in the package metadata; skipped where absent
 
 
 def make_client(instance_url: str, token: str, session: requests.Session | None = None) -> Salesforce:
+    # simple-salesforce passes no timeout to requests: the session's transport adds one.
     return Salesforce(instance_url=instance_url, session_id=token, version=API_VERSION,
-                      session=session or requests.Session())
+                      session=session or timed_session())
 
 
 class SalesforceCrm:

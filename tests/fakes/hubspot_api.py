@@ -35,6 +35,7 @@ class FakeHubSpot:
         self.unexpected: list[str] = []
         self.invalid: list[str] = []
         self._failures: list[int] = []
+        self._hangs: list[tuple[float, str | None]] = []  # (seconds, "METHOD /path" prefix)
         self.pipelines: dict[str, list[dict]] = {}
         self.properties: dict[tuple[str, str], dict] = {}
         self.associations: list[tuple] = []
@@ -121,6 +122,21 @@ class FakeHubSpot:
         """Answer the next ``times`` requests (to paths starting with ``path``, if given) with ``status``."""
         self._failures.extend([(status, path)] * times)
 
+    def hang_next(self, seconds: float, times: int = 1, request: str | None = None) -> None:
+        """Hold the next ``times`` requests (those whose "METHOD /path" starts with ``request``, if
+        given) for ``seconds`` before answering them as usual: a vendor that accepted the
+        connection and went quiet."""
+        self._hangs.extend([(seconds, request)] * times)
+
+    def _hang(self) -> None:
+        line = f"{request.method} {request.path}"
+        with self._lock:
+            found = next((i for i, (_, prefix) in enumerate(self._hangs) if prefix is None or line.startswith(prefix)),
+                         None)
+            seconds = self._hangs.pop(found)[0] if found is not None else 0.0
+        if seconds:
+            time.sleep(seconds)
+
     def _make_app(self) -> Flask:
         app = Flask("fake-hubspot")
 
@@ -155,6 +171,7 @@ class FakeHubSpot:
                     return _json({"status": "error", "message": "internal error", "correlationId": str(uuid.uuid4())},
                                  failure, headers)
             request.environ["hubspot.portal"] = portal
+            self._hang()
             return None
 
         @app.post("/oauth/v1/token")

@@ -30,6 +30,7 @@ class FakeSalesforce:
         self.requests: list[str] = []
         self.unexpected: list[str] = []
         self._failures: list[int] = []
+        self._hangs: list[tuple[float, str | None]] = []  # (seconds, "METHOD /path" prefix)
         self.invalid: list[str] = []
         self.custom_fields: dict[str, list[str]] = {}
         # An org that added Ringback's values to its picklists (Setup, Lead Status / Stage).
@@ -102,6 +103,21 @@ class FakeSalesforce:
         self.codes[code] = redirect_uri
         return code
 
+    def hang_next(self, seconds: float, times: int = 1, request: str | None = None) -> None:
+        """Hold the next ``times`` requests (those whose "METHOD /path" starts with ``request``, if
+        given) for ``seconds`` before answering them as usual: a vendor that accepted the
+        connection and went quiet."""
+        self._hangs.extend([(seconds, request)] * times)
+
+    def _hang(self) -> None:
+        line = f"{request.method} {request.path}"
+        with self._lock:
+            found = next((i for i, (_, prefix) in enumerate(self._hangs) if prefix is None or line.startswith(prefix)),
+                         None)
+            seconds = self._hangs.pop(found)[0] if found is not None else 0.0
+        if seconds:
+            time.sleep(seconds)
+
     def _make_app(self) -> Flask:
         app = Flask("fake-salesforce")
 
@@ -116,6 +132,7 @@ class FakeSalesforce:
                 return _json([{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}], 401)
             if failure:
                 return _json([{"message": "Server Error", "errorCode": "UNKNOWN_EXCEPTION"}], failure)
+            self._hang()
             return None
 
         @app.post("/services/oauth2/token")
