@@ -84,6 +84,16 @@ class SubAccount(Base):
     catch_up_found: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
+# The catch-up lag on /metrics, per vendor: the least recently caught-up live sub-account, and the
+# oldest live one never caught up, each one index probe (partial indexes) instead of a scan.
+_live = SubAccount.removed_at.is_(None)
+_never = SubAccount.caught_up_at.is_(None) & _live
+Index("ix_sub_accounts_caught_up", SubAccount.provider, SubAccount.caught_up_at,
+      postgresql_where=_live, sqlite_where=_live)
+Index("ix_sub_accounts_never_caught_up", SubAccount.provider, SubAccount.created_at,
+      postgresql_where=_never, sqlite_where=_never)
+
+
 class WorkflowSetting(Base):
     """A workflow's switch and settings: agency defaults (sub_account_id NULL) or a sub-account's overrides."""
 

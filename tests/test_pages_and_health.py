@@ -76,3 +76,61 @@ def test_metrics_answer_while_a_process_is_creating_its_counts_file(client, tmp_
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(shared))
     answer = client.get("/metrics")
     assert answer.status_code == 200 and b"ringback_queue_up" in answer.data
+
+
+def test_catch_up_lag_is_the_least_recently_caught_up_live_sub_account(client, rt):
+    from datetime import timedelta
+
+    from integration.models import SubAccount, utcnow
+    now = utcnow()
+
+    def sub_account(n: int, provider: str, **when) -> SubAccount:
+        return SubAccount(name=f"Sub {n}", provider=provider, external_id=f"ext-{n}", phone_number=f"+1512555030{n}",
+                          timezone="America/Chicago", business_hours="24/7", **when)
+    with rt.sessions.begin() as s:
+        s.add_all([
+            sub_account(1, "twilio", created_at=now - timedelta(days=2), caught_up_at=now - timedelta(minutes=10)),
+            sub_account(2, "twilio", created_at=now - timedelta(days=3), caught_up_at=now - timedelta(minutes=1)),
+            sub_account(3, "ghl", created_at=now - timedelta(minutes=30)),  # installed, never listed yet
+            sub_account(4, "ghl", created_at=now - timedelta(days=1), caught_up_at=now - timedelta(minutes=2)),
+            sub_account(5, "ghl", created_at=now - timedelta(days=9), removed_at=now - timedelta(days=8)),  # gone
+        ])
+    lag = {k: v for k, v in _samples(client).items() if k.startswith("ringback_catch_up_lag_seconds")}
+    assert set(lag) == {'ringback_catch_up_lag_seconds{provider="twilio"}',
+                        'ringback_catch_up_lag_seconds{provider="ghl"}'}  # no HubSpot or Salesforce account
+    assert 600 <= lag['ringback_catch_up_lag_seconds{provider="twilio"}'] < 660
+    assert 1800 <= lag['ringback_catch_up_lag_seconds{provider="ghl"}'] < 1860
+
+
+def test_no_scrape_reads_a_whole_table(rt):
+    """Each statement /metrics runs is answered by looking up an index, never by reading a whole
+    table or index. PostgreSQL, with sequential scans priced out (enable_seqscan): every scan in
+    the plan is an index scan with an Index Cond. SQLite: every step SEARCHes, none SCANs."""
+    from integration.models import utcnow
+    from integration.routes.health import SCRAPE_STATEMENTS
+    postgres = rt.engine.dialect.name == "postgresql"
+
+    def scans(node):  # every scan in a PostgreSQL JSON plan
+        if "Scan" in node["Node Type"]:
+            yield node
+        for child in node.get("Plans", []):
+            yield from scans(child)
+
+    with rt.engine.connect() as conn:
+        if postgres:
+            conn.exec_driver_sql("SET enable_seqscan = off")
+        for statement in SCRAPE_STATEMENTS:
+            compiled = statement.compile(rt.engine, compile_kwargs={"render_postcompile": True})
+            params = {**compiled.params, "_now": utcnow() if postgres else utcnow().isoformat()}
+            if postgres:
+                [[[plan]]] = conn.exec_driver_sql(f"EXPLAIN (FORMAT JSON) {compiled}", params).all()
+                found = list(scans(plan["Plan"]))
+                # (a bitmap heap scan's condition is its bitmap index scan's: "Recheck Cond")
+                whole = [f"{n['Node Type']} on {n.get('Relation Name', n.get('Index Name'))}" for n in found
+                         if "Index Cond" not in n and "Recheck Cond" not in n]
+            else:
+                steps = [r[-1] for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}",
+                                                              tuple(params[k] for k in compiled.positiontup))]
+                found = [step for step in steps if step.startswith(("SCAN", "SEARCH")) and step != "SCAN CONSTANT ROW"]
+                whole = [step for step in found if step.startswith("SCAN")]
+            assert found and not whole, f"{compiled}\nreads whole: {whole}"
