@@ -42,6 +42,14 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
+def autocommit(engine: Engine) -> Engine:
+    """The engine for work that is one statement (a webhook stored, a text's bookkeeping): no
+    BEGIN and COMMIT round trips on PostgreSQL. SQLite's connections already run without the
+    driver's own transactions (BEGIN IMMEDIATE is ours, under the write turn), and switching
+    their isolation level would leave pooled connections reset to the driver's implicit ones."""
+    return engine.execution_options(isolation_level="AUTOCOMMIT") if engine.dialect.name == "postgresql" else engine
+
+
 def _without_nul(engine: Engine) -> None:
     """PostgreSQL's text cannot hold NUL (psycopg refuses the query). Vendors' payloads are
     checked at the door, but a NUL from any other input (an id in a URL, a header) must make a

@@ -16,7 +16,7 @@ from connectors.twilio.client import ACCOUNT_SID, Credentials, TwilioSender, mak
 
 from . import migrate
 from .config import Config, ConfigError
-from .db import make_engine, make_sessionmaker
+from .db import autocommit, make_engine, make_sessionmaker
 from .queue import huey
 
 log = logging.getLogger("ringback")
@@ -38,8 +38,7 @@ class Runtime:
     def __init__(self, config: Config, *, sender: SmsSender | None = None, migrate_db: bool = True):
         self.config = config
         self.engine = make_engine(config.database_url)
-        # One-statement work (a webhook stored: integration.inbox) needs no BEGIN and COMMIT.
-        self.autocommit_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        self.autocommit_engine = autocommit(self.engine)  # one-statement work (db.autocommit)
         if migrate_db and config.env == "production":
             # In production the release phase migrates (Procfile `release:`); web and worker
             # processes only check, so several starting at once never race to migrate.
