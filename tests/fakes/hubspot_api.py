@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 
 from flask import Flask, Response, request
 
-from tests.fakes.server import strict
+from tests.fakes.server import QuietSpells, strict
 
 CLIENT_ID, CLIENT_SECRET = "5f1c2d3e-4a5b-4c6d-8e7f-9a0b1c2d3e4f", "yyyyyyyy-yyyy-yyyy-yyyy-yyyyyyyyyyyy"
 APP_ID = 4123456
@@ -26,7 +26,7 @@ SCOPES = ["crm.objects.contacts.read", "crm.objects.contacts.write", "crm.object
 STANDARD_DEAL_PROPERTIES = {"dealname", "pipeline", "dealstage", "amount", "closedate", "hubspot_owner_id"}
 
 
-class FakeHubSpot:
+class FakeHubSpot(QuietSpells):
     def __init__(self, *, limit: int = 110, window: float = 10.0):
         self.limit, self.window = limit, window
         self.tokens: dict[str, str] = {}  # token -> portalId
@@ -35,7 +35,6 @@ class FakeHubSpot:
         self.unexpected: list[str] = []
         self.invalid: list[str] = []
         self._failures: list[int] = []
-        self._hangs: list[tuple[float, str | None]] = []  # (seconds, "METHOD /path" prefix)
         self.pipelines: dict[str, list[dict]] = {}
         self.properties: dict[tuple[str, str], dict] = {}
         self.associations: list[tuple] = []
@@ -121,21 +120,6 @@ class FakeHubSpot:
     def fail_next(self, status: int, times: int = 1, path: str | None = None) -> None:
         """Answer the next ``times`` requests (to paths starting with ``path``, if given) with ``status``."""
         self._failures.extend([(status, path)] * times)
-
-    def hang_next(self, seconds: float, times: int = 1, request: str | None = None) -> None:
-        """Hold the next ``times`` requests (those whose "METHOD /path" starts with ``request``, if
-        given) for ``seconds`` before answering them as usual: a vendor that accepted the
-        connection and went quiet."""
-        self._hangs.extend([(seconds, request)] * times)
-
-    def _hang(self) -> None:
-        line = f"{request.method} {request.path}"
-        with self._lock:
-            found = next((i for i, (_, prefix) in enumerate(self._hangs) if prefix is None or line.startswith(prefix)),
-                         None)
-            seconds = self._hangs.pop(found)[0] if found is not None else 0.0
-        if seconds:
-            time.sleep(seconds)
 
     def _make_app(self) -> Flask:
         app = Flask("fake-hubspot")

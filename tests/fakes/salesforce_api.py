@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 
 from flask import Flask, Response, request
 
-from tests.fakes.server import strict
+from tests.fakes.server import QuietSpells, strict
 
 API = "/services/data/v59.0"
 ORG_ID, USER_ID = "00D5e000000Ab1cEAC", "0055e000003XyZaAAC"
@@ -23,14 +23,13 @@ CLIENT_ID = "3MVG9fake.consumer.key.for.ringback.tests"
 CLIENT_SECRET = "7C1F4A2B9D8E6F5A4B3C2D1E0F9A8B7C6D5E4F3A2B1C0D9E8F7A6B5C4D3E2F1"
 
 
-class FakeSalesforce:
+class FakeSalesforce(QuietSpells):
     def __init__(self):
         self.session_id = "00D5e000000Ab1c!AQ4AQFake.Session.Id"
         self.records: dict[tuple[str, str], dict] = {}
         self.requests: list[str] = []
         self.unexpected: list[str] = []
         self._failures: list[int] = []
-        self._hangs: list[tuple[float, str | None]] = []  # (seconds, "METHOD /path" prefix)
         self.invalid: list[str] = []
         self.custom_fields: dict[str, list[str]] = {}
         # An org that added Ringback's values to its picklists (Setup, Lead Status / Stage).
@@ -102,21 +101,6 @@ class FakeSalesforce:
         code = f"aPrx{secrets.token_hex(16)}"
         self.codes[code] = redirect_uri
         return code
-
-    def hang_next(self, seconds: float, times: int = 1, request: str | None = None) -> None:
-        """Hold the next ``times`` requests (those whose "METHOD /path" starts with ``request``, if
-        given) for ``seconds`` before answering them as usual: a vendor that accepted the
-        connection and went quiet."""
-        self._hangs.extend([(seconds, request)] * times)
-
-    def _hang(self) -> None:
-        line = f"{request.method} {request.path}"
-        with self._lock:
-            found = next((i for i, (_, prefix) in enumerate(self._hangs) if prefix is None or line.startswith(prefix)),
-                         None)
-            seconds = self._hangs.pop(found)[0] if found is not None else 0.0
-        if seconds:
-            time.sleep(seconds)
 
     def _make_app(self) -> Flask:
         app = Flask("fake-salesforce")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 from flask import request
 from werkzeug.serving import make_server
@@ -17,6 +18,27 @@ def strict(app, fake, answer) -> None:
         with fake._lock:
             fake.unexpected.append(f"{request.method} {request.full_path}")
         return answer()
+
+
+class QuietSpells:
+    """A fake vendor that can go quiet: ``hang_next`` holds requests before answering them as
+    usual, as a vendor that accepted the connection and stopped talking. The fake calls
+    ``_hang()`` in its request gate, and has a ``_lock``."""
+
+    def hang_next(self, seconds: float, times: int = 1, request: str | None = None) -> None:
+        """Hold the next ``times`` requests (those whose "METHOD /path" starts with ``request``,
+        if given) for ``seconds``."""
+        with self._lock:
+            self._hangs = getattr(self, "_hangs", []) + [(seconds, request)] * times
+
+    def _hang(self) -> None:
+        line = f"{request.method} {request.path}"
+        with self._lock:
+            hangs = getattr(self, "_hangs", [])
+            found = next((i for i, (_, prefix) in enumerate(hangs) if prefix is None or line.startswith(prefix)), None)
+            seconds = hangs.pop(found)[0] if found is not None else 0.0
+        if seconds:
+            time.sleep(seconds)
 
 
 class LoopbackServer:
