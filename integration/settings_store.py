@@ -32,12 +32,22 @@ _OVERRIDABLE = {
 
 
 _ws = WorkflowSetting.__table__
+
+
+def _rows_for(sub_id, agency_id):
+    """The workflow rows that apply to a sub-account: its own, and its agency's defaults."""
+    return (_ws.c.sub_account_id == sub_id) | (
+        _ws.c.sub_account_id.is_(None) & _ws.c.agency_id.is_not(None) & (_ws.c.agency_id == agency_id))
+
+
+def _defaults_first(rows: list) -> list:
+    return sorted(rows, key=lambda r: r.sub_account_id is not None)
+
+
 # Every workflow's rows for a sub-account and its agency, in one query: a missed call needs
 # the text back's and the pack's settings both.
 _SELECT_WORKFLOWS = select(_ws.c.sub_account_id, _ws.c.workflow, _ws.c.enabled, _ws.c.settings).where(
-    (_ws.c.sub_account_id == bindparam("_sub"))
-    | (_ws.c.sub_account_id.is_(None) & _ws.c.agency_id.is_not(None) & (_ws.c.agency_id == bindparam("_agency"))),
-)
+    _rows_for(bindparam("_sub"), bindparam("_agency")))
 
 
 class WorkflowRow(NamedTuple):
@@ -52,9 +62,8 @@ SubRow = namedtuple("SubRow", [c.name for c in SUB_COLUMNS])  # what the hot pat
 # The sub-account and its workflow rows in one round trip (the hot path's first read).
 _SELECT_SUB_WITH_WORKFLOWS = select(
     *SUB_COLUMNS, _ws.c.sub_account_id.label("ws_sub"), _ws.c.workflow, _ws.c.enabled, _ws.c.settings,
-).select_from(subs_table.outerjoin(_ws, (_ws.c.sub_account_id == subs_table.c.id) | (
-    _ws.c.sub_account_id.is_(None) & _ws.c.agency_id.is_not(None) & (_ws.c.agency_id == subs_table.c.agency_id)),
-)).where(subs_table.c.id == bindparam("_id"))
+).select_from(subs_table.outerjoin(_ws, _rows_for(subs_table.c.id, subs_table.c.agency_id))).where(
+    subs_table.c.id == bindparam("_id"))
 
 
 def sub_with_workflows(session: Session, sub_id: int) -> tuple[SubRow, list[WorkflowRow]]:
@@ -63,16 +72,14 @@ def sub_with_workflows(session: Session, sub_id: int) -> tuple[SubRow, list[Work
     if not found:
         raise NoResultFound(f"no sub-account {sub_id}")
     width = len(SUB_COLUMNS)
-    rows = [WorkflowRow(*r[width:]) for r in found if r.workflow is not None]
-    rows.sort(key=lambda r: r.sub_account_id is not None)
+    rows = _defaults_first([WorkflowRow(*r[width:]) for r in found if r.workflow is not None])
     return SubRow(*found[0][:width]), rows
 
 
 def workflow_rows(session: Session, sub) -> list:
     """The settings rows of every workflow: the agency's defaults first, the sub-account's last."""
-    rows = session.connection().execute(_SELECT_WORKFLOWS, {"_sub": sub.id, "_agency": sub.agency_id}).all()
-    rows.sort(key=lambda r: r.sub_account_id is not None)
-    return rows
+    return _defaults_first(session.connection().execute(_SELECT_WORKFLOWS,
+                                                        {"_sub": sub.id, "_agency": sub.agency_id}).all())
 
 
 def text_back_settings(session: Session, sub, rows: list | None = None) -> TextBackSettings:

@@ -98,27 +98,24 @@ UPDATE_RECOVERY = recoveries_table.update().where(recoveries_table.c.id == bindp
 # A text sent to a recovery's caller counts as a touch; a text-back also moves the recovery
 # forward (never backward) and stamps the first text. One statement: every SET reads the row as
 # it was, so ``texted_at`` comes back as ``_now`` exactly when this text moved it.
-_moves = (bindparam("_text_back", type_=Boolean) & (recoveries_table.c.state == "missed"))
-SENT_TO_RECOVERY = recoveries_table.update().where(recoveries_table.c.id == bindparam("_id")).values(
-    touches=recoveries_table.c.touches + 1,
-    state=case((_moves, "texted"), else_=recoveries_table.c.state),
-    texted_at=case((_moves, bindparam("_now", type_=recoveries_table.c.texted_at.type)),
-                   else_=recoveries_table.c.texted_at),
-).returning(recoveries_table.c.texted_at)
+def _sent_to_recovery(id_param: str):
+    moves = bindparam("_text_back", type_=Boolean) & (recoveries_table.c.state == "missed")
+    return recoveries_table.update().where(recoveries_table.c.id == bindparam(id_param)).values(
+        touches=recoveries_table.c.touches + 1,
+        state=case((moves, "texted"), else_=recoveries_table.c.state),
+        texted_at=case((moves, bindparam("_now", type_=recoveries_table.c.texted_at.type)),
+                       else_=recoveries_table.c.texted_at),
+    ).returning(recoveries_table.c.texted_at)
+
+
+SENT_TO_RECOVERY = _sent_to_recovery("_id")
 
 SENT_MESSAGE = messages_table.update().where(messages_table.c.id == bindparam("_id"))
 DONE_STEP = steps_table.update().where(steps_table.c.id == bindparam("_id"))
 
 # PostgreSQL: a sent text's bookkeeping (the message's sid and status, its step done, the
 # recovery's touch) in one statement of data-modifying CTEs instead of three.
-SENT_ALL_AT_ONCE = select(
-    recoveries_table.update().where(recoveries_table.c.id == bindparam("_recovery")).values(
-        touches=recoveries_table.c.touches + 1,
-        state=case((_moves, "texted"), else_=recoveries_table.c.state),
-        texted_at=case((_moves, bindparam("_now", type_=recoveries_table.c.texted_at.type)),
-                       else_=recoveries_table.c.texted_at),
-    ).returning(recoveries_table.c.texted_at).cte("touched").c.texted_at,
-).add_cte(
+SENT_ALL_AT_ONCE = select(_sent_to_recovery("_recovery").cte("touched").c.texted_at).add_cte(
     messages_table.update().where(messages_table.c.id == bindparam("_message")).values(
         provider_sid=bindparam("provider_sid"), status=bindparam("status"), provider=bindparam("provider"),
         updated_at=bindparam("_updated_at", type_=messages_table.c.updated_at.type)).cte("sent_message"),
