@@ -14,6 +14,7 @@ side by side.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 import sys
@@ -65,7 +66,6 @@ def _after_dashes(rest: list[str]) -> list[str]:
 
 
 def _env(tree: Path) -> dict:
-    import os
     return os.environ | {"PYTHONPATH": str(tree)}  # that tree's code, not the one installed in the venv
 
 
