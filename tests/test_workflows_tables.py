@@ -5,6 +5,8 @@ import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from workflows import keywords, templates
 from workflows.decide import CallerState, classify_call, decide_reply, decide_text_back, too_late_to_text
@@ -125,9 +127,20 @@ def test_bad_template_is_refused(template, complaint):
     ("ç" * 71, "UCS-2", 71, 2),
     ("😀" * 35, "UCS-2", 70, 1),       # a surrogate pair is two UCS-2 units
     ("It’s" + "a" * 66, "UCS-2", 70, 1),  # one curly apostrophe makes it UCS-2
+    ("Price: €5 [approx] ~ ok", "GSM-7", 27, 1),  # four extension characters among basic ones
 ])
 def test_segments(body, encoding, units, count):
     assert templates.segments(body) == templates.Segments(encoding, units, count)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from("aZ09 .,!?\n€[]~^{}|\\@£$¥èéùìòÇØøÅåÄÖÑÜß§¿ç’😀é") , max_size=400))
+def test_segments_count_septets_as_the_gsm_codec_does(body):
+    seg = templates.segments(body)
+    try:
+        assert (seg.encoding, seg.units) == ("GSM-7", len(body.encode("gsm03.38")))
+    except UnicodeEncodeError:
+        assert (seg.encoding, seg.units) == ("UCS-2", len(body.encode("utf-16-le")) // 2)
 
 
 def test_default_texts_fit_one_or_two_gsm_segments():

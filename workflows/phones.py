@@ -1,6 +1,8 @@
 """Phone numbers: everything Ringback stores or compares is E.164."""
 from __future__ import annotations
 
+import functools
+
 import phonenumbers
 
 
@@ -12,7 +14,13 @@ def to_e164(raw: str | None, default_region: str = "US") -> str:
     """Normalise ``raw`` to E.164 with the sub-account's default region, or raise UnusableNumber."""
     if raw is None or not str(raw).strip():
         raise UnusableNumber("no caller number (withheld or anonymous)")
-    text = str(raw).strip()
+    return _e164(str(raw).strip(), default_region)
+
+
+# Parsing with phonenumbers costs about half a millisecond, and the same few numbers (a business's
+# own, a caller who calls and replies) come by again and again: the answer is kept per number.
+@functools.lru_cache(maxsize=4096)
+def _e164(text: str, default_region: str) -> str:
     if text.lower() in {"anonymous", "restricted", "unknown", "private", "unavailable"} or text.startswith("+266696687"):
         # +266696687 is how Twilio presents an anonymous caller ("ANONYMOUS" on a keypad).
         raise UnusableNumber(f"caller withheld their number ({text})")
@@ -33,6 +41,7 @@ def region_of(e164: str) -> str | None:
         return None
 
 
+@functools.lru_cache(maxsize=4096)
 def caller_timezone(e164: str) -> str | None:
     """The caller's timezone when their number says it unambiguously (a US area code in one
     zone); None otherwise (toll-free, mobile ranges spanning zones, unknown)."""

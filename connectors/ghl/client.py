@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import requests
 
-from ..base import CrmError
+from ..base import CrmError, VendorSession
 from ..ratelimit import RateLimiter
 
 GHL_API = "https://services.leadconnectorhq.com"
@@ -25,7 +25,7 @@ class GhlClient:
         self.location_id = location_id
         self.base_url = base_url.rstrip("/")
         self.limiter = limiter or _default_limiter
-        self.session = session or requests.Session()
+        self.session = session or VendorSession()
         self.timeout = timeout
         self._token = token
 

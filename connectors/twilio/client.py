@@ -10,7 +10,7 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from ..base import SendError, SendResult
+from ..base import SendError, SendResult, VendorSession
 
 TWILIO_API = "https://api.twilio.com"
 
@@ -24,7 +24,16 @@ RETRYABLE_CODES = {20429}
 TWILIO_HOSTS = re.compile(r"\Ahttps://[a-z0-9-]+\.twilio\.com")
 
 
-class RebasedHttpClient(TwilioHttpClient):
+class HttpClient(TwilioHttpClient):
+    """The SDK's transport on a VendorSession (the proxy environment read once, not per text)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        if self.session is not None:
+            self.session = VendorSession()
+
+
+class RebasedHttpClient(HttpClient):
     """twilio-python has no base-URL setting: rewrite https://api.twilio.com (and the other
     product hosts, messaging.twilio.com...) to ``base_url``."""
 
@@ -57,7 +66,7 @@ class Credentials:
 
     def client(self, api_url: str = TWILIO_API, timeout: float = 10.0) -> Client:
         if api_url.rstrip("/") == TWILIO_API:
-            http = TwilioHttpClient(timeout=timeout)
+            http = HttpClient(timeout=timeout)
         else:
             http = RebasedHttpClient(api_url, timeout=timeout)
         return Client(self.key_sid or self.account_sid, self.secret, self.account_sid, http_client=http)
