@@ -104,6 +104,8 @@ def create_app(config: Config | None = None, *, rt: Runtime | None = None) -> Fl
     app.register_blueprint(agency.bp)
     app.register_blueprint(actions.bp)
     app.register_blueprint(booking.bp)
+    from . import api
+    api.init_app(app, csrf)
     _error_pages(app)
     for warning in config.warnings():
         log.warning("%s", warning)

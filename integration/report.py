@@ -53,11 +53,13 @@ class Row:
         return {k: v for k, v in asdict(self).items() if not k.startswith("_")}
 
 
-def build(s, *, sub_account_id: int | None = None, since: date | None = None,
-          tz: str | None = None) -> tuple[list[Row], Row]:
-    """(one row per day, the total row). Days are dates in ``tz`` (a sub-account's own), else UTC."""
+def build(s, *, sub_account_id: int | None = None, since: date | None = None, until: date | None = None,
+          tz: str | None = None, sub_account_ids: list[int] | None = None) -> tuple[list[Row], Row]:
+    """(one row per day, the total row) from ``since`` to ``until`` (both days included). Days are
+    dates in ``tz`` (a sub-account's own), else UTC. ``sub_account_ids``: only these (an agency's)."""
     zone_ = ZoneInfo(tz) if tz else timezone.utc
     start = datetime.combine(since, time(0, 0), tzinfo=zone_) if since else None
+    end = datetime.combine(until + timedelta(days=1), time(0, 0), tzinfo=zone_) if until else None
     days: dict[str, Row] = {}
     total = Row("total")
 
@@ -69,8 +71,12 @@ def build(s, *, sub_account_id: int | None = None, since: date | None = None,
         out = []
         if sub_account_id is not None:
             out.append(model.sub_account_id == sub_account_id)
+        if sub_account_ids is not None:
+            out.append(model.sub_account_id.in_(list(sub_account_ids) or [-1]))
         if start is not None:
             out.append(column >= start)
+        if end is not None:
+            out.append(column < end)
         return out
 
     for (started,) in s.execute(select(Call.started_at).where(Call.missed.is_(True), *where(Call, Call.started_at))):

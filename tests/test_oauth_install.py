@@ -11,12 +11,10 @@ from sqlalchemy import select, text
 from integration.models import Agency, Installation, InboxEvent, Recovery, SubAccount, WorkflowSetting
 from integration.settings_store import TEXT_BACK
 from tests.conftest import PUBLIC_URL
+from tests.marketplace import APP_ID, COMPANY, LOC_A, LOC_B, LOC_C, start_install
 from tests.fakes.salesforce_api import ORG_ID
 from tests.vendors.ghl import send, signed
 
-COMPANY = "otg8dTQqGLh3Q6iQI55w"
-LOC_A, LOC_B, LOC_C = "ve9EPM428h8vShlRW1KT", "Zq1WbY3xKcP9mN7rT5uV", "Hj6kL2mN8pQ4rS0tU3vW"
-APP_ID = "66a0419a0dffa47fb5f8b22f"
 
 
 @pytest.fixture
@@ -26,11 +24,7 @@ def marketplace(rt):
     return rt
 
 
-def _start(client, provider: str) -> dict:
-    resp = client.get(f"/oauth/{provider}/install")
-    assert resp.status_code == 302
-    return {k: v[0] for k, v in parse_qs(urlparse(resp.headers["Location"]).query).items()} | {
-        "_target": resp.headers["Location"]}
+_start = start_install
 
 
 def _subs(rt):

@@ -4,7 +4,8 @@
 """
 from __future__ import annotations
 
-from . import event_cmds, number_cmds, operator_cmds, running, subaccount_cmds, twilio_cmds, workflow_cmds  # noqa: F401
+from . import (agency_cmds, event_cmds, number_cmds, operator_cmds, running, subaccount_cmds,  # noqa: F401
+               twilio_cmds, workflow_cmds)
 from .base import main
 
 __all__ = ["main"]

@@ -21,8 +21,10 @@ from .base import _config, _runtime, _sessions, main
                    "with reply and booking rates and call-to-text seconds: per day and in total.")
 @click.option("--subaccount", "sub_id", type=int, default=None, help="One sub-account (default: all).")
 @click.option("--since", type=click.DateTime(formats=["%Y-%m-%d"]), default=None, help="From this day (YYYY-MM-DD).")
+@click.option("--until", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="To this day, included (YYYY-MM-DD).")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
-def report(sub_id, since, fmt) -> None:
+def report(sub_id, since, until, fmt) -> None:
     import csv
     import io
 
@@ -34,8 +36,10 @@ def report(sub_id, since, fmt) -> None:
         if sub_id is not None and sub is None:
             raise click.ClickException(f"no sub-account {sub_id} (see `ringback subaccount list`)")
         # One business's days are its own local days; across sub-accounts, UTC days.
+        if since and until and until < since:
+            raise click.BadParameter("--until is before --since", param_hint="--until")
         rows, total = report_mod.build(s, sub_account_id=sub_id, since=since.date() if since else None,
-                                       tz=sub.timezone if sub else None)
+                                       until=until.date() if until else None, tz=sub.timezone if sub else None)
     if fmt == "json":
         click.echo(json.dumps({"days": [r.as_dict() for r in rows], "total": total.as_dict()}, indent=2))
     elif fmt == "csv":

@@ -7,9 +7,8 @@ import logging
 from flask import Blueprint, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from .. import installation_health, numbers, report, texting, twilio_accounts, viewer
-from ..models import SubAccount, utcnow
-from ..settings_store import text_back_settings
+from .. import agency_view, numbers, twilio_accounts, viewer
+from ..models import utcnow
 from . import access, rt
 
 log = logging.getLogger("ringback.agency")
@@ -53,22 +52,9 @@ def _agency_page(who, twilio_error: str | None = None):
         scope = (TwilioAccount.agency_id == who.agency_id) if who.agency_id is not None \
             else TwilioAccount.agency_id.is_(None)
         twilio = s.scalar(select(TwilioAccount).where(scope))
-        where = [SubAccount.id.in_(who.sub_ids or [-1])]
-        if who.agency_id is not None:
-            where = [(SubAccount.agency_id == who.agency_id) | SubAccount.id.in_(who.sub_ids or [-1])]
-        subs = s.scalars(select(SubAccount).where(*where, SubAccount.removed_at.is_(None))
-                         .order_by(SubAccount.name)).all()
-        rows, now = [], utcnow()
-        for sub in subs:
-            stats = report.recent(s, sub.id)
-            settings = text_back_settings(s, sub)
-            enabled, cannot = settings.enabled, texting.problem(s, rt().config, sub, settings)
-            caught_up = (f"failing: {sub.catch_up_error[:120]}" if sub.catch_up_error
-                         else installation_health.ago(sub.caught_up_at, now))
-            rows.append({"sub": sub, "missed": stats.missed, "texted": stats.texted, "problem": cannot,
-                         "caught_up": caught_up, "found_late": sub.catch_up_found,
-                         "not_texted": texting.not_texted(s, sub.id, stats.since)[0] if cannot else 0,
-                         "replied": stats.replied, "booked": stats.booked, "value": stats.value, "enabled": enabled})
+        now = utcnow()
+        rows = [agency_view.row(s, rt().config, sub, now)
+                for sub in agency_view.agency_subs(s, who.agency_id, who.sub_ids)]
     may_connect = who.agency_id is not None or (who.provider == "development" and rt().config.env != "production")
     return render_template("agency.html", viewer=who, rows=rows, twilio=twilio, may_connect=may_connect,
                            twilio_error=twilio_error, connected=request.args.get("twilio") == "connected")

@@ -1,0 +1,49 @@
+"""What an agency sees of its sub-accounts: each one's state and its last 30 days. One
+implementation for the agency page (routes/agency.py) and the admin API (api/)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+
+from . import installation_health, report, texting
+from .models import SubAccount, utcnow
+from .settings_store import text_back_settings
+
+
+@dataclass(frozen=True)
+class SubAccountRow:
+    sub: SubAccount
+    enabled: bool  # the text back switched on
+    problem: texting.Problem | None  # why it cannot text now, if it cannot
+    not_texted: int  # missed callers not texted for want of a way to text, in the period
+    caught_up: str  # "3 min ago", "never", "failing: ..."
+    found_late: int  # calls catch-up found that no webhook brought
+    missed: int
+    texted: int
+    replied: int
+    booked: int
+    value: float
+
+
+def agency_subs(s, agency_id: int | None, sub_ids: list[int] = ()) -> list[SubAccount]:
+    """The live sub-accounts of ``agency_id`` and those in ``sub_ids`` (a viewer's own), by name."""
+    where = [SubAccount.id.in_(list(sub_ids) or [-1])]
+    if agency_id is not None:
+        where = [(SubAccount.agency_id == agency_id) | SubAccount.id.in_(list(sub_ids) or [-1])]
+    return list(s.scalars(select(SubAccount).where(*where, SubAccount.removed_at.is_(None))
+                          .order_by(SubAccount.name, SubAccount.id)))
+
+
+def row(s, config, sub: SubAccount, now: datetime | None = None) -> SubAccountRow:
+    now = now or utcnow()
+    stats = report.recent(s, sub.id, now)
+    settings = text_back_settings(s, sub)
+    cannot = texting.problem(s, config, sub, settings)
+    caught_up = (f"failing: {sub.catch_up_error[:120]}" if sub.catch_up_error
+                 else installation_health.ago(sub.caught_up_at, now))
+    return SubAccountRow(sub=sub, enabled=settings.enabled, problem=cannot,
+                         not_texted=texting.not_texted(s, sub.id, stats.since)[0] if cannot else 0,
+                         caught_up=caught_up, found_late=sub.catch_up_found or 0, missed=stats.missed,
+                         texted=stats.texted, replied=stats.replied, booked=stats.booked, value=stats.value)

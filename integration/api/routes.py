@@ -1,0 +1,98 @@
+"""The admin API's routes (see api/__init__.py). Each answers for the token's agency alone: a
+sub-account of another agency is answered as one that does not exist (404), whatever id is asked."""
+from __future__ import annotations
+
+from flask import g, request
+from flask_smorest import Blueprint, abort
+from flask_smorest.error_handler import ErrorSchema
+from werkzeug.exceptions import HTTPException
+
+from .. import agency_view, api_tokens, report
+from ..models import SubAccount, utcnow
+from ..routes import rt
+from .schemas import ReportQuerySchema, ReportSchema, SubAccountListSchema, SubAccountSchema
+
+blp = Blueprint("api_v1", __name__, url_prefix="/api/v1", description="An agency's sub-accounts and numbers")
+SECURITY = [{"agencyToken": []}]
+UNAUTHORIZED = {"WWW-Authenticate": 'Bearer realm="ringback"'}
+
+
+@blp.errorhandler(HTTPException)
+def api_error(exc: HTTPException):
+    """An error in flask-smorest's documented shape (ErrorSchema): code, status, message, errors."""
+    data = getattr(exc, "data", None) or {}
+    payload = {"code": exc.code, "status": exc.name, "message": data.get("message") or exc.description}
+    if data.get("errors") or data.get("messages"):
+        payload["errors"] = data.get("errors") or data.get("messages")
+    return payload, exc.code, data.get("headers") or {}
+
+
+@blp.before_request
+def _agency_from_token():
+    """Every route here needs a live token of an agency; the agency is all it may see."""
+    with rt().sessions.begin() as s:
+        token = api_tokens.agency_for(s, request.headers.get("Authorization"))
+        if token is None:
+            abort(401, message="an agency API token is needed: Authorization: Bearer rb_... "
+                               "(`ringback agency token create`); this one is missing, unknown or revoked",
+                  headers=UNAUTHORIZED)
+        g.api_agency_id = token.agency_id
+
+
+def _own_sub(s, sub_id: int) -> SubAccount:
+    sub = s.get(SubAccount, sub_id)
+    if sub is None or sub.agency_id != g.api_agency_id or sub.removed_at is not None:
+        abort(404, message=f"no sub-account {sub_id} in this agency")
+    return sub
+
+
+def _as_dict(r: agency_view.SubAccountRow) -> dict:
+    return {"id": r.sub.id, "name": r.sub.name, "crm": r.sub.provider, "crm_account_id": r.sub.external_id,
+            "phone_number": r.sub.phone_number, "text_back_enabled": r.enabled, "can_text": r.problem is None,
+            "problem": None if r.problem is None else {"short": r.problem.short, "why": r.problem.why,
+                                                       "fix": r.problem.fix},
+            "not_texted": r.not_texted, "caught_up": r.caught_up,
+            "last_30_days": {"missed_calls": r.missed, "texted": r.texted, "replied": r.replied,
+                             "booked": r.booked, "revenue": round(r.value, 2)}}
+
+
+@blp.route("/sub-accounts")
+@blp.doc(security=SECURITY)
+@blp.response(200, SubAccountListSchema)
+@blp.alt_response(401, schema=ErrorSchema, description="No live agency API token")
+def sub_accounts():
+    """The agency's sub-accounts: whether each can text, and its last 30 days"""
+    with rt().sessions() as s:
+        now = utcnow()
+        rows = [agency_view.row(s, rt().config, sub, now) for sub in agency_view.agency_subs(s, g.api_agency_id)]
+        return {"sub_accounts": [_as_dict(r) for r in rows]}
+
+
+@blp.route("/sub-accounts/<int:sub_id>")
+@blp.doc(security=SECURITY)
+@blp.response(200, SubAccountSchema)
+@blp.alt_response(401, schema=ErrorSchema, description="No live agency API token")
+@blp.alt_response(404, schema=ErrorSchema, description="No such sub-account in this agency")
+def sub_account(sub_id: int):
+    """One of the agency's sub-accounts"""
+    with rt().sessions() as s:
+        return _as_dict(agency_view.row(s, rt().config, _own_sub(s, sub_id)))
+
+
+@blp.route("/report")
+@blp.doc(security=SECURITY)
+@blp.arguments(ReportQuerySchema, location="query")
+@blp.response(200, ReportSchema)
+@blp.alt_response(401, schema=ErrorSchema, description="No live agency API token")
+@blp.alt_response(404, schema=ErrorSchema, description="No such sub-account in this agency")
+def agency_report(query: dict):
+    """Missed calls, texted, delivered, replied, booked, lost, opted out and revenue recovered, per day and in
+    total: the numbers of `ringback report`"""
+    with rt().sessions() as s:
+        if query["sub_account"] is not None:
+            sub = _own_sub(s, query["sub_account"])
+            ids, tz = [sub.id], sub.timezone
+        else:
+            ids, tz = [sub.id for sub in agency_view.agency_subs(s, g.api_agency_id)], None
+        rows, total = report.build(s, sub_account_ids=ids, since=query["since"], until=query["until"], tz=tz)
+    return {"days": [r.as_dict() for r in rows], "total": total.as_dict(), "time_zone": tz or "UTC"}
