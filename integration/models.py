@@ -351,3 +351,21 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class BulkChange(Base):
+    """A change an agency made to many sub-accounts at once: who, when, what, which, and each
+    sub-account's workflow rows as they were before, so the change can be undone from here."""
+
+    __tablename__ = "bulk_changes"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id"), index=True)
+    actor: Mapped[str] = mapped_column(String(200))  # "api:<token name>", "cli:<user>", a CRM user
+    kind: Mapped[str] = mapped_column(String(30))  # switch_workflow | apply_pack
+    params: Mapped[dict] = mapped_column(JSON, default=dict)
+    sub_account_ids: Mapped[list] = mapped_column(JSON, default=list)
+    # {sub id: {workflow: {"enabled": bool, "settings": {...}} or None (no row of its own)}}
+    before: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    undone_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    undone_by: Mapped[str | None] = mapped_column(String(200), nullable=True)

@@ -195,13 +195,28 @@ def test_the_openapi_document_is_served_and_valid(client):
 EXAMPLES = int(os.environ.get("RINGBACK_FUZZ_EXAMPLES", "30"))
 
 
+def _breaks_a_rule_across_fields(query: dict, body) -> bool:
+    """A period that ends before it starts; sub-accounts chosen in none or several ways; an action
+    without its own fields."""
+    if isinstance(query.get("since"), str) and isinstance(query.get("until"), str) and query["until"] < query["since"]:
+        return True
+    if not isinstance(body, dict) or not isinstance(body.get("select"), dict):
+        return False
+    chosen = body["select"]
+    if [bool(chosen.get("sub_accounts")), "crm" in chosen, bool(chosen.get("all"))].count(True) != 1:
+        return True
+    needs = {"switch_workflow": ("workflow", "enabled"), "apply_pack": ("pack",)}.get(body.get("action"), ())
+    return any(field not in body for field in needs)
+
+
 def test_the_api_keeps_to_its_own_openapi_document(app, tokens):
     """No 5xx, and every answer in the shape the document gives, for anything schemathesis makes
     from the document (valid and invalid parameters alike), with the agency's token."""
     schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert {op.label for op in operations} == {"GET /api/v1/sub-accounts", "GET /api/v1/sub-accounts/{sub_id}",
-                                               "GET /api/v1/report"}
+    assert {op.label for op in operations} == {
+        "GET /api/v1/sub-accounts", "GET /api/v1/sub-accounts/{sub_id}", "GET /api/v1/report",
+        "POST /api/v1/bulk-changes", "GET /api/v1/bulk-changes", "POST /api/v1/bulk-changes/{change_id}/undo"}
     headers = {"Authorization": f"Bearer {tokens['ghl']}"}
     # schemathesis's pytest loader for app fixtures (schemathesis.pytest.from_fixture) reads a node
     # attribute pytest 9.2 removed (request.node._nodeid), so each operation runs as a plain
@@ -211,12 +226,106 @@ def test_the_api_keeps_to_its_own_openapi_document(app, tokens):
         @settings(max_examples=EXAMPLES, deadline=None, database=None,
                   suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
         def keeps_to_the_document(case):
-            # The one rule OpenAPI cannot state (a period's end after its start): refused with 422
-            # on purpose, so only there may a request the document allows be turned down.
-            query = case.query or {}
-            crossed = isinstance(query.get("since"), str) and isinstance(query.get("until"), str) \
-                and query["until"] < query["since"]
+            # Rules across fields, which an OpenAPI 3.0 document cannot state, are refused with 422
+            # on purpose: only there may a request the document allows be turned down.
+            crossed = _breaks_a_rule_across_fields(case.query or {}, case.body)
             case.call_and_validate(headers=headers,
                                    excluded_checks=[schemathesis.checks.positive_data_acceptance] if crossed else [])
 
         keeps_to_the_document()
+
+
+# ------------------------------------------------------------------ bulk changes
+
+def _missed_caller(client, fake_ghl, keys, n: int) -> int:
+    """A new caller missed at Acme Plumbing (GoHighLevel); the texts its inbox has sent since."""
+    contact, phone = f"ct{n:018d}", f"+1512{200 + n:03d}4567"
+    fake_ghl.contacts[contact] = {"id": contact, "locationId": LOC_A, "phone": phone, "firstName": "Sam"}
+    body = (raw("inbound_message__call_no_answer").replace(b"gb7laj5aYQC4glDtP1r5", contact.encode())
+            .replace(b"Rk1a2b3c4d5e6f7g8h9i", f"msg{n:017d}".encode())
+            .replace(b"0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d", f"0a1b2c3d-4e5f-4a6b-8c7d-{n:012d}".encode())
+            .replace(b'"from":"+15125550123"', f'"from":"{phone}"'.encode()))
+    assert send(client, body, signed(body, keys)).status_code == 200
+    return len([m for m in outbound(fake_ghl) if m["contactId"] == contact])
+
+
+def _post(client, path: str, token: str, body: dict | None = None):
+    return client.post(path, json=body, headers={"Authorization": f"Bearer {token}"})
+
+
+def test_switching_the_text_back_off_in_bulk_stops_it_and_undo_brings_it_back(
+        client, fake_ghl, ghl_signing_keys, agencies, tokens):
+    token = tokens["ghl"]
+    made = _post(client, "/api/v1/bulk-changes", token, {"action": "switch_workflow", "select": {"crm": "ghl"},
+                                                        "workflow": "missed_call_text_back", "enabled": False})
+    assert made.status_code == 201, made.json
+    change = made.json
+    assert change["sub_accounts"] == agencies["ghl"][1] and change["actor"] == "api:ghl reporting"
+    listed = _get(client, "/api/v1/sub-accounts", token).json["sub_accounts"]
+    assert [s["text_back_enabled"] for s in listed] == [False, False]
+    assert _missed_caller(client, fake_ghl, ghl_signing_keys, 1) == 0  # switched off: not texted
+    undone = _post(client, f"/api/v1/bulk-changes/{change['id']}/undo", token)
+    assert undone.status_code == 200 and undone.json["undone_by"] == "api:ghl reporting"
+    assert [s["text_back_enabled"] for s in _get(client, "/api/v1/sub-accounts", token).json["sub_accounts"]] == [
+        True, True]
+    assert _missed_caller(client, fake_ghl, ghl_signing_keys, 2) == 1  # on again: texted
+    again = _post(client, f"/api/v1/bulk-changes/{change['id']}/undo", token)
+    assert again.status_code == 409 and "undone already" in again.json["message"]
+    history = _get(client, "/api/v1/bulk-changes", token).json["bulk_changes"]
+    assert [(c["id"], c["kind"], c["undone_at"] is not None) for c in history] == [(change["id"], "switch_workflow",
+                                                                                     True)]
+
+
+def test_a_pack_applied_in_bulk_is_undone_to_each_sub_accounts_own_settings(client, rt, agencies, tokens):
+    from integration.settings_store import save_workflow, workflow_values
+    acme, bright = agencies["ghl"][1]
+    with rt.sessions.begin() as s:  # one of them had its own reply router setting before
+        save_workflow(s, s.get(SubAccount, acme), "follow_ups", enabled=False)
+
+    def values():
+        with rt.sessions() as s:
+            return {i: workflow_values(s, s.get(SubAccount, i)) for i in (acme, bright)}
+
+    before = values()
+    made = _post(client, "/api/v1/bulk-changes", tokens["ghl"], {"action": "apply_pack", "pack": "dental",
+                                                                  "select": {"all": True}})
+    assert made.status_code == 201, made.json
+    assert values() != before and values()[acme]["follow_ups"]["enabled"] is True
+    assert _post(client, f"/api/v1/bulk-changes/{made.json['id']}/undo", tokens["ghl"]).status_code == 200
+    assert values() == before
+
+
+def test_a_bulk_change_reaching_into_another_agency_changes_nothing(client, rt, agencies, tokens):
+    from integration.models import BulkChange, WorkflowSetting
+    mine, theirs = agencies["ghl"][1], agencies["hubspot"][1]
+
+    def rows():
+        with rt.sessions() as s:
+            return (s.scalars(select(WorkflowSetting.id)).all(), s.scalars(select(BulkChange.id)).all())
+
+    before = rows()
+    mixed = _post(client, "/api/v1/bulk-changes", tokens["ghl"], {
+        "action": "switch_workflow", "workflow": "missed_call_text_back", "enabled": False,
+        "select": {"sub_accounts": [mine[0], theirs[0]]}})
+    assert mixed.status_code == 404 and str(theirs[0]) in mixed.json["message"] and "nothing was changed" in \
+        mixed.json["message"]
+    assert rows() == before
+    made = _post(client, "/api/v1/bulk-changes", tokens["ghl"], {
+        "action": "switch_workflow", "workflow": "follow_ups", "enabled": False, "select": {"sub_accounts": mine}})
+    assert made.status_code == 201
+    # The other agency can neither see nor undo it.
+    assert _get(client, "/api/v1/bulk-changes", tokens["hubspot"]).json["bulk_changes"] == []
+    assert _post(client, f"/api/v1/bulk-changes/{made.json['id']}/undo", tokens["hubspot"]).status_code == 404
+    # Nothing chosen on the other agency's CRM, an unknown pack or workflow: refused, nothing changed.
+    after = rows()
+    for body, status in (({"action": "switch_workflow", "workflow": "follow_ups", "enabled": True,
+                           "select": {"crm": "salesforce"}}, 409),
+                         ({"action": "apply_pack", "pack": "bakery", "select": {"all": True}}, 409),
+                         ({"action": "switch_workflow", "workflow": "nope", "enabled": True, "select": {"all": True}},
+                          409),
+                         ({"action": "switch_workflow", "workflow": "follow_ups", "select": {"all": True}}, 422),
+                         ({"action": "apply_pack", "pack": "dental", "select": {}}, 422),
+                         ({"action": "apply_pack", "pack": "dental", "select": {"all": True, "crm": "ghl"}}, 422)):
+        answer = _post(client, "/api/v1/bulk-changes", tokens["ghl"], body)
+        assert answer.status_code == status, (body, answer.json)
+    assert rows() == after

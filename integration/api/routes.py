@@ -2,16 +2,20 @@
 sub-account of another agency is answered as one that does not exist (404), whatever id is asked."""
 from __future__ import annotations
 
+import logging
+
 from flask import g, request
 from flask_smorest import Blueprint, abort
 from flask_smorest.error_handler import ErrorSchema
 from werkzeug.exceptions import HTTPException
 
-from .. import agency_view, api_tokens, report
+from .. import agency_view, api_tokens, bulk, report
 from ..models import SubAccount, utcnow
 from ..routes import rt
-from .schemas import ReportQuerySchema, ReportSchema, SubAccountListSchema, SubAccountSchema
+from .schemas import (BulkChangeInSchema, BulkChangeListSchema, BulkChangeSchema, ReportQuerySchema, ReportSchema,
+                      SubAccountListSchema, SubAccountSchema)
 
+log = logging.getLogger("ringback.api")
 blp = Blueprint("api_v1", __name__, url_prefix="/api/v1", description="An agency's sub-accounts and numbers")
 SECURITY = [{"agencyToken": []}]
 UNAUTHORIZED = {"WWW-Authenticate": 'Bearer realm="ringback"'}
@@ -36,7 +40,7 @@ def _agency_from_token():
             abort(401, message="an agency API token is needed: Authorization: Bearer rb_... "
                                "(`ringback agency token create`); this one is missing, unknown or revoked",
                   headers=UNAUTHORIZED)
-        g.api_agency_id = token.agency_id
+        g.api_agency_id, g.api_token_name = token.agency_id, token.name
 
 
 def _own_sub(s, sub_id: int) -> SubAccount:
@@ -96,3 +100,68 @@ def agency_report(query: dict):
             ids, tz = [sub.id for sub in agency_view.agency_subs(s, g.api_agency_id)], None
         rows, total = report.build(s, sub_account_ids=ids, since=query["since"], until=query["until"], tz=tz)
     return {"days": [r.as_dict() for r in rows], "total": total.as_dict(), "time_zone": tz or "UTC"}
+
+
+def _change(row) -> dict:
+    return {"id": row.id, "kind": row.kind, "params": row.params, "sub_accounts": list(row.sub_account_ids),
+            "actor": row.actor, "created_at": row.created_at, "undone_at": row.undone_at, "undone_by": row.undone_by}
+
+
+@blp.route("/bulk-changes", methods=["POST"])
+@blp.doc(security=SECURITY)
+@blp.arguments(BulkChangeInSchema)
+@blp.response(201, BulkChangeSchema)
+@blp.alt_response(401, schema=ErrorSchema, description="No live agency API token")
+@blp.alt_response(404, schema=ErrorSchema, description="A chosen sub-account is not in this agency (nothing changed)")
+@blp.alt_response(409, schema=ErrorSchema, description="Refused as a whole: nothing was changed")
+def make_bulk_change(body: dict):
+    """Switch a workflow on or off, or apply a trade's pack, for many sub-accounts at once: all of them or
+    none. Recorded, and undone with POST /bulk-changes/{id}/undo"""
+    actor = f"api:{g.api_token_name}"
+    chosen = body["select"]
+    try:
+        with rt().sessions.begin() as s:
+            subs = bulk.select_subs(s, g.api_agency_id, sub_account_ids=chosen.get("sub_accounts"),
+                                    crm=chosen.get("crm"), every=bool(chosen.get("all")))
+            if body["action"] == "switch_workflow":
+                row = bulk.switch_workflow(s, g.api_agency_id, actor, subs, body["workflow"], body["enabled"])
+            else:
+                row = bulk.pack(s, g.api_agency_id, actor, subs, body["pack"])
+            answer = _change(row)
+    except bulk.NotFound as exc:
+        abort(404, message=str(exc))
+    except bulk.BulkError as exc:
+        abort(409, message=str(exc))
+    log.info("bulk change %s by %s: %s on %s sub-accounts", answer["id"], actor, answer["kind"],
+             len(answer["sub_accounts"]))
+    return answer
+
+
+@blp.route("/bulk-changes")
+@blp.doc(security=SECURITY)
+@blp.response(200, BulkChangeListSchema)
+@blp.alt_response(401, schema=ErrorSchema, description="No live agency API token")
+def bulk_changes():
+    """The agency's bulk changes, newest first (the last 100)"""
+    with rt().sessions() as s:
+        return {"bulk_changes": [_change(r) for r in bulk.listed(s, g.api_agency_id)]}
+
+
+@blp.route("/bulk-changes/<int:change_id>/undo", methods=["POST"])
+@blp.doc(security=SECURITY)
+@blp.response(200, BulkChangeSchema)
+@blp.alt_response(401, schema=ErrorSchema, description="No live agency API token")
+@blp.alt_response(404, schema=ErrorSchema, description="No such bulk change in this agency")
+@blp.alt_response(409, schema=ErrorSchema, description="Undone already")
+def undo_bulk_change(change_id: int):
+    """Put every sub-account of a bulk change back as it was before it"""
+    actor = f"api:{g.api_token_name}"
+    try:
+        with rt().sessions.begin() as s:
+            answer = _change(bulk.undo(s, g.api_agency_id, change_id, actor))
+    except bulk.NotFound as exc:
+        abort(404, message=str(exc))
+    except bulk.BulkError as exc:
+        abort(409, message=str(exc))
+    log.info("bulk change %s undone by %s", change_id, actor)
+    return answer

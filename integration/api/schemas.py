@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from connectors import registry
+
 ROW_ID = validate.Range(min=1, max=2**31 - 1)
 
 
@@ -76,3 +78,50 @@ class ReportQuerySchema(Schema):
     def _period(self, data, **_kwargs):
         if data.get("since") and data.get("until") and data["until"] < data["since"]:
             raise ValidationError("until is before since", field_name="until")
+
+
+class SelectionSchema(Schema):
+    """Which sub-accounts: exactly one of these."""
+    sub_accounts = fields.List(fields.Integer(validate=ROW_ID), validate=validate.Length(min=1, max=1000),
+                               metadata={"description": "These sub-accounts (ids)"})
+    crm = fields.String(validate=validate.OneOf(sorted(registry.PROVIDERS)),
+                        metadata={"description": "Every sub-account on this CRM"})
+    all = fields.Boolean(metadata={"description": "Every sub-account of the agency"})
+
+    @validates_schema
+    def _one_way(self, data, **_kwargs):
+        ways = [bool(data.get("sub_accounts")), "crm" in data, bool(data.get("all"))]
+        if sum(ways) != 1:
+            raise ValidationError("choose the sub-accounts one way: sub_accounts, crm, or all: true")
+
+
+class BulkChangeInSchema(Schema):
+    action = fields.String(required=True, validate=validate.OneOf(["switch_workflow", "apply_pack"]))
+    select = fields.Nested(SelectionSchema, required=True)
+    workflow = fields.String(metadata={"description": "switch_workflow: which workflow"})
+    enabled = fields.Boolean(metadata={"description": "switch_workflow: on or off"})
+    pack = fields.String(metadata={"description": "apply_pack: the trade's pack"})
+
+    @validates_schema
+    def _fields_of_action(self, data, **_kwargs):
+        if data.get("action") == "switch_workflow":
+            missing = [f for f in ("workflow", "enabled") if f not in data]
+            if missing:
+                raise ValidationError(f"switch_workflow needs {' and '.join(missing)}", field_name=missing[0])
+        elif data.get("action") == "apply_pack" and "pack" not in data:
+            raise ValidationError("apply_pack needs pack", field_name="pack")
+
+
+class BulkChangeSchema(Schema):
+    id = fields.Integer(required=True)
+    kind = fields.String(required=True)
+    params = fields.Dict(required=True)
+    sub_accounts = fields.List(fields.Integer(), required=True)
+    actor = fields.String(required=True, metadata={"description": "Who made it"})
+    created_at = fields.DateTime(required=True)
+    undone_at = fields.DateTime(allow_none=True, required=True)
+    undone_by = fields.String(allow_none=True, required=True)
+
+
+class BulkChangeListSchema(Schema):
+    bulk_changes = fields.List(fields.Nested(BulkChangeSchema), required=True)

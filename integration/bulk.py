@@ -1,0 +1,119 @@
+"""Changing many of an agency's sub-accounts at once, recorded so that it can be undone.
+
+A change applies to all the selected sub-accounts or to none (one transaction: a refusal for one
+leaves every one as it was). Its record (models.BulkChange) holds who made it, when, what, which
+sub-accounts, and each one's own workflow rows as they were, and undoing it puts those back
+(a row the change created is removed again, so the sub-account inherits the agency's defaults as
+before).
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import delete, select
+
+from workflows import config
+
+from .models import BulkChange, SubAccount, WorkflowSetting, utcnow
+from .settings_store import PACK_WORKFLOWS, TEXT_BACK, apply_pack, save_workflow
+
+WORKFLOWS = (TEXT_BACK, *PACK_WORKFLOWS)
+KINDS = ("switch_workflow", "apply_pack")
+
+
+class BulkError(ValueError):
+    """A bulk change refused as a whole; the message says why."""
+
+
+class NotFound(BulkError):
+    """No such change (or sub-account) in this agency."""
+
+
+def select_subs(s, agency_id: int, *, sub_account_ids: list[int] | None = None, crm: str | None = None,
+                every: bool = False) -> list[SubAccount]:
+    """The agency's live sub-accounts chosen by ids, by CRM, or all of them; never an empty choice."""
+    chosen = [bool(sub_account_ids), crm is not None, every]
+    if sum(chosen) != 1:
+        raise BulkError("choose the sub-accounts one way: by ids, by CRM, or all")
+    where = [SubAccount.agency_id == agency_id, SubAccount.removed_at.is_(None)]
+    if crm is not None:
+        where.append(SubAccount.provider == crm)
+    if sub_account_ids:
+        where.append(SubAccount.id.in_(sub_account_ids))
+    subs = list(s.scalars(select(SubAccount).where(*where).order_by(SubAccount.id)))
+    if sub_account_ids:
+        missing = sorted(set(sub_account_ids) - {sub.id for sub in subs})
+        if missing:
+            raise NotFound(f"no sub-account {', '.join(map(str, missing))} in this agency: nothing was changed")
+    if not subs:
+        raise BulkError("no sub-account of this agency matches: nothing was changed")
+    return subs
+
+
+def _own_rows(s, sub_ids: list[int], workflows) -> dict[str, dict]:
+    rows = s.scalars(select(WorkflowSetting).where(WorkflowSetting.sub_account_id.in_(sub_ids),
+                                                   WorkflowSetting.workflow.in_(list(workflows))))
+    found: dict[str, dict] = {str(i): {w: None for w in workflows} for i in sub_ids}
+    for row in rows:
+        found[str(row.sub_account_id)][row.workflow] = {"enabled": row.enabled, "settings": dict(row.settings or {})}
+    return found
+
+
+def switch_workflow(s, agency_id: int, actor: str, subs: list[SubAccount], workflow: str,
+                    enabled: bool) -> BulkChange:
+    if workflow not in WORKFLOWS:
+        raise BulkError(f"unknown workflow {workflow!r} (one of {', '.join(WORKFLOWS)})")
+    return _record(s, agency_id, actor, subs, "switch_workflow", {"workflow": workflow, "enabled": enabled},
+                   [workflow], lambda sub: save_workflow(s, sub, workflow, enabled=enabled))
+
+
+def pack(s, agency_id: int, actor: str, subs: list[SubAccount], name: str) -> BulkChange:
+    if name not in config.PACKS:
+        raise BulkError(f"unknown pack {name!r} (one of {', '.join(config.PACKS)})")
+    return _record(s, agency_id, actor, subs, "apply_pack", {"pack": name}, PACK_WORKFLOWS,
+                   lambda sub: apply_pack(s, sub, name))
+
+
+def _record(s, agency_id, actor, subs, kind, params, workflows, change) -> BulkChange:
+    ids = [sub.id for sub in subs]
+    before = _own_rows(s, ids, workflows)
+    for sub in subs:
+        try:
+            change(sub)
+        except ValueError as exc:  # the caller's transaction is rolled back: nothing was changed
+            raise BulkError(f"{sub.name} (sub-account {sub.id}) refused it: {exc}; nothing was changed") from None
+    row = BulkChange(agency_id=agency_id, actor=actor[:200], kind=kind, params=params, sub_account_ids=ids,
+                     before=before, created_at=utcnow())
+    s.add(row)
+    s.flush()
+    return row
+
+
+def undo(s, agency_id: int, change_id: int, actor: str, now: datetime | None = None) -> BulkChange:
+    """Put every sub-account of the change back as it was before it."""
+    row = s.get(BulkChange, change_id)
+    if row is None or row.agency_id != agency_id:
+        raise NotFound(f"no bulk change {change_id} in this agency")
+    if row.undone_at is not None:
+        raise BulkError(f"bulk change {change_id} was undone already ({row.undone_at:%Y-%m-%d %H:%M} UTC, by "
+                        f"{row.undone_by})")
+    for sub_id, workflows in row.before.items():
+        for workflow, was in workflows.items():
+            scope = [WorkflowSetting.sub_account_id == int(sub_id), WorkflowSetting.workflow == workflow]
+            if was is None:
+                s.execute(delete(WorkflowSetting).where(*scope))
+                continue
+            current = s.scalar(select(WorkflowSetting).where(*scope))
+            if current is None:
+                sub = s.get(SubAccount, int(sub_id))
+                current = WorkflowSetting(sub_account_id=sub.id, agency_id=sub.agency_id, workflow=workflow)
+                s.add(current)
+            current.enabled, current.settings = was["enabled"], dict(was["settings"])
+    row.undone_at, row.undone_by = now or utcnow(), actor[:200]
+    s.flush()
+    return row
+
+
+def listed(s, agency_id: int, limit: int = 100) -> list[BulkChange]:
+    return list(s.scalars(select(BulkChange).where(BulkChange.agency_id == agency_id)
+                          .order_by(BulkChange.id.desc()).limit(limit)))
