@@ -7,6 +7,8 @@ from datetime import datetime
 
 from sqlalchemy import select
 
+from connectors import registry
+
 from . import installation_health, report, texting
 from .models import SubAccount, utcnow
 from .settings_store import text_back_settings
@@ -15,6 +17,7 @@ from .settings_store import text_back_settings
 @dataclass(frozen=True)
 class SubAccountRow:
     sub: SubAccount
+    source: str  # the CRM's own account, as its vendor names it ("GoHighLevel location ...")
     enabled: bool  # the text back switched on
     problem: texting.Problem | None  # why it cannot text now, if it cannot
     not_texted: int  # missed callers not texted for want of a way to text, in the period
@@ -43,7 +46,7 @@ def row(s, config, sub: SubAccount, now: datetime | None = None) -> SubAccountRo
     cannot = texting.problem(s, config, sub, settings)
     caught_up = (f"failing: {sub.catch_up_error[:120]}" if sub.catch_up_error
                  else installation_health.ago(sub.caught_up_at, now))
-    return SubAccountRow(sub=sub, enabled=settings.enabled, problem=cannot,
+    return SubAccountRow(sub=sub, source=registry.get(sub.provider).source(sub.external_id), enabled=settings.enabled, problem=cannot,
                          not_texted=texting.not_texted(s, sub.id, stats.since)[0] if cannot else 0,
                          caught_up=caught_up, found_late=sub.catch_up_found or 0, missed=stats.missed,
                          texted=stats.texted, replied=stats.replied, booked=stats.booked, value=stats.value)

@@ -329,3 +329,74 @@ def test_a_bulk_change_reaching_into_another_agency_changes_nothing(client, rt, 
         answer = _post(client, "/api/v1/bulk-changes", tokens["ghl"], body)
         assert answer.status_code == status, (body, answer.json)
     assert rows() == after
+
+
+# ------------------------------------------------------------------ the agency page
+
+def _csrf(page: str) -> str:
+    import re
+    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+
+
+def _agency_signed_in(client, fake_ghl):
+    """The agency page as the GoHighLevel agency's admin sees it, opened from GoHighLevel (SSO)."""
+    from dataclasses import replace
+
+    from tests.vendors.ghl import SSO_KEY, cryptojs_encrypt
+    rt = client.application.extensions["ringback"]
+    rt.config = replace(rt.config, ghl_sso_key=SSO_KEY)
+    user = {"userId": "u1", "companyId": COMPANY, "role": "admin", "type": "agency", "email": "owner@acme.example"}
+    assert client.post("/sso/ghl", json={"encryptedData": cryptojs_encrypt(user, SSO_KEY)}).status_code == 200
+    page = client.get("/agency")
+    assert page.status_code == 200 and "Change many at once" in page.get_data(as_text=True)
+    return page.get_data(as_text=True)
+
+
+def test_the_agency_page_makes_a_token_shown_once_and_revokes_it(client, agencies, fake_ghl):
+    page = _agency_signed_in(client, fake_ghl)
+    assert f'Acme Plumbing<br><span class="muted">ghl {LOC_A}</span>' in page  # the CRM's own id beside the name
+    made = client.post("/agency/tokens", data={"csrf_token": _csrf(page), "name": "dashboards"})
+    body = made.get_data(as_text=True)
+    import re
+    token = re.search(r'<code id="token-value">(rb_[^<]+)</code>', body).group(1)
+    assert made.status_code == 200 and "not shown again" in body
+    assert _get(client, "/api/v1/sub-accounts", token).status_code == 200
+    again = client.get("/agency").get_data(as_text=True)
+    assert token not in again and token[:10] + "..." in again  # never shown again, only its prefix
+    token_id = re.search(r'/agency/tokens/(\d+)/revoke', again).group(1)
+    revoked = client.post(f"/agency/tokens/{token_id}/revoke", data={"csrf_token": _csrf(again)})
+    assert revoked.status_code == 302
+    assert _get(client, "/api/v1/sub-accounts", token).status_code == 401
+    refused = client.post("/agency/tokens", data={"csrf_token": _csrf(again), "name": ""})
+    assert refused.status_code == 400 and "give the token a name" in refused.get_data(as_text=True)
+
+
+def test_the_agency_page_switches_ticked_sub_accounts_off_and_undoes_it(client, agencies, tokens, fake_ghl,
+                                                                         ghl_signing_keys):
+    acme, bright = agencies["ghl"][1]
+    page = _agency_signed_in(client, fake_ghl)
+    done = client.post("/agency/bulk", data={"csrf_token": _csrf(page), "select": "ticked", "sub_id": [str(acme)],
+                                             "action": "off", "workflow": "missed_call_text_back", "pack": "dental"})
+    assert done.status_code == 302
+    page = client.get(done.headers["Location"]).get_data(as_text=True)
+    assert "Changed (change" in page and "missed_call_text_back off" in page and "Acme Plumbing" in page
+    listed = {s["id"]: s["text_back_enabled"] for s in _get(client, "/api/v1/sub-accounts", tokens["ghl"]).json[
+        "sub_accounts"]}
+    assert listed == {acme: False, bright: True}
+    assert _missed_caller(client, fake_ghl, ghl_signing_keys, 3) == 0
+    import re
+    change_id = re.search(r'/agency/bulk/(\d+)/undo', page).group(1)
+    undone = client.post(f"/agency/bulk/{change_id}/undo", data={"csrf_token": _csrf(page)})
+    assert undone.status_code == 302 and "undone" in client.get(undone.headers["Location"]).get_data(as_text=True)
+    assert _missed_caller(client, fake_ghl, ghl_signing_keys, 4) == 1
+    # Nothing ticked, or another agency's sub-account slipped into the form: refused, nothing changed.
+    empty = client.post("/agency/bulk", data={"csrf_token": _csrf(page), "select": "ticked", "action": "off",
+                                              "workflow": "follow_ups"})
+    assert empty.status_code == 400 and "tick the sub-accounts" in empty.get_data(as_text=True)
+    theirs = agencies["hubspot"][1][0]
+    reach = client.post("/agency/bulk", data={"csrf_token": _csrf(page), "select": "ticked",
+                                              "sub_id": [str(acme), str(theirs)], "action": "off",
+                                              "workflow": "missed_call_text_back"})
+    assert reach.status_code == 404 and "nothing was changed" in reach.get_data(as_text=True)
+    assert all(s["text_back_enabled"] for s in _get(client, "/api/v1/sub-accounts", tokens["ghl"]).json[
+        "sub_accounts"])

@@ -7,7 +7,9 @@ import logging
 from flask import Blueprint, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from .. import agency_view, numbers, twilio_accounts, viewer
+from workflows.config import PACKS
+
+from .. import agency_view, api_tokens, bulk, numbers, twilio_accounts, viewer
 from ..models import utcnow
 from . import access, rt
 
@@ -46,7 +48,101 @@ def agency():
     return _agency_page(who)
 
 
-def _agency_page(who, twilio_error: str | None = None):
+def _agency_user():
+    """(viewer, None) for an agency user, else (None, the page to answer with)."""
+    who = viewer.current()
+    if who is None:
+        return None, access.page(401, "Open Ringback from your CRM",
+                                 "The agency view opens from inside your CRM's agency account.")
+    if who.agency_id is None:
+        return None, access.page(403, "Only an agency can do this", "Open Ringback from your CRM's agency account.")
+    return who, None
+
+
+@bp.post("/agency/tokens")
+def agency_token_create():
+    """An API token for the agency, shown on the page this once."""
+    who, refusal = _agency_user()
+    if refusal:
+        return refusal
+    try:
+        with rt().sessions.begin() as s:
+            row, token = api_tokens.create(s, who.agency_id, request.form.get("name", ""), f"{who.provider}:{who.user}")
+            made = {"id": row.id, "token": token, "name": row.name}
+    except api_tokens.TokenError as exc:
+        return _agency_page(who, token_error=str(exc)), 400
+    log.info("api token %s made agency=%s by=%s", made["id"], who.agency_id, who.user)
+    return _agency_page(who, new_token=made)
+
+
+@bp.post("/agency/tokens/<int:token_id>/revoke")
+def agency_token_revoke(token_id: int):
+    who, refusal = _agency_user()
+    if refusal:
+        return refusal
+    try:
+        with rt().sessions.begin() as s:
+            api_tokens.revoke(s, token_id, agency_id=who.agency_id)
+    except api_tokens.TokenError as exc:
+        return _agency_page(who, token_error=str(exc)), 404
+    log.info("api token %s revoked agency=%s by=%s", token_id, who.agency_id, who.user)
+    return redirect(url_for("agency.agency", done="token-revoked"))
+
+
+BULK_ACTIONS = {"on": True, "off": False}
+
+
+@bp.post("/agency/bulk")
+def agency_bulk():
+    """Switch a workflow on or off, or apply a trade's pack, for the ticked sub-accounts (or all of one
+    CRM's, or all): all of them or none, recorded, undone from the history below the table."""
+    who, refusal = _agency_user()
+    if refusal:
+        return refusal
+    form = request.form
+    chosen = form.get("select", "ticked")
+    try:
+        ids = [int(v) for v in form.getlist("sub_id")] if chosen == "ticked" else None
+    except ValueError:
+        return _agency_page(who, bulk_error="the ticked sub-accounts are not ids"), 400
+    actor = f"{who.provider}:{who.user}"
+    try:
+        with rt().sessions.begin() as s:
+            subs = bulk.select_subs(s, who.agency_id, sub_account_ids=ids or None,
+                                    crm=chosen[4:] if chosen.startswith("crm:") else None, every=chosen == "all")
+            action = form.get("action", "")
+            if action in BULK_ACTIONS:
+                row = bulk.switch_workflow(s, who.agency_id, actor, subs, form.get("workflow", ""),
+                                           BULK_ACTIONS[action])
+            elif action == "pack":
+                row = bulk.pack(s, who.agency_id, actor, subs, form.get("pack", ""))
+            else:
+                raise bulk.BulkError("choose what to do: switch a workflow on or off, or apply a pack")
+            change_id = row.id
+    except bulk.BulkError as exc:
+        if ids == [] and chosen == "ticked":
+            exc = bulk.BulkError("tick the sub-accounts to change first (or choose all, or a CRM's)")
+        return _agency_page(who, bulk_error=str(exc)), 404 if isinstance(exc, bulk.NotFound) else 400
+    log.info("bulk change %s agency=%s by=%s", change_id, who.agency_id, who.user)
+    return redirect(url_for("agency.agency", done=f"bulk-{change_id}"))
+
+
+@bp.post("/agency/bulk/<int:change_id>/undo")
+def agency_bulk_undo(change_id: int):
+    who, refusal = _agency_user()
+    if refusal:
+        return refusal
+    try:
+        with rt().sessions.begin() as s:
+            bulk.undo(s, who.agency_id, change_id, f"{who.provider}:{who.user}")
+    except bulk.BulkError as exc:
+        return _agency_page(who, bulk_error=str(exc)), 404 if isinstance(exc, bulk.NotFound) else 409
+    log.info("bulk change %s undone agency=%s by=%s", change_id, who.agency_id, who.user)
+    return redirect(url_for("agency.agency", done=f"undone-{change_id}"))
+
+
+def _agency_page(who, twilio_error: str | None = None, token_error: str | None = None, bulk_error: str | None = None,
+                 new_token: dict | None = None):
     from ..models import TwilioAccount
     with rt().sessions() as s:
         scope = (TwilioAccount.agency_id == who.agency_id) if who.agency_id is not None \
@@ -55,6 +151,13 @@ def _agency_page(who, twilio_error: str | None = None):
         now = utcnow()
         rows = [agency_view.row(s, rt().config, sub, now)
                 for sub in agency_view.agency_subs(s, who.agency_id, who.sub_ids)]
+        tokens = api_tokens.listed(s, who.agency_id) if who.agency_id is not None else []
+        changes = bulk.listed(s, who.agency_id, limit=20) if who.agency_id is not None else []
+        names = {r.sub.id: r.sub.name for r in rows}
     may_connect = who.agency_id is not None or (who.provider == "development" and rt().config.env != "production")
     return render_template("agency.html", viewer=who, rows=rows, twilio=twilio, may_connect=may_connect,
-                           twilio_error=twilio_error, connected=request.args.get("twilio") == "connected")
+                           twilio_error=twilio_error, connected=request.args.get("twilio") == "connected",
+                           tokens=tokens, new_token=new_token, token_error=token_error, changes=changes,
+                           names=names, bulk_error=bulk_error, done=request.args.get("done", ""),
+                           workflows=bulk.WORKFLOWS, packs=[p for p in PACKS],
+                           crms=sorted({r.sub.provider for r in rows}))
