@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from .models import Call, Message, OptOut, Recovery, utcnow
 
 DELIVERED = {"delivered", "read"}
+EARLIEST, LATEST = date(1970, 1, 1), date(9000, 12, 31)
 COLUMNS = ("day", "missed_calls", "texted", "delivered", "replied", "booked", "lost", "opted_out",
            "revenue", "reply_rate", "booking_rate", "median_seconds_to_text", "p95_seconds_to_text")
 
@@ -58,6 +59,10 @@ def build(s, *, sub_account_id: int | None = None, since: date | None = None, un
     """(one row per day, the total row) from ``since`` to ``until`` (both days included). Days are
     dates in ``tz`` (a sub-account's own), else UTC. ``sub_account_ids``: only these (an agency's)."""
     zone_ = ZoneInfo(tz) if tz else timezone.utc
+    # Nothing happened before 1970 or will after 9000; within these, a day's bounds in any time
+    # zone (and the day after the last) are datetimes Python and PostgreSQL can hold.
+    since = min(max(since, EARLIEST), LATEST) if since else None
+    until = max(min(until, LATEST), EARLIEST) if until else None
     start = datetime.combine(since, time(0, 0), tzinfo=zone_) if since else None
     end = datetime.combine(until + timedelta(days=1), time(0, 0), tzinfo=zone_) if until else None
     days: dict[str, Row] = {}

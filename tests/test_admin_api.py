@@ -171,6 +171,12 @@ def test_the_report_is_ringback_reports_own_numbers(client, config, agencies, to
     assert cli_day["total"] == same_day["total"]
     before = _get(client, "/api/v1/report?until=2020-01-01", tokens["ghl"]).json
     assert before["days"] == [] and before["total"]["missed_calls"] == 0
+    # The calendar's very ends, in the sub-account's zone: the whole history, not an overflow.
+    for query in ("since=0001-01-01&until=9999-12-31", "since=9999-12-31", "until=0001-01-01"):
+        ends = _get(client, f"/api/v1/report?sub_account={acme}&{query}", tokens["ghl"])
+        assert ends.status_code == 200, (query, ends.json)
+    assert _get(client, f"/api/v1/report?sub_account={acme}&since=0001-01-01&until=9999-12-31",
+                tokens["ghl"]).json["total"] == api["total"]
 
 
 @pytest.mark.parametrize("query, field", [("since=2026-02-30", "since"), ("since=yesterday", "since"),
