@@ -37,10 +37,6 @@ BUSINESS = "+15125550100"
 PUBLIC_URL = "https://ringback.example.com"
 
 
-def caller_number(i: int) -> str:
-    return f"+1512{200 + (i // 10000) % 700:03d}{i % 10000:04d}"
-
-
 def run_calls(database_url: str, twilio_url: str, count: int) -> None:
     """The measured work: ``count`` missed calls, webhook to sent text, in this process."""
     import logging
@@ -53,6 +49,8 @@ def run_calls(database_url: str, twilio_url: str, count: int) -> None:
     from integration.models import SubAccount
     from integration.runtime import Runtime
     from integration.worker import events, steps
+
+    from bench.textback_latency import caller_number
 
     logging.disable(logging.WARNING)
     migrate.upgrade(database_url)

@@ -18,7 +18,6 @@ from .models import BulkChange, SubAccount, WorkflowSetting, utcnow
 from .settings_store import PACK_WORKFLOWS, TEXT_BACK, apply_pack, save_workflow
 
 WORKFLOWS = (TEXT_BACK, *PACK_WORKFLOWS)
-KINDS = ("switch_workflow", "apply_pack")
 
 
 class BulkError(ValueError):
@@ -57,6 +56,19 @@ def _own_rows(s, sub_ids: list[int], workflows) -> dict[str, dict]:
     for row in rows:
         found[str(row.sub_account_id)][row.workflow] = {"enabled": row.enabled, "settings": dict(row.settings or {})}
     return found
+
+
+def make(s, agency_id: int, actor: str, action: str, *, sub_account_ids: list[int] | None = None,
+         crm: str | None = None, every: bool = False, workflow: str = "", enabled: bool | None = None,
+         pack_name: str = "") -> BulkChange:
+    """The change an agency asked for (the API's body, the agency page's form), on its chosen
+    sub-accounts: ``switch_workflow`` (``workflow``, ``enabled``) or ``apply_pack`` (``pack_name``)."""
+    subs = select_subs(s, agency_id, sub_account_ids=sub_account_ids, crm=crm, every=every)
+    if action == "switch_workflow" and enabled is not None:
+        return switch_workflow(s, agency_id, actor, subs, workflow, enabled)
+    if action == "apply_pack":
+        return pack(s, agency_id, actor, subs, pack_name)
+    raise BulkError("choose what to do: switch a workflow on or off, or apply a pack")
 
 
 def switch_workflow(s, agency_id: int, actor: str, subs: list[SubAccount], workflow: str,

@@ -12,25 +12,11 @@ from hypothesis import HealthCheck, given, settings
 from sqlalchemy import select, text
 
 from integration.models import SubAccount
-from tests.conftest import PUBLIC_URL
+from tests.commands import run_cli as _cli
 from tests.marketplace import APP_ID, COMPANY, LOC_A, LOC_B, start_install as _start
 from tests.vendors.ghl import known_caller, outbound, raw, send, signed
 
 PORTAL = "62515"
-
-
-def _cli(config, monkeypatch, *args, ok: bool = True):
-    from click.testing import CliRunner
-
-    from integration.cli import main
-    monkeypatch.setenv("DATABASE_URL", config.database_url)
-    monkeypatch.setenv("RINGBACK_DATA_DIR", str(config.data_dir))
-    monkeypatch.setenv("RINGBACK_PUBLIC_URL", PUBLIC_URL)
-    for name in ("RINGBACK_SECRET_KEY", "RINGBACK_ENCRYPTION_KEY", "REDIS_URL"):
-        monkeypatch.delenv(name, raising=False)
-    result = CliRunner().invoke(main, list(args))
-    assert (result.exit_code == 0) == ok, result.output
-    return result
 
 
 @pytest.fixture
@@ -344,7 +330,7 @@ def _csrf(page: str) -> str:
     return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
 
 
-def _agency_signed_in(client, fake_ghl):
+def _agency_signed_in(client):
     """The agency page as the GoHighLevel agency's admin sees it, opened from GoHighLevel (SSO)."""
     from dataclasses import replace
 
@@ -359,7 +345,7 @@ def _agency_signed_in(client, fake_ghl):
 
 
 def test_the_agency_page_makes_a_token_shown_once_and_revokes_it(client, agencies, fake_ghl):
-    page = _agency_signed_in(client, fake_ghl)
+    page = _agency_signed_in(client)
     assert f'Acme Plumbing<br><span class="muted">ghl {LOC_A}</span>' in page  # the CRM's own id beside the name
     made = client.post("/agency/tokens", data={"csrf_token": _csrf(page), "name": "dashboards"})
     body = made.get_data(as_text=True)
@@ -380,7 +366,7 @@ def test_the_agency_page_makes_a_token_shown_once_and_revokes_it(client, agencie
 def test_the_agency_page_switches_ticked_sub_accounts_off_and_undoes_it(client, agencies, tokens, fake_ghl,
                                                                          ghl_signing_keys):
     acme, bright = agencies["ghl"][1]
-    page = _agency_signed_in(client, fake_ghl)
+    page = _agency_signed_in(client)
     done = client.post("/agency/bulk", data={"csrf_token": _csrf(page), "select": "ticked", "sub_id": [str(acme)],
                                              "action": "off", "workflow": "missed_call_text_back", "pack": "dental"})
     assert done.status_code == 302
@@ -406,3 +392,25 @@ def test_the_agency_page_switches_ticked_sub_accounts_off_and_undoes_it(client, 
     assert reach.status_code == 404 and "nothing was changed" in reach.get_data(as_text=True)
     assert all(s["text_back_enabled"] for s in _get(client, "/api/v1/sub-accounts", tokens["ghl"]).json[
         "sub_accounts"])
+    garbage = client.post("/agency/bulk", data={"csrf_token": _csrf(page), "select": "ticked", "sub_id": ["abc"],
+                                                "action": "off", "workflow": "follow_ups"})
+    assert garbage.status_code == 400 and "not ids" in garbage.get_data(as_text=True)
+    assert client.post("/agency/bulk/999/undo", data={"csrf_token": _csrf(page)}).status_code == 404
+
+
+def test_a_location_user_cannot_change_many_or_make_tokens(client, agencies):
+    from dataclasses import replace
+
+    from tests.vendors.ghl import SSO_KEY, cryptojs_encrypt
+    rt = client.application.extensions["ringback"]
+    rt.config = replace(rt.config, ghl_sso_key=SSO_KEY)
+    user = {"userId": "u2", "companyId": COMPANY, "role": "user", "type": "location", "activeLocation": LOC_A,
+            "email": "desk@acme.example"}
+    assert client.post("/sso/ghl", json={"encryptedData": cryptojs_encrypt(user, SSO_KEY)}).status_code == 200
+    page = client.get("/agency").get_data(as_text=True)
+    assert "Change many at once" not in page and "API tokens" not in page
+    token = _csrf(client.get(f"/settings/{agencies['ghl'][1][0]}").get_data(as_text=True))
+    for path, data in (("/agency/tokens", {"name": "mine"}), ("/agency/bulk", {"select": "all", "action": "off",
+                                                                               "workflow": "follow_ups"}),
+                       ("/agency/tokens/1/revoke", {}), ("/agency/bulk/1/undo", {})):
+        assert client.post(path, data={"csrf_token": token, **data}).status_code == 403, path

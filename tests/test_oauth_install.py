@@ -10,6 +10,7 @@ from sqlalchemy import select, text
 
 from integration.models import Agency, Installation, InboxEvent, Recovery, SubAccount, WorkflowSetting
 from integration.settings_store import TEXT_BACK
+from tests.commands import run_cli
 from tests.conftest import PUBLIC_URL
 from tests.marketplace import APP_ID, COMPANY, LOC_A, LOC_B, LOC_C, start_install
 from tests.fakes.salesforce_api import ORG_ID
@@ -216,17 +217,7 @@ def _lifecycle(kind: str, **fields) -> bytes:
 
 
 def _cli(config, monkeypatch, *args):
-    from click.testing import CliRunner
-
-    from integration.cli import main
-    monkeypatch.setenv("DATABASE_URL", config.database_url)
-    monkeypatch.setenv("RINGBACK_DATA_DIR", str(config.data_dir))
-    monkeypatch.setenv("RINGBACK_PUBLIC_URL", PUBLIC_URL)
-    for name in ("RINGBACK_SECRET_KEY", "RINGBACK_ENCRYPTION_KEY", "REDIS_URL"):
-        monkeypatch.delenv(name, raising=False)
-    result = CliRunner().invoke(main, list(args))
-    assert result.exit_code == 0, result.output
-    return result.output
+    return run_cli(config, monkeypatch, *args).output
 
 
 def test_installations_list_shows_each_ones_health(client, rt, config, marketplace, fake_ghl, fake_salesforce,

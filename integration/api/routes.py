@@ -3,6 +3,7 @@ sub-account of another agency is answered as one that does not exist (404), what
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 
 from flask import g, request
 from flask_smorest import Blueprint, abort
@@ -102,6 +103,18 @@ def agency_report(query: dict):
     return {"days": [r.as_dict() for r in rows], "total": total.as_dict(), "time_zone": tz or "UTC"}
 
 
+@contextmanager
+def _bulk_refusals():
+    """A bulk change refused (its transaction rolled back, nothing changed): 404 when it names
+    something not in this agency, else 409."""
+    try:
+        yield
+    except bulk.NotFound as exc:
+        abort(404, message=str(exc))
+    except bulk.BulkError as exc:
+        abort(409, message=str(exc))
+
+
 def _change(row) -> dict:
     return {"id": row.id, "kind": row.kind, "params": row.params, "sub_accounts": list(row.sub_account_ids),
             "actor": row.actor, "created_at": row.created_at, "undone_at": row.undone_at, "undone_by": row.undone_by}
@@ -119,19 +132,11 @@ def make_bulk_change(body: dict):
     none. Recorded, and undone with POST /bulk-changes/{id}/undo"""
     actor = f"api:{g.api_token_name}"
     chosen = body["select"]
-    try:
-        with rt().sessions.begin() as s:
-            subs = bulk.select_subs(s, g.api_agency_id, sub_account_ids=chosen.get("sub_accounts"),
-                                    crm=chosen.get("crm"), every=bool(chosen.get("all")))
-            if body["action"] == "switch_workflow":
-                row = bulk.switch_workflow(s, g.api_agency_id, actor, subs, body["workflow"], body["enabled"])
-            else:
-                row = bulk.pack(s, g.api_agency_id, actor, subs, body["pack"])
-            answer = _change(row)
-    except bulk.NotFound as exc:
-        abort(404, message=str(exc))
-    except bulk.BulkError as exc:
-        abort(409, message=str(exc))
+    with _bulk_refusals(), rt().sessions.begin() as s:
+        answer = _change(bulk.make(s, g.api_agency_id, actor, body["action"], sub_account_ids=chosen.get("sub_accounts"),
+                                   crm=chosen.get("crm"), every=bool(chosen.get("all")),
+                                   workflow=body.get("workflow", ""), enabled=body.get("enabled"),
+                                   pack_name=body.get("pack", "")))
     log.info("bulk change %s by %s: %s on %s sub-accounts", answer["id"], actor, answer["kind"],
              len(answer["sub_accounts"]))
     return answer
@@ -156,12 +161,7 @@ def bulk_changes():
 def undo_bulk_change(change_id: int):
     """Put every sub-account of a bulk change back as it was before it"""
     actor = f"api:{g.api_token_name}"
-    try:
-        with rt().sessions.begin() as s:
-            answer = _change(bulk.undo(s, g.api_agency_id, change_id, actor))
-    except bulk.NotFound as exc:
-        abort(404, message=str(exc))
-    except bulk.BulkError as exc:
-        abort(409, message=str(exc))
+    with _bulk_refusals(), rt().sessions.begin() as s:
+        answer = _change(bulk.undo(s, g.api_agency_id, change_id, actor))
     log.info("bulk change %s undone by %s", change_id, actor)
     return answer

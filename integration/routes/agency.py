@@ -105,20 +105,14 @@ def agency_bulk():
         ids = [int(v) for v in form.getlist("sub_id")] if chosen == "ticked" else None
     except ValueError:
         return _agency_page(who, bulk_error="the ticked sub-accounts are not ids"), 400
-    actor = f"{who.provider}:{who.user}"
+    action = form.get("action", "")
     try:
         with rt().sessions.begin() as s:
-            subs = bulk.select_subs(s, who.agency_id, sub_account_ids=ids or None,
-                                    crm=chosen[4:] if chosen.startswith("crm:") else None, every=chosen == "all")
-            action = form.get("action", "")
-            if action in BULK_ACTIONS:
-                row = bulk.switch_workflow(s, who.agency_id, actor, subs, form.get("workflow", ""),
-                                           BULK_ACTIONS[action])
-            elif action == "pack":
-                row = bulk.pack(s, who.agency_id, actor, subs, form.get("pack", ""))
-            else:
-                raise bulk.BulkError("choose what to do: switch a workflow on or off, or apply a pack")
-            change_id = row.id
+            change_id = bulk.make(s, who.agency_id, f"{who.provider}:{who.user}",
+                                  "apply_pack" if action == "pack" else "switch_workflow",
+                                  sub_account_ids=ids or None, crm=chosen[4:] if chosen.startswith("crm:") else None,
+                                  every=chosen == "all", workflow=form.get("workflow", ""),
+                                  enabled=BULK_ACTIONS.get(action), pack_name=form.get("pack", "")).id
     except bulk.BulkError as exc:
         if ids == [] and chosen == "ticked":
             exc = bulk.BulkError("tick the sub-accounts to change first (or choose all, or a CRM's)")
@@ -159,5 +153,5 @@ def _agency_page(who, twilio_error: str | None = None, token_error: str | None =
                            twilio_error=twilio_error, connected=request.args.get("twilio") == "connected",
                            tokens=tokens, new_token=new_token, token_error=token_error, changes=changes,
                            names=names, bulk_error=bulk_error, done=request.args.get("done", ""),
-                           workflows=bulk.WORKFLOWS, packs=[p for p in PACKS],
+                           workflows=bulk.WORKFLOWS, packs=list(PACKS),
                            crms=sorted({r.sub.provider for r in rows}))
