@@ -46,7 +46,8 @@ def row(s, config, sub: SubAccount, now: datetime | None = None) -> SubAccountRo
     cannot = texting.problem(s, config, sub, settings)
     caught_up = (f"failing: {sub.catch_up_error[:120]}" if sub.catch_up_error
                  else installation_health.ago(sub.caught_up_at, now))
-    return SubAccountRow(sub=sub, source=registry.get(sub.provider).source(sub.external_id), enabled=settings.enabled, problem=cannot,
+    return SubAccountRow(sub=sub, source=registry.get(sub.provider).source(sub.external_id), enabled=settings.enabled,
+                         problem=cannot,
                          not_texted=texting.not_texted(s, sub.id, stats.since)[0] if cannot else 0,
                          caught_up=caught_up, found_late=sub.catch_up_found or 0, missed=stats.missed,
                          texted=stats.texted, replied=stats.replied, booked=stats.booked, value=stats.value)

@@ -7,11 +7,12 @@ looking one up, so no token is compared character by character.
 """
 from __future__ import annotations
 
-import hashlib
 import secrets
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
+
+from connectors.base import secret_hash
 
 from .models import Agency, ApiToken, utcnow
 
@@ -26,10 +27,6 @@ class TokenError(ValueError):
     """A refusal to make or revoke a token; the message says why."""
 
 
-def _hash(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8", "surrogateescape")).hexdigest()
-
-
 def create(s, agency_id: int, name: str, created_by: str) -> tuple[ApiToken, str]:
     """A new token for ``agency_id``: (its row, the token itself, which is never stored)."""
     name = (name or "").strip()
@@ -40,7 +37,7 @@ def create(s, agency_id: int, name: str, created_by: str) -> tuple[ApiToken, str
     if s.get(Agency, agency_id) is None:
         raise TokenError(f"no agency {agency_id} (see `ringback agency list`)")
     token = PREFIX + secrets.token_urlsafe(32)
-    row = ApiToken(agency_id=agency_id, name=name, token_hash=_hash(token), prefix=token[:SHOWN],
+    row = ApiToken(agency_id=agency_id, name=name, token_hash=secret_hash(token), prefix=token[:SHOWN],
                    created_by=created_by[:200], created_at=utcnow())
     s.add(row)
     s.flush()
@@ -68,7 +65,7 @@ def agency_for(s, header: str | None, now: datetime | None = None) -> ApiToken |
     token = token.strip()
     if scheme.lower() != "bearer" or not token.startswith(PREFIX) or len(token) > 200:
         return None
-    row = s.scalar(select(ApiToken).where(ApiToken.token_hash == _hash(token), ApiToken.revoked_at.is_(None)))
+    row = s.scalar(select(ApiToken).where(ApiToken.token_hash == secret_hash(token), ApiToken.revoked_at.is_(None)))
     if row is None:
         return None
     now = now or utcnow()
