@@ -187,6 +187,12 @@ class Recovery(Base):
 
 
 Index("ix_recoveries_sub_caller", Recovery.sub_account_id, Recovery.caller)
+# The reports read a sub-account's period (integration/report.py).
+Index("ix_recoveries_sub_opened", Recovery.sub_account_id, Recovery.opened_at)
+# Missed calls only, with their outcome: the reports count them without reading the table.
+_missed = Call.missed.is_(True)
+Index("ix_calls_missed_sub_started", Call.sub_account_id, Call.started_at, Call.outcome,
+      postgresql_where=_missed, sqlite_where=_missed)
 
 
 class Message(Base):
@@ -235,6 +241,10 @@ class Step(Base):
 Index("ix_steps_status_due", Step.status, Step.due_at)
 
 
+# A sub-account's last text out (integration.texting.problem, per row of the agency page).
+Index("ix_messages_sub_direction", Message.sub_account_id, Message.direction, Message.id)
+
+
 class OptOut(Base):
     __tablename__ = "opt_outs"
     __table_args__ = (UniqueConstraint("sub_account_id", "phone", name="uq_opt_outs_sub_phone"),)
@@ -243,6 +253,9 @@ class OptOut(Base):
     phone: Mapped[str] = mapped_column(String(20))
     source: Mapped[str] = mapped_column(String(40))  # keyword | twilio_21610 | manual
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+Index("ix_opt_outs_sub_created", OptOut.sub_account_id, OptOut.created_at)
 
 
 class Installation(Base):

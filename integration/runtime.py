@@ -16,7 +16,7 @@ from connectors.twilio.client import ACCOUNT_SID, Credentials, TwilioSender, mak
 
 from . import migrate
 from .config import Config, ConfigError
-from .db import autocommit, make_engine, make_sessionmaker
+from .db import autocommit, make_engine, make_sessionmaker, read_only
 from .queue import huey
 
 log = logging.getLogger("ringback")
@@ -47,6 +47,7 @@ class Runtime:
         elif migrate_db:
             migrate.ensure_current(config.database_url, self.engine)
         self.sessions = make_sessionmaker(self.engine)
+        self.read_sessions = make_sessionmaker(read_only(self.engine))  # pages that only read (db.read_only)
         self.sender = sender or make_sender(config)
         self.huey = huey
         huey.configure(config)

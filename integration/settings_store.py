@@ -82,6 +82,22 @@ def workflow_rows(session: Session, sub) -> list:
                                                         {"_sub": sub.id, "_agency": sub.agency_id}).all())
 
 
+def workflow_rows_many(session: Session, subs: list) -> dict[int, list]:
+    """``workflow_rows`` for many sub-accounts in one query (the agency page's hundreds)."""
+    ids = [sub.id for sub in subs] or [-1]
+    agencies = {sub.agency_id for sub in subs if sub.agency_id is not None} or {-1}
+    found = session.connection().execute(
+        select(_ws.c.sub_account_id, _ws.c.agency_id, _ws.c.workflow, _ws.c.enabled, _ws.c.settings).where(
+            _ws.c.sub_account_id.in_(ids) | (_ws.c.sub_account_id.is_(None) & _ws.c.agency_id.in_(agencies)))).all()
+    own: dict[int, list] = {}
+    defaults: dict[int, list] = {}
+    for r in found:
+        row = WorkflowRow(r.sub_account_id, r.workflow, r.enabled, r.settings)
+        (own.setdefault(r.sub_account_id, []) if r.sub_account_id is not None
+         else defaults.setdefault(r.agency_id, [])).append(row)
+    return {sub.id: [*defaults.get(sub.agency_id, []), *own.get(sub.id, [])] for sub in subs}
+
+
 def text_back_settings(session: Session, sub, rows: list | None = None) -> TextBackSettings:
     """``sub`` is a SubAccount or a row with its columns (the hot path reads plain rows);
     ``rows`` from workflow_rows when the caller has them already."""

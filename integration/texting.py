@@ -39,8 +39,26 @@ class Problem:
 def problem(session, config, sub, settings=None) -> Problem | None:
     """Why ``sub`` cannot text a missed caller now, or None when it can (switched off is a choice, not a problem)."""
     settings = settings or text_back_settings(session, sub)
+    return problems(session, config, [sub], {sub.id: settings})[sub.id]
+
+
+def problems(session, config, subs: list, settings: dict) -> dict[int, Problem | None]:
+    """``problem`` for many sub-accounts (``settings`` by sub-account id), in three queries."""
+    ids = [sub.id for sub in subs] or [-1]
+    installed = set(session.scalars(select(Installation.sub_account_id).where(Installation.sub_account_id.in_(ids))))
+    with_account = set(session.scalars(select(TwilioAccount.agency_id).distinct()))  # None: the default account
+    newest = select(func.max(Message.id)).where(Message.sub_account_id.in_(ids), Message.direction == "outbound") \
+        .group_by(Message.sub_account_id)
+    last = {r.sub_account_id: r for r in session.execute(
+        select(Message.sub_account_id, Message.status, Message.error_code).where(Message.id.in_(newest)))}
+    return {sub.id: _problem(config, sub, settings[sub.id], installed=sub.id in installed,
+                             connected=bool(with_account & {sub.agency_id, None}), last=last.get(sub.id))
+            for sub in subs}
+
+
+def _problem(config, sub, settings, *, installed: bool, connected: bool, last) -> Problem | None:
     if texts_through_crm(sub, settings):
-        if session.scalar(select(Installation.id).where(Installation.sub_account_id == sub.id)) is None:
+        if not installed:
             return Problem("not connected", "texts go through GoHighLevel, but Ringback is not connected to this "
                            "location any more", "install Ringback in the location again from the marketplace")
         return checked(sub)
@@ -49,15 +67,11 @@ def problem(session, config, sub, settings=None) -> Problem | None:
                        f"give it one: `ringback subaccount number {sub.id} --assign +1...` (or --buy --area-code N)"
                        + ("; or send through GoHighLevel's conversations (\"Send texts through\")"
                           if crm_sends_texts(sub.provider) else ""))
-    connected = session.scalar(select(TwilioAccount.id).where(
-        (TwilioAccount.agency_id == sub.agency_id) | TwilioAccount.agency_id.is_(None)).limit(1))
-    if connected is None and not config.twilio_account_sid:
+    if not connected and not config.twilio_account_sid:
         return Problem("sandbox", "no Twilio account is connected, so texts only go to Ringback's sandbox",
                        "connect one: `ringback twilio connect --account-sid AC... --auth-token ...`")
     # The last text tells what the settings cannot: a revoked token, a suspended account, carriers
     # refusing an unregistered number. Cleared by the next text that gets through.
-    last = session.execute(select(Message.status, Message.error_code).where(
-        Message.sub_account_id == sub.id, Message.direction == "outbound").order_by(Message.id.desc()).limit(1)).first()
     if last is not None and last.status in ("failed", "undelivered") and last.error_code in BLOCKING:
         why, fix = BLOCKING[last.error_code]
         return Problem(f"Twilio {last.error_code}", f"{why} ({plain(last.error_code)})", fix.replace("ID", str(sub.id)))
@@ -73,8 +87,16 @@ def checked(sub) -> Problem | None:
     return Problem(str(found["short"]), str(found.get("why") or ""), str(found.get("fix") or ""))
 
 
+def not_texted_many(session, sub_ids: list[int], since: datetime) -> dict[int, int]:
+    """``not_texted``'s count for many sub-accounts, in one query."""
+    return dict(session.execute(select(Call.sub_account_id, func.count()).where(
+        Call.sub_account_id.in_(list(sub_ids) or [-1]), Call.missed.is_(True), Call.outcome == "no_sender",
+        Call.started_at >= since).group_by(Call.sub_account_id)).all())
+
+
 def not_texted(session, sub_id: int, since: datetime) -> tuple[int, datetime | None]:
     """Missed callers since ``since`` who got no text because there was no way to send one."""
     count, first = session.execute(select(func.count(), func.min(Call.started_at)).where(
-        Call.sub_account_id == sub_id, Call.outcome == "no_sender", Call.started_at >= since)).one()
+        Call.sub_account_id == sub_id, Call.missed.is_(True), Call.outcome == "no_sender",  # (ix_calls_missed_...)
+        Call.started_at >= since)).one()
     return count, first

@@ -67,9 +67,9 @@ def _as_dict(r: agency_view.SubAccountRow) -> dict:
 @blp.alt_response(401, schema=ErrorSchema, description="No live agency API token")
 def sub_accounts():
     """The agency's sub-accounts: whether each can text, and its last 30 days"""
-    with rt().sessions() as s:
+    with rt().read_sessions() as s:
         now = utcnow()
-        rows = [agency_view.row(s, rt().config, sub, now) for sub in agency_view.agency_subs(s, g.api_agency_id)]
+        rows = agency_view.rows(s, rt().config, agency_view.agency_subs(s, g.api_agency_id), now)
         return {"sub_accounts": [_as_dict(r) for r in rows]}
 
 
@@ -80,7 +80,7 @@ def sub_accounts():
 @blp.alt_response(404, schema=ErrorSchema, description="No such sub-account in this agency")
 def sub_account(sub_id: int):
     """One of the agency's sub-accounts"""
-    with rt().sessions() as s:
+    with rt().read_sessions() as s:
         return _as_dict(agency_view.row(s, rt().config, _own_sub(s, sub_id)))
 
 
@@ -93,7 +93,7 @@ def sub_account(sub_id: int):
 def agency_report(query: dict):
     """Missed calls, texted, delivered, replied, booked, lost, opted out and revenue recovered, per day and in
     total: the numbers of `ringback report`"""
-    with rt().sessions() as s:
+    with rt().read_sessions() as s:
         if query["sub_account"] is not None:
             sub = _own_sub(s, query["sub_account"])
             ids, tz = [sub.id], sub.timezone
@@ -148,7 +148,7 @@ def make_bulk_change(body: dict):
 @blp.alt_response(401, schema=ErrorSchema, description="No live agency API token")
 def bulk_changes():
     """The agency's bulk changes, newest first (the last 100)"""
-    with rt().sessions() as s:
+    with rt().read_sessions() as s:
         return {"bulk_changes": [_change(r) for r in bulk.listed(s, g.api_agency_id)]}
 
 
