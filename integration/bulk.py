@@ -15,9 +15,9 @@ from sqlalchemy import delete, select
 from workflows import config
 
 from .models import BulkChange, SubAccount, WorkflowSetting, utcnow
-from .settings_store import PACK_WORKFLOWS, TEXT_BACK, apply_pack, save_workflow
+from .settings_store import PACK_WORKFLOWS, SUMMARY, TEXT_BACK, apply_pack, save_workflow
 
-WORKFLOWS = (TEXT_BACK, *PACK_WORKFLOWS)
+WORKFLOWS = (TEXT_BACK, *PACK_WORKFLOWS, SUMMARY)
 
 
 class BulkError(ValueError):

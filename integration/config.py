@@ -57,6 +57,10 @@ class Config:
     # (integration.retention); None keeps them.
     retention_days: int | None = None
     log_format: str = "text"  # RINGBACK_LOG_FORMAT: text, or json (one object per line)
+    # The weekly summaries' mail server (RINGBACK_SMTP_URL: smtp://[user:password@]host[:port], STARTTLS
+    # when the server offers it; smtps:// for TLS from the start) and sender (RINGBACK_MAIL_FROM).
+    smtp_url: str | None = None
+    mail_from: str | None = None
     vendor_credentials: tuple = ()  # names of the real vendor secrets set (for the development warning)
     extra: dict = field(default_factory=dict)
 
@@ -100,6 +104,8 @@ class Config:
             # closed in production unless RINGBACK_METRICS=on (then scrape from a private network).
             metrics_enabled=_switch(env, "RINGBACK_METRICS", default=mode != "production"),
             retention_days=_whole(env, "RINGBACK_RETENTION_DAYS", 1) if env.get("RINGBACK_RETENTION_DAYS") else None,
+            smtp_url=_smtp(env),
+            mail_from=env.get("RINGBACK_MAIL_FROM") or None,
             log_format=_choice(env, "RINGBACK_LOG_FORMAT", ("text", "json")),
             vendor_credentials=tuple(name for name in VENDOR_CREDENTIALS if env.get(name)),
             twilio_account_sid=sid,
@@ -236,3 +242,19 @@ def _sqlalchemy_url(url: str) -> str:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
     return url
+
+
+def _smtp(env: dict) -> str | None:
+    from urllib.parse import urlsplit
+    value = (env.get("RINGBACK_SMTP_URL") or "").strip()
+    if not value:
+        return None
+    try:
+        parts = urlsplit(value)
+        ok = parts.scheme in ("smtp", "smtps") and parts.hostname and (parts.port or 0) >= 0
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ConfigError("RINGBACK_SMTP_URL must be smtp://[user:password@]host[:port] (STARTTLS when offered) or "
+                          "smtps://[user:password@]host[:port] (TLS from the start)")
+    return value

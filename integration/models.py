@@ -195,6 +195,11 @@ Index("ix_calls_missed_sub_started", Call.sub_account_id, Call.started_at, Call.
       postgresql_where=_missed, sqlite_where=_missed)
 
 
+# A Message's status when the CRM itself texted a caller Ringback had just texted (GoHighLevel's own
+# Missed Call Text Back): recorded so the pages can say the caller got two texts.
+CRM_TEXT_STATUS = "sent_by_crm"
+
+
 class Message(Base):
     __tablename__ = "messages"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -382,3 +387,19 @@ class BulkChange(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     undone_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     undone_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+
+class WeeklySummary(Base):
+    """A sub-account's weekly summary email for one week: claimed before it is sent, so however
+    many workers run the hourly job it goes out once; a failed send says why and is tried again."""
+
+    __tablename__ = "weekly_summaries"
+    __table_args__ = (UniqueConstraint("sub_account_id", "week", name="uq_weekly_summaries_sub_week"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sub_account_id: Mapped[int] = mapped_column(ForeignKey("sub_accounts.id"))
+    week: Mapped[str] = mapped_column(String(10))  # the Monday of the week covered, YYYY-MM-DD
+    status: Mapped[str] = mapped_column(String(10), default="sending")  # sending | sent | failed
+    recipients: Mapped[list] = mapped_column(JSON, default=list)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -190,17 +190,25 @@ def save_stage_mapping(session: Session, sub, *, pipeline: str | None = None, st
 # ------------------------------------------------------------------ the workflow pack
 
 PACK_WORKFLOWS = ("reply_router", "follow_ups", "escalation", "booking_sync")
+SUMMARY = "weekly_summary"  # the business owner's weekly email (integration.summaries), not part of a pack
 
 
-def workflow_values(session: Session, sub, rows: list | None = None) -> dict[str, dict]:
+def workflow_values(session: Session, sub, rows: list | None = None,
+                    names: tuple[str, ...] = PACK_WORKFLOWS) -> dict[str, dict]:
     """{workflow: the agency's values overlaid by the sub-account's, "enabled" included}."""
     rows = workflow_rows(session, sub) if rows is None else rows
     merged: dict[str, dict] = {}
-    for row in (r for r in rows if r.workflow in PACK_WORKFLOWS):
+    for row in (r for r in rows if r.workflow in names):
         values = merged.setdefault(row.workflow, {})
         values.update({k: v for k, v in (row.settings or {}).items() if v is not None})
         values["enabled"] = row.enabled
     return merged
+
+
+def summary_settings(session: Session, sub, rows: list | None = None):
+    """The weekly summary's settings: the agency's defaults overlaid by the sub-account's."""
+    from workflows import config
+    return config.summary_settings(workflow_values(session, sub, rows, (SUMMARY,)).get(SUMMARY, {}))
 
 
 def pack_settings(session: Session, sub, rows: list | None = None):

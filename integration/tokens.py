@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from connectors.base import CrmError
 from connectors import registry
@@ -29,7 +29,19 @@ def expiring(expires_at, now=None) -> bool:
 
 
 def refresh(rt, installation_id: int, stale_access_token: str) -> str:
-    """A fresh access token for the installation whose ``stale_access_token`` was refused (or is expiring)."""
+    """A fresh access token for the installation whose ``stale_access_token`` was refused (or is expiring).
+    A refusal no retry can mend (a revoked grant) is kept on the installation for the health list."""
+    try:
+        return _refresh(rt, installation_id, stale_access_token)
+    except CrmError as exc:
+        if not exc.retryable:
+            with transaction(rt.sessions) as s:
+                s.execute(update(Installation).where(Installation.id == installation_id).values(
+                    last_error=f"token refresh refused: {exc}"[:1000]))
+        raise
+
+
+def _refresh(rt, installation_id: int, stale_access_token: str) -> str:
     with transaction(rt.sessions) as s:
         inst = s.get(Installation, installation_id, with_for_update=True, populate_existing=True)
         current = rt.vault.open(inst.access_token)
@@ -51,7 +63,7 @@ def refresh(rt, installation_id: int, stale_access_token: str) -> str:
         if pair.get("instance_url"):
             inst.instance_url = pair["instance_url"]
         inst.expires_at = utcnow() + timedelta(seconds=int(pair["expires_in"])) if pair.get("expires_in") else None
-        inst.refreshed_at = utcnow()
+        inst.refreshed_at, inst.last_error = utcnow(), None
         log.info("refreshed the %s token of installation %s", inst.provider, installation_id)
         return pair["access_token"]
 

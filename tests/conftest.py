@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 import redis as redis_lib
 import trustme
-from sqlalchemy import text
+from sqlalchemy import select, text
 from twilio.request_validator import RequestValidator
 
 from integration import migrate
@@ -37,6 +37,7 @@ from tests.fakes.salesforce_api import CLIENT_ID as SF_CLIENT_ID
 from tests.fakes.salesforce_api import CLIENT_SECRET as SF_CLIENT_SECRET
 from tests.fakes.salesforce_api import FakeSalesforce
 from tests.fakes.twilio_api import FakeTwilio, openapi_for
+from tests.marketplace import APP_ID, COMPANY, LOC_A, LOC_B, PORTAL, start_install
 
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 AUTH_TOKEN = "f00dfeedc0ffee1234567890abcdef12"
@@ -316,6 +317,36 @@ def salesforce_sub(rt, fake_salesforce):
                            access_token=rt.vault.seal(fake_salesforce.session_id),
                            webhook_secret=rt.vault.seal(SF_SECRET), webhook_secret_hash=secret_hash(SF_SECRET)))
     return sub
+
+
+@pytest.fixture
+def agencies(client, rt, config, fake_ghl, fake_hubspot, ghl_signing_keys, fake_twilio, monkeypatch):
+    """A GoHighLevel agency (two locations, one missed caller texted back) and a HubSpot portal's
+    agency, both installed from their marketplaces; {"ghl": (agency id, [sub ids]), "hubspot": ...}."""
+    from dataclasses import replace
+
+    from tests.vendors.ghl import known_caller, outbound, raw, send, signed  # (they import this module)
+    rt.config = replace(rt.config, ghl_app_id=APP_ID)
+    for loc, name in ((LOC_A, "Acme Plumbing"), (LOC_B, "Bright Dental")):
+        fake_ghl.add_location(loc, COMPANY, name)
+    fake_ghl.add_number(LOC_A, "+15125550100", default=True, sms=True)
+    query = start_install(client, "ghl")
+    code = fake_ghl.authorize(query["redirect_uri"], company_id=COMPANY, locations=[LOC_A, LOC_B])
+    assert client.get(f"/oauth/ghl/callback?code={code}&state={query['state']}").status_code == 302
+    known_caller(fake_ghl)
+    body = raw("inbound_message__call_no_answer")
+    assert send(client, body, signed(body, ghl_signing_keys)).status_code == 200
+    assert len(outbound(fake_ghl)) == 1  # the caller was texted back
+    query = start_install(client, "hubspot")
+    code = fake_hubspot.authorize(PORTAL, query["redirect_uri"])
+    assert client.get(f"/oauth/hubspot/callback?code={code}&state={query['state']}").status_code == 302
+    with rt.sessions() as s:
+        subs = s.scalars(select(SubAccount).order_by(SubAccount.id)).all()
+        by_crm = {}
+        for sub in subs:
+            by_crm.setdefault(sub.provider, (sub.agency_id, []))[1].append(sub.id)
+    assert set(by_crm) == {"ghl", "hubspot"} and by_crm["ghl"][0] != by_crm["hubspot"][0]
+    return by_crm
 
 
 def sign(url: str, params: dict, token: str = AUTH_TOKEN) -> str:

@@ -13,38 +13,8 @@ from sqlalchemy import select, text
 
 from integration.models import SubAccount
 from tests.commands import run_cli as _cli
-from tests.marketplace import APP_ID, COMPANY, LOC_A, LOC_B, start_install as _start
-from tests.vendors.ghl import known_caller, outbound, raw, send, signed
-
-PORTAL = "62515"
-
-
-@pytest.fixture
-def agencies(client, rt, config, fake_ghl, fake_hubspot, ghl_signing_keys, fake_twilio, monkeypatch):
-    """A GoHighLevel agency (two locations, one missed caller texted back) and a HubSpot portal's
-    agency, both installed from their marketplaces; {"ghl": (agency id, [sub ids]), "hubspot": ...}."""
-    from dataclasses import replace
-    rt.config = replace(rt.config, ghl_app_id=APP_ID)
-    for loc, name in ((LOC_A, "Acme Plumbing"), (LOC_B, "Bright Dental")):
-        fake_ghl.add_location(loc, COMPANY, name)
-    fake_ghl.add_number(LOC_A, "+15125550100", default=True, sms=True)
-    query = _start(client, "ghl")
-    code = fake_ghl.authorize(query["redirect_uri"], company_id=COMPANY, locations=[LOC_A, LOC_B])
-    assert client.get(f"/oauth/ghl/callback?code={code}&state={query['state']}").status_code == 302
-    known_caller(fake_ghl)
-    body = raw("inbound_message__call_no_answer")
-    assert send(client, body, signed(body, ghl_signing_keys)).status_code == 200
-    assert len(outbound(fake_ghl)) == 1  # the caller was texted back
-    query = _start(client, "hubspot")
-    code = fake_hubspot.authorize(PORTAL, query["redirect_uri"])
-    assert client.get(f"/oauth/hubspot/callback?code={code}&state={query['state']}").status_code == 302
-    with rt.sessions() as s:
-        subs = s.scalars(select(SubAccount).order_by(SubAccount.id)).all()
-        by_crm = {}
-        for sub in subs:
-            by_crm.setdefault(sub.provider, (sub.agency_id, []))[1].append(sub.id)
-    assert set(by_crm) == {"ghl", "hubspot"} and by_crm["ghl"][0] != by_crm["hubspot"][0]
-    return by_crm
+from tests.marketplace import COMPANY, LOC_A, LOC_B, PORTAL, agency_signed_in, csrf
+from tests.vendors.ghl import outbound, raw, send, signed
 
 
 @pytest.fixture
@@ -325,29 +295,10 @@ def test_a_bulk_change_reaching_into_another_agency_changes_nothing(client, rt, 
 
 # ------------------------------------------------------------------ the agency page
 
-def _csrf(page: str) -> str:
-    import re
-    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-
-
-def _agency_signed_in(client):
-    """The agency page as the GoHighLevel agency's admin sees it, opened from GoHighLevel (SSO)."""
-    from dataclasses import replace
-
-    from tests.vendors.ghl import SSO_KEY, cryptojs_encrypt
-    rt = client.application.extensions["ringback"]
-    rt.config = replace(rt.config, ghl_sso_key=SSO_KEY)
-    user = {"userId": "u1", "companyId": COMPANY, "role": "admin", "type": "agency", "email": "owner@acme.example"}
-    assert client.post("/sso/ghl", json={"encryptedData": cryptojs_encrypt(user, SSO_KEY)}).status_code == 200
-    page = client.get("/agency")
-    assert page.status_code == 200 and "Change many at once" in page.get_data(as_text=True)
-    return page.get_data(as_text=True)
-
-
 def test_the_agency_page_makes_a_token_shown_once_and_revokes_it(client, agencies, fake_ghl):
-    page = _agency_signed_in(client)
+    page = agency_signed_in(client)
     assert f'Acme Plumbing<br><span class="muted">ghl {LOC_A}</span>' in page  # the CRM's own id beside the name
-    made = client.post("/agency/tokens", data={"csrf_token": _csrf(page), "name": "dashboards"})
+    made = client.post("/agency/tokens", data={"csrf_token": csrf(page), "name": "dashboards"})
     body = made.get_data(as_text=True)
     import re
     token = re.search(r'<code id="token-value">(rb_[^<]+)</code>', body).group(1)
@@ -356,18 +307,18 @@ def test_the_agency_page_makes_a_token_shown_once_and_revokes_it(client, agencie
     again = client.get("/agency").get_data(as_text=True)
     assert token not in again and token[:10] + "..." in again  # never shown again, only its prefix
     token_id = re.search(r'/agency/tokens/(\d+)/revoke', again).group(1)
-    revoked = client.post(f"/agency/tokens/{token_id}/revoke", data={"csrf_token": _csrf(again)})
+    revoked = client.post(f"/agency/tokens/{token_id}/revoke", data={"csrf_token": csrf(again)})
     assert revoked.status_code == 302
     assert _get(client, "/api/v1/sub-accounts", token).status_code == 401
-    refused = client.post("/agency/tokens", data={"csrf_token": _csrf(again), "name": ""})
+    refused = client.post("/agency/tokens", data={"csrf_token": csrf(again), "name": ""})
     assert refused.status_code == 400 and "give the token a name" in refused.get_data(as_text=True)
 
 
 def test_the_agency_page_switches_ticked_sub_accounts_off_and_undoes_it(client, agencies, tokens, fake_ghl,
                                                                          ghl_signing_keys):
     acme, bright = agencies["ghl"][1]
-    page = _agency_signed_in(client)
-    done = client.post("/agency/bulk", data={"csrf_token": _csrf(page), "select": "ticked", "sub_id": [str(acme)],
+    page = agency_signed_in(client)
+    done = client.post("/agency/bulk", data={"csrf_token": csrf(page), "select": "ticked", "sub_id": [str(acme)],
                                              "action": "off", "workflow": "missed_call_text_back", "pack": "dental"})
     assert done.status_code == 302
     page = client.get(done.headers["Location"]).get_data(as_text=True)
@@ -378,24 +329,24 @@ def test_the_agency_page_switches_ticked_sub_accounts_off_and_undoes_it(client, 
     assert _missed_caller(client, fake_ghl, ghl_signing_keys, 3) == 0
     import re
     change_id = re.search(r'/agency/bulk/(\d+)/undo', page).group(1)
-    undone = client.post(f"/agency/bulk/{change_id}/undo", data={"csrf_token": _csrf(page)})
+    undone = client.post(f"/agency/bulk/{change_id}/undo", data={"csrf_token": csrf(page)})
     assert undone.status_code == 302 and "undone" in client.get(undone.headers["Location"]).get_data(as_text=True)
     assert _missed_caller(client, fake_ghl, ghl_signing_keys, 4) == 1
     # Nothing ticked, or another agency's sub-account slipped into the form: refused, nothing changed.
-    empty = client.post("/agency/bulk", data={"csrf_token": _csrf(page), "select": "ticked", "action": "off",
+    empty = client.post("/agency/bulk", data={"csrf_token": csrf(page), "select": "ticked", "action": "off",
                                               "workflow": "follow_ups"})
     assert empty.status_code == 400 and "tick the sub-accounts" in empty.get_data(as_text=True)
     theirs = agencies["hubspot"][1][0]
-    reach = client.post("/agency/bulk", data={"csrf_token": _csrf(page), "select": "ticked",
+    reach = client.post("/agency/bulk", data={"csrf_token": csrf(page), "select": "ticked",
                                               "sub_id": [str(acme), str(theirs)], "action": "off",
                                               "workflow": "missed_call_text_back"})
     assert reach.status_code == 404 and "nothing was changed" in reach.get_data(as_text=True)
     assert all(s["text_back_enabled"] for s in _get(client, "/api/v1/sub-accounts", tokens["ghl"]).json[
         "sub_accounts"])
-    garbage = client.post("/agency/bulk", data={"csrf_token": _csrf(page), "select": "ticked", "sub_id": ["abc"],
+    garbage = client.post("/agency/bulk", data={"csrf_token": csrf(page), "select": "ticked", "sub_id": ["abc"],
                                                 "action": "off", "workflow": "follow_ups"})
     assert garbage.status_code == 400 and "not ids" in garbage.get_data(as_text=True)
-    assert client.post("/agency/bulk/999/undo", data={"csrf_token": _csrf(page)}).status_code == 404
+    assert client.post("/agency/bulk/999/undo", data={"csrf_token": csrf(page)}).status_code == 404
 
 
 def test_a_location_user_cannot_change_many_or_make_tokens(client, agencies):
@@ -409,7 +360,7 @@ def test_a_location_user_cannot_change_many_or_make_tokens(client, agencies):
     assert client.post("/sso/ghl", json={"encryptedData": cryptojs_encrypt(user, SSO_KEY)}).status_code == 200
     page = client.get("/agency").get_data(as_text=True)
     assert "Change many at once" not in page and "API tokens" not in page
-    token = _csrf(client.get(f"/settings/{agencies['ghl'][1][0]}").get_data(as_text=True))
+    token = csrf(client.get(f"/settings/{agencies['ghl'][1][0]}").get_data(as_text=True))
     for path, data in (("/agency/tokens", {"name": "mine"}), ("/agency/bulk", {"select": "all", "action": "off",
                                                                                "workflow": "follow_ups"}),
                        ("/agency/tokens/1/revoke", {}), ("/agency/bulk/1/undo", {})):

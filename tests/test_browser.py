@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import shutil
+from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 import requests
@@ -200,5 +202,76 @@ def test_connect_twilio_pick_a_number_and_send_a_test_text(request, browser, db_
         wired = next(n for n in fake_twilio.numbers.values() if n["phone_number"] == number)
         assert wired["sms_url"] == server["url"] + "/webhooks/twilio/sms"
         page.close()
+    finally:
+        server["stop"]()
+
+
+def test_an_agency_admin_reads_sorts_narrows_and_exports_the_dashboard(request, browser, db_url, fake_twilio,
+                                                                       tmp_path):
+    """An agency admin opens Ringback from GoHighLevel's agency view (its SSO), goes to the
+    dashboard, sorts the sub-accounts by revenue, narrows to one of them, and downloads the CSV;
+    the figures on screen are the report's for that period."""
+    from playwright.sync_api import expect
+
+    from bench.agency_history import generate
+    from integration import report
+    from integration.db import make_engine, make_sessionmaker
+    engine = make_engine(db_url)
+    sessions = make_sessionmaker(engine)
+    history = generate(sessions, subs=6, days=40, calls=1500, company="GNb7aIv4rQFVb9iwNl5K")
+    today = history.until.date()
+    with sessions() as s:
+        expected = report.collect(s, sub_account_ids=history.sub_ids, since=today - timedelta(days=29), until=today)
+        sub_id = history.sub_ids[0]
+        from integration.models import SubAccount
+        sub = s.get(SubAccount, sub_id)
+        local_today = history.until.astimezone(ZoneInfo(sub.timezone)).date()
+        one = report.collect(s, sub_account_ids=[sub_id], since=local_today - timedelta(days=6), until=local_today,
+                             tz=sub.timezone)
+    engine.dispose()
+    server = start_server(request, db_url, fake_twilio, tmp_path, env_extra={"GHL_SSO_KEY": SSO_KEY})
+    user = {"userId": "MKQJ7wOVVmNOMvrnKKKK", "companyId": "GNb7aIv4rQFVb9iwNl5K", "role": "admin",
+            "type": "agency", "userName": "Sam Owner", "email": "sam@agency.example"}
+    try:
+        with LoopbackServer(ghl_host(server["url"], cryptojs_encrypt(user, SSO_KEY))) as host:
+            page = browser.new_page()
+            page.goto(f"{host.url}/v2/location/agency/custom-page-link/ringback")
+            frame = page.frame_locator("#ringback")
+            expect(frame.locator("h1")).to_have_text("Ringback", timeout=15000)
+            frame.locator("#open-dashboard").click()
+            expect(frame.locator("h1")).to_have_text("Dashboard")
+            expect(frame.locator("#t-missed")).to_have_text(str(expected.total.missed_calls))
+            expect(frame.locator("#t-booked")).to_have_text(str(expected.total.booked))
+            expect(frame.locator("#t-revenue")).to_have_text(f"${expected.total.revenue:,.0f}")
+            expect(frame.locator("#by-day-table tr:last-child th:nth-child(9)")).to_have_text(
+                f"${expected.total.revenue:,.2f}")  # the total to the cent
+            expect(frame.locator("#funnel-texted")).to_contain_text(str(expected.total.texted))
+            expect(frame.locator("#by-day svg rect")).to_have_count(2 * 30)
+
+            frame.locator("#sort-revenue").click()
+            expect(frame.locator("#sort-revenue")).to_contain_text("▼")
+            cells = frame.locator("#by-sub tr td:nth-child(9)").all_inner_texts()
+            amounts = [float(c.strip("$").replace(",", "")) for c in cells]
+            assert len(amounts) == 6 and amounts == sorted(amounts, reverse=True)
+
+            frame.locator("#sub").select_option(str(sub_id))
+            frame.locator("#period").select_option("7")
+            frame.locator("#show").click()
+            expect(frame.locator("#scope")).to_contain_text(sub.name)
+            expect(frame.locator("#t-missed")).to_have_text(str(one.total.missed_calls))
+            expect(frame.locator("#by-sub")).to_have_count(0)  # one sub-account: no table of them
+
+            with page.expect_download() as download:
+                frame.locator("#csv-days").click()
+            rows = download.value.path().read_text().splitlines()
+            assert rows[0].startswith("day,missed_calls,texted") and rows[-1].startswith("total,")
+            assert rows[-1].split(",")[1] == str(one.total.missed_calls)
+
+            frame.locator("#period").select_option("custom")
+            frame.locator("#since").fill("2026-05-02")
+            frame.locator("#until").fill("2026-05-01")
+            frame.locator("#show").click()
+            expect(frame.locator("#dashboard-error")).to_contain_text("until: the last day is before the first")
+            page.close()
     finally:
         server["stop"]()

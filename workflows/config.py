@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import time
 
 import holidays as holidays_lib
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates, validates_schema
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate, validates, validates_schema
 
 from .followups import MAX_TOUCHES, FollowUpSettings
 from .phones import UnusableNumber, to_e164
@@ -23,8 +23,10 @@ WORKFLOWS = {
     "follow_ups": "Follow-ups",
     "escalation": "Escalation",
     "booking_sync": "Booking sync",
+    "weekly_summary": "Weekly summary",
 }
 MERGE_FIELDS = {"first_name", "business_name", "booking_link", "when"}
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 class BadWorkflowSettings(ValueError):
@@ -114,8 +116,23 @@ class BookingSyncSchema(_Base):
     lost_after_days = fields.Integer(validate=validate.Range(1, 90), load_default=7)
 
 
+class WeeklySummarySchema(_Base):
+    """The business owner's weekly email: on unless switched off (for a sub-account or agency-wide);
+    sent only to the addresses given."""
+    to = fields.List(fields.Email(), validate=validate.Length(max=5), load_default=list)
+    day = fields.String(validate=validate.OneOf(DAYS), load_default="mon")
+    hour = fields.Integer(validate=validate.Range(0, 23), load_default=8)
+
+    @pre_load
+    def _addresses(self, data, **_):
+        """``to`` may be written as one string, addresses separated by commas (the CLI's --set)."""
+        if isinstance(data.get("to"), str):
+            data = dict(data, to=[a.strip() for a in data["to"].split(",") if a.strip()])
+        return data
+
+
 SCHEMAS = {"reply_router": ReplyRouterSchema, "follow_ups": FollowUpsSchema, "escalation": EscalationSchema,
-           "booking_sync": BookingSyncSchema}
+           "booking_sync": BookingSyncSchema, "weekly_summary": WeeklySummarySchema}
 
 
 @dataclass(frozen=True)
@@ -256,3 +273,16 @@ PACKS = {
         "booking_sync": {"average_job_value": 450.0, "lost_after_days": 7},
     },
 }
+
+
+@dataclass(frozen=True)
+class WeeklySummary:
+    enabled: bool
+    to: tuple[str, ...]
+    day: str  # mon..sun, in the sub-account's time zone
+    hour: int  # 0-23, local
+
+
+def summary_settings(values: dict) -> WeeklySummary:
+    d = validate_settings("weekly_summary", values)
+    return WeeklySummary(d["enabled"], tuple(d["to"]), d["day"], d["hour"])

@@ -187,3 +187,52 @@ def sync_retry(op_ids) -> None:
         failed += "failed" in outcome.summary
     if failed:
         raise SystemExit(1)
+
+
+@main.group(help="The business owners' weekly summary emails (sent hourly by the worker when due).")
+def summaries() -> None:
+    pass
+
+
+@summaries.command("send", help="Send the summaries due now; with --subaccount ID --now, that one now, whatever "
+                                "the day (again, if already sent: to check the mail setup).")
+@click.option("--subaccount", "sub_id", type=int, default=None, help="Only this sub-account.")
+@click.option("--now", "force", is_flag=True, help="Send now, whatever the day and hour (needs --subaccount).")
+def summaries_send(sub_id, force) -> None:
+    from .. import summaries as summaries_mod
+
+    if force and sub_id is None:
+        raise click.UsageError("--now needs --subaccount ID (it sends whatever the day)")
+    rt = _runtime(_config())
+    if sub_id is not None:
+        with rt.sessions() as s:
+            found = s.get(SubAccount, sub_id) if 0 < sub_id < 2**31 else None
+            if found is None:
+                raise click.ClickException(f"no sub-account {sub_id} (see `ringback subaccount list`)")
+    lines = summaries_mod.send_due(rt, sub_ids=[sub_id] if sub_id is not None else None, force=force)
+    for line in lines:
+        click.echo(line)
+    if not lines:
+        click.echo("no summary is due now (each goes out on its day and hour, in the sub-account's time zone)")
+    if any(": not sent:" in line or "no address" in line for line in lines):
+        raise SystemExit(1)
+
+
+@summaries.command("preview", help="Print the summary a sub-account's owner would get now (nothing is sent).")
+@click.option("--subaccount", "sub_id", type=int, required=True)
+def summaries_preview(sub_id) -> None:
+    from .. import summaries as summaries_mod
+    from ..models import utcnow
+    from ..settings_store import summary_settings
+
+    rt = _runtime(_config())
+    with rt.sessions() as s:
+        sub = s.get(SubAccount, sub_id) if 0 < sub_id < 2**31 else None
+        if sub is None:
+            raise click.ClickException(f"no sub-account {sub_id} (see `ringback subaccount list`)")
+        settings = summary_settings(s, sub)
+        email = summaries_mod.compose(s, rt.config, sub, settings.to, utcnow())
+    click.echo(f"To: {', '.join(settings.to) or '(no address: --set to=owner@example.com)'}"
+               f"{'' if settings.enabled else ' (switched off)'}")
+    click.echo(f"Subject: {email.subject}\n")
+    click.echo(email.text)

@@ -14,9 +14,12 @@ from .subaccount_cmds import subaccount
 
 
 @subaccount.command("workflow", help="Show or change one workflow of a sub-account: reply_router, follow_ups, "
-                                     "escalation, booking_sync. With --agency, the defaults of its agency.")
+                                     "escalation, booking_sync, weekly_summary (the owner's email: --set "
+                                     "to=owner@example.com --set day=mon --set hour=8). With --agency, the defaults "
+                                     "of its agency.")
 @click.argument("sub_id", type=int)
-@click.argument("name", type=click.Choice(["reply_router", "follow_ups", "escalation", "booking_sync"]))
+@click.argument("name", type=click.Choice(["reply_router", "follow_ups", "escalation", "booking_sync",
+                                           "weekly_summary"]))
 @click.option("--agency", is_flag=True, help="Change the agency's defaults (every sub-account without its own value).")
 @click.option("--on/--off", "enabled", default=None, help="Switch the workflow on or off.")
 @click.option("--set", "pairs", multiple=True, metavar="KEY=VALUE",
@@ -43,7 +46,7 @@ def subaccount_workflow(sub_id, name, agency, enabled, pairs) -> None:
                     save_workflow(s, None, name, agency_id=sub.agency_id, enabled=enabled, **values)
                 else:
                     save_workflow(s, sub, name, enabled=enabled, **values)
-            effective = validate_settings(name, workflow_values(s, sub).get(name, {}))
+            effective = validate_settings(name, workflow_values(s, sub, names=(name,)).get(name, {}))
     except (BadWorkflowSettings, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"{name} for {sub.name} (#{sub.id}): {'ON' if effective['enabled'] else 'OFF'}")

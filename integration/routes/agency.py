@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, redirect, render_template, request, url_for
+from flask import Blueprint, Response, redirect, render_template, request, url_for
+from marshmallow import ValidationError
 from sqlalchemy import select
 
 from workflows.config import PACKS
 
-from .. import agency_view, api_tokens, bulk, numbers, twilio_accounts, viewer
+from .. import agency_view, api_tokens, attention, bulk, dashboard, numbers, sync, twilio_accounts, viewer
+from ..worker import tasks
 from ..models import utcnow
 from . import access, rt
 
@@ -46,6 +48,95 @@ def agency():
     if who is None:
         return access.page(401, "Open Ringback from your CRM", "The agency view opens from inside your CRM's agency account.")
     return _agency_page(who)
+
+
+@bp.get("/agency/dashboard")
+def agency_dashboard():
+    """The numbers of the sub-accounts this viewer may see (an agency user: all of the agency's;
+    a location user: their own), for a period, in total, by day and by sub-account; ?format=csv
+    exports the table shown."""
+    who = viewer.current()
+    if who is None:
+        return access.page(401, "Open Ringback from your CRM", "The dashboard opens from inside your CRM.")
+    try:
+        query = dashboard.parse(request.args)
+    except ValidationError as exc:
+        field, why = next(iter(exc.normalized_messages().items()))
+        return _dashboard_page(who, None, error=f"{field}: {'; '.join(why) if isinstance(why, list) else why}"), 400
+    try:
+        with rt().read_sessions() as s:
+            board = dashboard.build(s, agency_view.agency_subs(s, who.agency_id, who.sub_ids), query)
+    except LookupError:
+        log.warning("dashboard refused key=dashboard.not_visible viewer=%s sub=%s", who.user, query["sub"])
+        return access.page(404, "No such sub-account", "It is not one of the sub-accounts you can see.")
+    if query["format"] == "csv":
+        scope = f"sub-account-{board.scope.id}" if board.scope else "all"
+        name = f"ringback-{scope}-{query['table']}-{board.since}-{board.until}.csv"
+        return Response(dashboard.as_csv(board, query["table"]), mimetype="text/csv",
+                        headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    return _dashboard_page(who, board)
+
+
+def _dashboard_page(who, board, error: str | None = None):
+    if board is None:
+        with rt().read_sessions() as s:
+            subs = agency_view.agency_subs(s, who.agency_id, who.sub_ids)
+        query = dashboard.DEFAULTS
+        return render_template("dashboard.html", viewer=who, board=None, subs=subs, query=query, error=error,
+                               args=request.args)
+    return render_template("dashboard.html", viewer=who, board=board, subs=board.subs, query=board.query,
+                           error=error, args=request.args, funnel=dashboard.funnel(board.summary.total),
+                           by_day=dashboard.by_day(board.days), to_text=dashboard.to_text(board.summary),
+                           link=lambda **over: url_for("agency.agency_dashboard", **dashboard.link_args(board.query, **over)))
+
+
+@bp.get("/agency/health")
+def agency_health():
+    """What needs attention first across the viewer's sub-accounts, each with its one fix, and the
+    CRM writes that failed for good, each retried from here (or all at once)."""
+    who = viewer.current()
+    if who is None:
+        return access.page(401, "Open Ringback from your CRM", "The health list opens from inside your CRM.")
+    return _health_page(who)
+
+
+def _health_page(who, error: str | None = None):
+    now = utcnow()
+    with rt().read_sessions() as s:
+        subs = agency_view.agency_subs(s, who.agency_id, who.sub_ids)
+        found = attention.concerns(s, rt().config, rt().vault, subs, now)
+        writes = attention.failed_writes(s, subs)
+        names = {sub.id: sub for sub in subs}
+    troubled = len({c.sub.id for c in found})
+    return render_template("health.html", viewer=who, concerns=found, writes=writes, subs=names, now=now,
+                           troubled=troubled, total=len(subs), error=error)
+
+
+@bp.post("/agency/sync/retry")
+def agency_sync_retry():
+    """Put failed CRM writes back in line (the ticked one, or all of the viewer's) and apply them
+    now through the worker; the page says how many went back."""
+    who = viewer.current()
+    if who is None:
+        return access.page(401, "Open Ringback from your CRM", "The health list opens from inside your CRM.")
+    raw = request.form.get("op_id", "")
+    with rt().read_sessions() as s:
+        mine = {op.id for op in attention.failed_writes(
+            s, agency_view.agency_subs(s, who.agency_id, who.sub_ids), limit=100_000)}
+    if raw:
+        if not raw.isdigit() or int(raw) not in mine:
+            log.warning("sync retry refused key=sync.not_visible viewer=%s op=%s", who.user, raw[:20])
+            return _health_page(who, error=f"no failed CRM write {raw[:20]} among your sub-accounts'"), 404
+        chosen = [int(raw)]
+    else:
+        chosen = sorted(mine)
+    if not chosen:
+        return _health_page(who, error="there are no failed CRM writes to retry"), 400
+    recoveries = sync.retry(rt(), chosen)
+    for recovery_id in recoveries:
+        tasks.sync_recovery(recovery_id)
+    log.info("sync retry viewer=%s writes=%d recoveries=%d", who.user, len(chosen), len(recoveries))
+    return redirect(url_for("agency.agency_health", retried=len(chosen)))
 
 
 def _agency_user():
@@ -138,13 +229,12 @@ def agency_bulk_undo(change_id: int):
 def _agency_page(who, twilio_error: str | None = None, token_error: str | None = None, bulk_error: str | None = None,
                  new_token: dict | None = None):
     from ..models import TwilioAccount
-    with rt().sessions() as s:
+    with rt().read_sessions() as s:
         scope = (TwilioAccount.agency_id == who.agency_id) if who.agency_id is not None \
             else TwilioAccount.agency_id.is_(None)
         twilio = s.scalar(select(TwilioAccount).where(scope))
         now = utcnow()
-        rows = [agency_view.row(s, rt().config, sub, now)
-                for sub in agency_view.agency_subs(s, who.agency_id, who.sub_ids)]
+        rows = agency_view.rows(s, rt().config, agency_view.agency_subs(s, who.agency_id, who.sub_ids), now)
         tokens = api_tokens.listed(s, who.agency_id) if who.agency_id is not None else []
         changes = bulk.listed(s, who.agency_id, limit=20) if who.agency_id is not None else []
         names = {r.sub.id: r.sub.name for r in rows}

@@ -17,17 +17,16 @@ from sqlalchemy import func, select
 from connectors import registry
 from connectors.base import SendError, load_json
 from workflows import templates
-from workflows.config import PACKS, WORKFLOWS, validate_settings
+from workflows.config import DAYS, PACKS, WORKFLOWS, validate_settings
 from workflows.hours import BadSchedule, WeeklySchedule, zone
 from workflows.phones import UnusableNumber, to_e164
 from workflows.stages import LABELS, STAGES
 
 from .. import installation_health, report, senders, texting, viewer
 from ..db import transaction
-from ..models import Installation, Message, SubAccount, utcnow
+from ..models import CRM_TEXT_STATUS, Installation, Message, SubAccount, utcnow
 from ..settings_store import (apply_pack, save_stage_mapping, save_text_back, save_workflow, stage_mapping,
-                              text_back_settings, texts_through_crm, workflow_values)
-from ..worker.handlers import CRM_TEXT_STATUS
+                              summary_settings, text_back_settings, texts_through_crm, workflow_values)
 from . import access, rt
 
 log = logging.getLogger("ringback.settings")
@@ -103,7 +102,7 @@ def _page_data(s, sub) -> dict:
         Message.sub_account_id == sub.id, Message.direction == "outbound", Message.status.in_(("undelivered", "failed")),
         Message.created_at >= since).order_by(Message.id.desc()).limit(10)).all()
     return {"sub": sub, "settings": settings, "installation": inst, "mapping": stage_mapping(s, sub),
-            "undelivered": undelivered,
+            "undelivered": undelivered, "summary": summary_settings(s, sub), "days": DAYS,
             "pack": pack, "workflow_names": WORKFLOWS, "packs": {k: v["label"] for k, v in PACKS.items()},
             "stages": [(k, LABELS[k]) for k in STAGES], "previews": previews, "missed": missed, "counts": counts,
             "warnings": _warnings(s, sub, settings, inst), "is_crm": registry.crm(sub.provider) is not None,
@@ -223,6 +222,8 @@ def _workflow_form(form) -> dict[str, dict]:
                        "no_booking_hours": number("no_booking_hours")},
         "booking_sync": {"average_job_value": number("average_job_value", float),
                          "lost_after_days": number("lost_after_days")},
+        "weekly_summary": {"to": _lines(form.get("summary_to", "")), "day": form.get("summary_day") or None,
+                           "hour": number("summary_hour")},
     }
     # An emptied wording box goes back to Ringback's wording (None clears it); other empty
     # fields keep what was set.

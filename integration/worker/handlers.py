@@ -17,7 +17,7 @@ from workflows.phones import UnusableNumber, to_e164
 from workflows.statuses import call_rank, message_advances, recovery_advances
 
 from .. import actions, sequence, settings_store, sync
-from ..models import InboxEvent, Message, OptOut, Recovery, Step, SubAccount
+from ..models import CRM_TEXT_STATUS, InboxEvent, Message, OptOut, Recovery, Step, SubAccount
 from ..statements import (CALLER_STATE, JOIN_RECOVERY, SELECT_CALL, SELECT_OPEN_RECOVERY, UPDATE_CALL,
                          UPDATE_RECOVERY, calls_table, recoveries_table)
 from ..settings_store import crm_sends_texts, text_back_settings, texts_through_crm
@@ -317,7 +317,6 @@ def handle_delivery(s: Session, upd: DeliveryUpdate, now: datetime) -> Outcome:
 
 
 DOUBLE_TEXT_WINDOW = timedelta(minutes=2)
-CRM_TEXT_STATUS = "sent_by_crm"  # a text the CRM itself sent a caller Ringback had just texted
 
 
 def handle_crm_text(s: Session, ev, text: CrmText, now: datetime) -> Outcome:

@@ -157,3 +157,11 @@ def sender_checks() -> None:
     checked = sender_check.check_due(runtime.current())
     if checked:
         log.info("sender checks: %d sub-account(s) checked", checked)
+
+
+@huey.periodic_task(crontab(minute="7"))
+def weekly_summaries() -> None:
+    """Hourly: the business owners' weekly summaries that are due (integration.summaries)."""
+    from .. import summaries
+    for line in summaries.send_due(runtime.current()):
+        log.info("weekly summary: %s", line)
