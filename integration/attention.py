@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from connectors import registry
 
-from . import texting
+from . import sync, texting
 from .installation_health import ago
 from .models import CRM_TEXT_STATUS, Call, Installation, Message, SubAccount, SyncOp
 from .settings_store import text_back_settings, workflow_rows_many
@@ -114,3 +114,21 @@ def failed_writes(s, subs: list[SubAccount], limit: int = 200) -> list[SyncOp]:
     return list(s.scalars(select(SyncOp).where(SyncOp.sub_account_id.in_([sub.id for sub in subs] or [-1]),
                                                SyncOp.status == "failed")
                           .order_by(SyncOp.updated_at.desc(), SyncOp.id.desc()).limit(limit)))
+
+
+class NotTheirs(LookupError):
+    """A CRM write that is not a failed write of these sub-accounts."""
+
+
+def retry_failed(rt, subs: list[SubAccount], op_ids: list[int] | None) -> tuple[list[int], list[int]]:
+    """Put failed CRM writes of ``subs`` back in line (``op_ids``, else all of them): (the writes,
+    their recoveries to run again). NotTheirs, nothing changed, when an id is not one of them."""
+    with rt.read_sessions() as s:
+        theirs = set(s.scalars(select(SyncOp.id).where(
+            SyncOp.sub_account_id.in_([sub.id for sub in subs] or [-1]), SyncOp.status == "failed")))
+    if op_ids is not None:
+        foreign = [i for i in op_ids if i not in theirs]
+        if foreign:
+            raise NotTheirs(foreign[0])
+    chosen = sorted(theirs if op_ids is None else set(op_ids))
+    return chosen, (sync.retry(rt, chosen) if chosen else [])

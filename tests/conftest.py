@@ -349,6 +349,18 @@ def agencies(client, rt, config, fake_ghl, fake_hubspot, ghl_signing_keys, fake_
     return by_crm
 
 
+@pytest.fixture
+def tokens(agencies, config, monkeypatch):
+    """A token per agency, made as an agency admin makes one: `ringback agency token create`."""
+    from tests.commands import run_cli
+    made = {}
+    for crm, (agency_id, _) in agencies.items():
+        result = run_cli(config, monkeypatch, "agency", "token", "create", "--agency", str(agency_id),
+                         "--name", f"{crm} reporting")
+        made[crm] = result.stdout.strip().splitlines()[0]
+    return made
+
+
 def sign(url: str, params: dict, token: str = AUTH_TOKEN) -> str:
     """Twilio's X-Twilio-Signature for ``params`` posted to ``url``."""
     return RequestValidator(token).compute_signature(url, params)

@@ -105,3 +105,29 @@ def test_calls_that_stopped_arriving_are_noticed(client, rt):
     page = client.get("/agency/health").get_data(as_text=True)
     quiet = [name for kind, name in _concerns(page) if kind == "quiet"]
     assert len(quiet) == 2 and "no call heard for 5 d" in page and "webhooks may have stopped" in page
+
+
+def test_the_api_gives_the_same_list_and_retries_all_or_named_writes(client, rt, agencies, tokens, fake_ghl,
+                                                                     ghl_signing_keys):
+    headers = {"Authorization": f"Bearer {tokens['ghl']}"}
+    [(opp_id, opportunity)] = list(fake_ghl.opportunities.items())
+    del fake_ghl.opportunities[opp_id]
+    body = raw("inbound_message__sms_reply")
+    assert send(client, body, signed(body, ghl_signing_keys)).status_code == 200
+    health = client.get("/api/v1/health", headers=headers).json
+    assert [(c["kind"], c["sub_account_name"]) for c in health["concerns"]] == [
+        ("not_texting", "Bright Dental"), ("failed_writes", "Acme Plumbing")]
+    assert health["concerns"][0]["crm_account_id"] == LOC_B
+    [write] = health["failed_writes"]
+    assert write["write"] == "stage" and "Opportunity not found" in write["error"]
+    theirs = client.get("/api/v1/health", headers={"Authorization": f"Bearer {tokens['hubspot']}"}).json
+    assert theirs["failed_writes"] == [] and all(c["sub_account_name"] != "Acme Plumbing" for c in theirs["concerns"])
+    refused = client.post("/api/v1/failed-writes/retry", headers={"Authorization": f"Bearer {tokens['hubspot']}"},
+                          json={"ids": [write["id"]]})
+    assert refused.status_code == 404  # another agency's write: as if it did not exist, nothing done
+    assert client.post("/api/v1/failed-writes/retry", headers=headers, json={}).status_code == 422
+    fake_ghl.opportunities[opp_id] = opportunity
+    done = client.post("/api/v1/failed-writes/retry", headers=headers, json={"all": True})
+    assert done.status_code == 200 and done.json == {"retried": [write["id"]]}
+    assert client.get("/api/v1/health", headers=headers).json["failed_writes"] == []
+    assert fake_ghl.stage_name(fake_ghl.opportunities[opp_id]) == "Replied"

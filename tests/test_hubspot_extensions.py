@@ -104,3 +104,15 @@ def test_a_bad_settings_change_is_refused_and_nothing_saved(client, rt, hubspot_
     assert refused.status_code == 400 and says in refused.json["error"]
     with rt.sessions() as s:
         assert s.scalars(select(WorkflowSetting).where(WorkflowSetting.sub_account_id == hubspot_sub.id)).all() == []
+
+
+def test_a_hubspot_only_agency_reaches_its_dashboard_from_the_card(client, rt, recovered):
+    """No agency view in HubSpot: the portal's user opens the settings page from the card, and its
+    dashboard from there (the portal's own numbers, nothing else)."""
+    import re
+    card = fetch(client, f"/hubspot/extension/recovery?objectType=0-1&objectId={CONTACT_ID}")
+    page = client.get(client.get(card.json["settings_url"].removeprefix(PUBLIC_URL)).headers["Location"])
+    link = re.search(r'<a href="([^"]+)" id="open-dashboard">', page.get_data(as_text=True)).group(1)
+    board = client.get(link.replace("&amp;", "&")).get_data(as_text=True)
+    assert re.search(r'<b id="t-booked">1</b>', board) and re.search(r'<b id="t-revenue">\$180</b>', board)
+    assert "No such sub-account" in client.get(f"/agency/dashboard?sub={recovered.id + 1}").get_data(as_text=True)

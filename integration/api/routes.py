@@ -10,11 +10,12 @@ from flask_smorest import Blueprint, abort
 from flask_smorest.error_handler import ErrorSchema
 from werkzeug.exceptions import HTTPException
 
-from .. import agency_view, api_tokens, bulk, report
+from .. import agency_view, api_tokens, attention, bulk, report
 from ..models import SubAccount, utcnow
 from ..routes import rt
-from .schemas import (BulkChangeInSchema, BulkChangeListSchema, BulkChangeSchema, ReportQuerySchema, ReportSchema,
-                      SubAccountListSchema, SubAccountSchema)
+from ..worker import tasks
+from .schemas import (BulkChangeInSchema, BulkChangeListSchema, BulkChangeSchema, HealthSchema, ReportQuerySchema,
+                      ReportSchema, RetryInSchema, RetryOutSchema, SubAccountListSchema, SubAccountSchema)
 
 log = logging.getLogger("ringback.api")
 blp = Blueprint("api_v1", __name__, url_prefix="/api/v1", description="An agency's sub-accounts and numbers")
@@ -165,3 +166,41 @@ def undo_bulk_change(change_id: int):
         answer = _change(bulk.undo(s, g.api_agency_id, change_id, actor))
     log.info("bulk change %s undone by %s", change_id, actor)
     return answer
+
+
+@blp.route("/health")
+@blp.doc(security=SECURITY)
+@blp.response(200, HealthSchema)
+@blp.alt_response(401, schema=ErrorSchema, description="No live agency API token")
+def health():
+    """What needs attention first across the agency's sub-accounts, each with its one fix, and the CRM writes
+    that failed for good (the page /agency/health)"""
+    with rt().read_sessions() as s:
+        subs = agency_view.agency_subs(s, g.api_agency_id)
+        found = attention.concerns(s, rt().config, rt().vault, subs, utcnow())
+        writes = attention.failed_writes(s, subs)
+    return {"concerns": [{"sub_account": c.sub.id, "sub_account_name": c.sub.name, "crm_account_id": c.sub.external_id,
+                          "kind": c.kind, "what": c.what, "fix": c.fix, "count": c.count} for c in found],
+            "failed_writes": [{"id": op.id, "sub_account": op.sub_account_id, "recovery": op.recovery_id,
+                               "write": op.op, "error": op.last_error, "attempts": op.attempts,
+                               "last_tried": op.updated_at} for op in writes]}
+
+
+@blp.route("/failed-writes/retry", methods=["POST"])
+@blp.doc(security=SECURITY)
+@blp.arguments(RetryInSchema)
+@blp.response(200, RetryOutSchema)
+@blp.alt_response(401, schema=ErrorSchema, description="No live agency API token")
+@blp.alt_response(404, schema=ErrorSchema, description="An id is not a failed write of this agency's (nothing done)")
+def retry_failed_writes(body: dict):
+    """Put failed CRM writes back in line (these ids, or all): the worker applies them now"""
+    with rt().read_sessions() as s:
+        subs = agency_view.agency_subs(s, g.api_agency_id)
+    try:
+        chosen, recoveries = attention.retry_failed(rt(), subs, None if body.get("all") else body["ids"])
+    except attention.NotTheirs as exc:
+        abort(404, message=f"no failed CRM write {exc.args[0]} in this agency: nothing was retried")
+    for recovery_id in recoveries:
+        tasks.sync_recovery(recovery_id)
+    log.info("failed writes retried by api:%s: %d", g.api_token_name, len(chosen))
+    return {"retried": chosen}

@@ -125,3 +125,46 @@ class BulkChangeSchema(Schema):
 
 class BulkChangeListSchema(Schema):
     bulk_changes = fields.List(fields.Nested(BulkChangeSchema), required=True)
+
+
+class ConcernSchema(Schema):
+    sub_account = fields.Integer(required=True)
+    sub_account_name = fields.String(required=True)
+    crm_account_id = fields.String(required=True, metadata={"description": "The CRM's own id of the sub-account"})
+    kind = fields.String(required=True, metadata={
+        "description": "not_texting, token, quiet (calls stopped arriving), failed_writes, doubled (the CRM's own "
+                       "text back too), catch_up; listed in this order of urgency"})
+    what = fields.String(required=True)
+    fix = fields.String(required=True, metadata={"description": "The one thing to do"})
+    count = fields.Integer(required=True, metadata={"description": "Callers, writes or texts concerned"})
+
+
+class FailedWriteSchema(Schema):
+    id = fields.Integer(required=True)
+    sub_account = fields.Integer(required=True)
+    recovery = fields.Integer(required=True)
+    write = fields.String(required=True, metadata={"description": "contact, deal, stage, note, task, text_status..."})
+    error = fields.String(allow_none=True, required=True, metadata={"description": "What the CRM answered"})
+    attempts = fields.Integer(required=True)
+    last_tried = fields.DateTime(required=True)
+
+
+class HealthSchema(Schema):
+    concerns = fields.List(fields.Nested(ConcernSchema), required=True)
+    failed_writes = fields.List(fields.Nested(FailedWriteSchema), required=True)
+
+
+class RetryInSchema(Schema):
+    """Which failed writes: exactly one of these."""
+    ids = fields.List(fields.Integer(validate=ROW_ID), validate=validate.Length(min=1, max=1000))
+    all = fields.Boolean(metadata={"description": "Every failed write of the agency's sub-accounts"})
+
+    @validates_schema
+    def _one_way(self, data, **_kwargs):
+        if bool(data.get("ids")) == bool(data.get("all")):
+            raise ValidationError("choose the writes one way: ids, or all: true")
+
+
+class RetryOutSchema(Schema):
+    retried = fields.List(fields.Integer(), required=True, metadata={
+        "description": "The writes put back in line (the worker applies them now)"})

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from workflows.config import PACKS
 
-from .. import agency_view, api_tokens, attention, bulk, dashboard, numbers, sync, twilio_accounts, viewer
+from .. import agency_view, api_tokens, attention, bulk, dashboard, numbers, twilio_accounts, viewer
 from ..worker import tasks
 from ..models import utcnow
 from . import access, rt
@@ -121,18 +121,16 @@ def agency_sync_retry():
         return access.page(401, "Open Ringback from your CRM", "The health list opens from inside your CRM.")
     raw = request.form.get("op_id", "")
     with rt().read_sessions() as s:
-        mine = {op.id for op in attention.failed_writes(
-            s, agency_view.agency_subs(s, who.agency_id, who.sub_ids), limit=100_000)}
-    if raw:
-        if not raw.isdigit() or int(raw) not in mine:
-            log.warning("sync retry refused key=sync.not_visible viewer=%s op=%s", who.user, raw[:20])
-            return _health_page(who, error=f"no failed CRM write {raw[:20]} among your sub-accounts'"), 404
-        chosen = [int(raw)]
-    else:
-        chosen = sorted(mine)
+        subs = agency_view.agency_subs(s, who.agency_id, who.sub_ids)
+    try:
+        if raw and not (raw.isascii() and raw.isdigit() and len(raw) <= 12):  # ("²".isdigit() is true)
+            raise attention.NotTheirs(raw)
+        chosen, recoveries = attention.retry_failed(rt(), subs, [int(raw)] if raw else None)
+    except attention.NotTheirs:
+        log.warning("sync retry refused key=sync.not_visible viewer=%s op=%s", who.user, raw[:20])
+        return _health_page(who, error=f"no failed CRM write {raw[:20]} among your sub-accounts'"), 404
     if not chosen:
         return _health_page(who, error="there are no failed CRM writes to retry"), 400
-    recoveries = sync.retry(rt(), chosen)
     for recovery_id in recoveries:
         tasks.sync_recovery(recovery_id)
     log.info("sync retry viewer=%s writes=%d recoveries=%d", who.user, len(chosen), len(recoveries))
