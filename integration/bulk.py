@@ -15,7 +15,7 @@ from sqlalchemy import delete, select
 from workflows import config
 
 from .models import BulkChange, SubAccount, WorkflowSetting, utcnow
-from .settings_store import PACK_WORKFLOWS, SUMMARY, TEXT_BACK, apply_pack, save_workflow
+from .settings_store import PACK_WORKFLOWS, SUMMARY, TEXT_BACK, apply_pack, save_agency_text_back, save_workflow
 
 WORKFLOWS = (TEXT_BACK, *PACK_WORKFLOWS, SUMMARY)
 
@@ -86,6 +86,40 @@ def pack(s, agency_id: int, actor: str, subs: list[SubAccount], name: str) -> Bu
                    lambda sub: apply_pack(s, sub, name))
 
 
+AGENCY = "agency"  # the key of the agency's own default rows in a change's ``before``
+
+
+def set_defaults(s, agency_id: int, actor: str, changes: dict[str, dict]) -> BulkChange:
+    """The agency's defaults ({workflow: {"enabled": bool or None, setting: value...}}), which every
+    sub-account without its own value follows; recorded with the defaults as they were, for undo."""
+    subs = list(s.scalars(select(SubAccount).where(SubAccount.agency_id == agency_id,
+                                                   SubAccount.removed_at.is_(None))))
+    unknown = set(changes) - set(WORKFLOWS)
+    if unknown:
+        raise BulkError(f"unknown workflow {sorted(unknown)[0]!r} (one of {', '.join(WORKFLOWS)})")
+    rows = s.scalars(select(WorkflowSetting).where(WorkflowSetting.sub_account_id.is_(None),
+                                                   WorkflowSetting.agency_id == agency_id,
+                                                   WorkflowSetting.workflow.in_(list(changes))))
+    before = {AGENCY: {w: None for w in changes}}
+    for row in rows:
+        before[AGENCY][row.workflow] = {"enabled": row.enabled, "settings": dict(row.settings or {})}
+    try:
+        for workflow, values in changes.items():
+            values = dict(values)
+            enabled = values.pop("enabled", None)
+            if workflow == TEXT_BACK:
+                save_agency_text_back(s, agency_id, subs, enabled=enabled, **values)
+            else:
+                save_workflow(s, None, workflow, agency_id=agency_id, enabled=enabled, **values)
+    except ValueError as exc:  # the caller's transaction is rolled back: nothing was changed
+        raise BulkError(f"{exc}; nothing was changed") from None
+    row = BulkChange(agency_id=agency_id, actor=actor[:200], kind="agency_defaults",
+                     params={"workflows": sorted(changes)}, sub_account_ids=[], before=before, created_at=utcnow())
+    s.add(row)
+    s.flush()
+    return row
+
+
 def _record(s, agency_id, actor, subs, kind, params, workflows, change) -> BulkChange:
     ids = [sub.id for sub in subs]
     before = _own_rows(s, ids, workflows)
@@ -111,14 +145,17 @@ def undo(s, agency_id: int, change_id: int, actor: str, now: datetime | None = N
                         f"{row.undone_by})")
     for sub_id, workflows in row.before.items():
         for workflow, was in workflows.items():
-            scope = [WorkflowSetting.sub_account_id == int(sub_id), WorkflowSetting.workflow == workflow]
+            scope = ([WorkflowSetting.sub_account_id.is_(None), WorkflowSetting.agency_id == agency_id]
+                     if sub_id == AGENCY else [WorkflowSetting.sub_account_id == int(sub_id)])
+            scope.append(WorkflowSetting.workflow == workflow)
             if was is None:
                 s.execute(delete(WorkflowSetting).where(*scope))
                 continue
             current = s.scalar(select(WorkflowSetting).where(*scope))
             if current is None:
-                sub = s.get(SubAccount, int(sub_id))
-                current = WorkflowSetting(sub_account_id=sub.id, agency_id=sub.agency_id, workflow=workflow)
+                sub = s.get(SubAccount, int(sub_id)) if sub_id != AGENCY else None
+                current = WorkflowSetting(sub_account_id=sub.id if sub else None,
+                                          agency_id=sub.agency_id if sub else agency_id, workflow=workflow)
                 s.add(current)
             current.enabled, current.settings = was["enabled"], dict(was["settings"])
     row.undone_at, row.undone_by = now or utcnow(), actor[:200]

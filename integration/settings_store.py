@@ -151,6 +151,30 @@ def save_text_back(session: Session, sub: SubAccount, *, enabled: bool | None = 
     return row
 
 
+def save_agency_text_back(session: Session, agency_id: int, subs: list, *, enabled: bool | None = None,
+                          **settings) -> WorkflowSetting:
+    """Set the agency's default text back (every sub-account without its own value follows it);
+    checked by building each of ``subs``' settings with it, so a refusal names the field."""
+    unknown = set(settings) - set(_OVERRIDABLE) - {"send_via"}
+    if unknown or "send_via" in settings:
+        raise ValueError(f"not an agency default: {sorted(unknown or {'send_via'})[0]!r}")
+    row = session.scalar(select(WorkflowSetting).where(
+        WorkflowSetting.sub_account_id.is_(None), WorkflowSetting.agency_id == agency_id,
+        WorkflowSetting.workflow == TEXT_BACK))
+    if row is None:
+        row = WorkflowSetting(sub_account_id=None, agency_id=agency_id, workflow=TEXT_BACK, settings={})
+        session.add(row)
+    merged = dict(row.settings or {})
+    merged.update(settings)
+    row.settings = {k: v for k, v in merged.items() if v is not None}
+    if enabled is not None:
+        row.enabled = enabled
+    session.flush()
+    for sub in subs:
+        text_back_settings(session, sub)  # raises with the bad field named
+    return row
+
+
 CRM_SETTINGS = "crm"  # the stage mapping: {"pipeline": name or id, "stages": {stage: CRM stage}, ...}
 
 

@@ -4,6 +4,7 @@ are changed. Fuzzed against its own OpenAPI document with schemathesis."""
 from __future__ import annotations
 
 import json
+import re
 import os
 
 import pytest
@@ -355,5 +356,34 @@ def test_a_location_user_cannot_change_many_or_make_tokens(client, agencies):
     token = csrf(client.get(f"/settings/{agencies['ghl'][1][0]}").get_data(as_text=True))
     for path, data in (("/agency/tokens", {"name": "mine"}), ("/agency/bulk", {"select": "all", "action": "off",
                                                                                "workflow": "follow_ups"}),
-                       ("/agency/tokens/1/revoke", {}), ("/agency/bulk/1/undo", {})):
+                       ("/agency/tokens/1/revoke", {}), ("/agency/bulk/1/undo", {}),
+                       ("/agency/defaults", {"business_hours_template": "mine"})):
         assert client.post(path, data={"csrf_token": token, **data}).status_code == 403, path
+    assert client.get("/agency/defaults").status_code == 403
+
+
+def test_the_agency_sets_its_default_texts_on_a_page_and_undoes_them(client, agencies, fake_ghl, ghl_signing_keys):
+    page = agency_signed_in(client)
+    defaults = client.get("/agency/defaults").get_data(as_text=True)
+    assert "Agency defaults" in defaults and 'id="wf_missed_call_text_back" value="true" checked' in defaults
+    wording = "{business_name}: sorry we missed your call! Book a time: {booking_link}"
+    refused = client.post("/agency/defaults", data={"csrf_token": csrf(defaults), "wf_missed_call_text_back": "true",
+                                                    "business_hours_template": "Hi {oops}", "summary_hour": "8"})
+    assert refused.status_code == 400 and "oops" in refused.get_data(as_text=True)
+    assert "Hi {oops}" in refused.get_data(as_text=True)  # the form keeps what was typed
+    saved = client.post("/agency/defaults", data={
+        "csrf_token": csrf(defaults), "wf_missed_call_text_back": "true", "wf_follow_ups": "true",
+        "business_hours_template": wording, "after_hours_template": wording, "summary_day": "fri",
+        "summary_hour": "17"})
+    assert saved.status_code == 302
+    assert "Saved (change" in client.get(saved.headers["Location"]).get_data(as_text=True)
+    assert _missed_caller(client, fake_ghl, ghl_signing_keys, 5) == 1
+    [newest] = [m["body"] for m in outbound(fake_ghl) if m["contactId"] == f"ct{5:018d}"]
+    assert newest.startswith("Acme Plumbing: sorry we missed your call! Book a time:")
+    page = client.get("/agency").get_data(as_text=True)
+    assert "agency defaults: follow_ups, missed_call_text_back, weekly_summary" in page
+    change_id = re.search(r"/agency/bulk/(\d+)/undo", page).group(1)
+    assert client.post(f"/agency/bulk/{change_id}/undo", data={"csrf_token": csrf(page)}).status_code == 302
+    assert _missed_caller(client, fake_ghl, ghl_signing_keys, 6) == 1
+    [newest] = [m["body"] for m in outbound(fake_ghl) if m["contactId"] == f"ct{6:018d}"]
+    assert "sorry we missed your call! Book a time" not in newest  # Ringback's own wording again

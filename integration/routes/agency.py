@@ -8,7 +8,7 @@ from flask import Blueprint, Response, redirect, render_template, request, url_f
 from marshmallow import ValidationError
 from sqlalchemy import select
 
-from workflows.config import PACKS
+from workflows.config import DAYS, PACKS
 
 from .. import agency_view, api_tokens, attention, bulk, dashboard, numbers, twilio_accounts, viewer
 from ..worker import tasks
@@ -135,6 +135,64 @@ def agency_sync_retry():
         tasks.sync_recovery(recovery_id)
     log.info("sync retry viewer=%s writes=%d recoveries=%d", who.user, len(chosen), len(recoveries))
     return redirect(url_for("agency.agency_health", retried=len(chosen)))
+
+
+DEFAULT_TEXTS = {  # the agency defaults page's fields: (workflow, setting)
+    "business_hours_template": (bulk.TEXT_BACK, "business_hours_template"),
+    "after_hours_template": (bulk.TEXT_BACK, "after_hours_template"),
+    "second_template": ("follow_ups", "second_template"),
+    "third_template": ("follow_ups", "third_template"),
+}
+
+
+@bp.get("/agency/defaults")
+def agency_defaults():
+    """The agency's default texts and switches, which every sub-account without its own follows."""
+    who, refusal = _agency_user()
+    if refusal:
+        return refusal
+    return _defaults_page(who)
+
+
+@bp.post("/agency/defaults")
+def agency_defaults_save():
+    """Save the agency's defaults as one recorded change (undone from the agency page's history)."""
+    who, refusal = _agency_user()
+    if refusal:
+        return refusal
+    form = request.form
+    changes: dict[str, dict] = {name: {"enabled": form.get(f"wf_{name}") == "true"}
+                                for name in (bulk.TEXT_BACK, "follow_ups", "weekly_summary")}
+    for field, (workflow, key) in DEFAULT_TEXTS.items():
+        changes[workflow][key] = (form.get(field) or "").strip() or None  # empty: Ringback's own wording
+    hour = (form.get("summary_hour") or "").strip()
+    changes["weekly_summary"].update(day=form.get("summary_day") or "mon",
+                                     hour=int(hour) if hour.isascii() and hour.isdigit() else hour or 8)
+    try:
+        with rt().sessions.begin() as s:
+            change_id = bulk.set_defaults(s, who.agency_id, f"{who.provider}:{who.user}", changes).id
+    except bulk.BulkError as exc:
+        return _defaults_page(who, error=str(exc), form=form), 400
+    log.info("agency defaults saved change=%s agency=%s by=%s", change_id, who.agency_id, who.user)
+    return redirect(url_for("agency.agency_defaults", saved=change_id))
+
+
+def _defaults_page(who, error: str | None = None, form=None):
+    from ..models import WorkflowSetting
+    with rt().read_sessions() as s:
+        rows = {r.workflow: r for r in s.scalars(select(WorkflowSetting).where(
+            WorkflowSetting.sub_account_id.is_(None), WorkflowSetting.agency_id == who.agency_id))}
+        total = len(agency_view.agency_subs(s, who.agency_id))
+    values = {field: (form.get(field, "") if form is not None else
+                      ((rows[w].settings or {}).get(k) or "" if w in rows else "")) for field, (w, k) in DEFAULT_TEXTS.items()}
+    switches = {name: (form.get(f"wf_{name}") == "true" if form is not None else  # every workflow is on by default
+                       (rows[name].enabled if name in rows else True))
+                for name in (bulk.TEXT_BACK, "follow_ups", "weekly_summary")}
+    summary = (rows["weekly_summary"].settings or {}) if "weekly_summary" in rows else {}
+    return render_template("agency_defaults.html", viewer=who, values=values, switches=switches, error=error,
+                           summary_day=(form.get("summary_day") if form is not None else summary.get("day", "mon")),
+                           summary_hour=(form.get("summary_hour") if form is not None else summary.get("hour", 8)),
+                           days=DAYS, total=total, saved=request.args.get("saved"))
 
 
 def _agency_user():
