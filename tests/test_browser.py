@@ -275,3 +275,63 @@ def test_an_agency_admin_reads_sorts_narrows_and_exports_the_dashboard(request, 
             page.close()
     finally:
         server["stop"]()
+
+
+def test_an_agency_admin_works_through_health_and_sets_the_agency_defaults(request, browser, db_url, fake_twilio,
+                                                                           tmp_path):
+    """From GoHighLevel's agency view: the health list says what to fix first, a failed CRM write is
+    retried from it, the agency's default texts are refused with a bad merge field and then saved,
+    and the change is undone from the agency page's history."""
+    from playwright.sync_api import expect
+
+    from bench.agency_history import generate
+    from integration.db import make_engine, make_sessionmaker
+    from integration.models import SyncOp
+    engine = make_engine(db_url)
+    sessions = make_sessionmaker(engine)
+    history = generate(sessions, subs=3, days=10, calls=60, company="GNb7aIv4rQFVb9iwNl5K")
+    with sessions.begin() as s:  # a write GoHighLevel refused for good, as the sync log keeps it
+        s.add(SyncOp(sub_account_id=history.sub_ids[0], recovery_id=1, provider="ghl", op="note",
+                     payload={"body": "Missed call"}, status="failed", attempts=5,
+                     last_error="GoHighLevel POST /contacts/x/notes: 422 body too long"))
+    engine.dispose()
+    server = start_server(request, db_url, fake_twilio, tmp_path, env_extra={"GHL_SSO_KEY": SSO_KEY})
+    user = {"userId": "MKQJ7wOVVmNOMvrnKKKK", "companyId": "GNb7aIv4rQFVb9iwNl5K", "role": "admin",
+            "type": "agency", "userName": "Sam Owner", "email": "sam@agency.example"}
+    try:
+        with LoopbackServer(ghl_host(server["url"], cryptojs_encrypt(user, SSO_KEY))) as host:
+            page = browser.new_page()
+            page.goto(f"{host.url}/v2/location/agency/custom-page-link/ringback")
+            frame = page.frame_locator("#ringback")
+            expect(frame.locator("h1")).to_have_text("Ringback", timeout=15000)
+            frame.locator("#open-health").click()
+            expect(frame.locator("h1")).to_have_text("Health")
+            expect(frame.locator("#summary")).to_contain_text("3 of 3 sub-account(s) need attention")
+            expect(frame.locator("#concerns tr.concern-not_texting").first).to_contain_text("no number to text from")
+            expect(frame.locator("#failed-writes")).to_contain_text("422 body too long")
+            frame.locator("#retry-all").click()
+            expect(frame.locator("#retried")).to_contain_text("1 write(s) put back in line")
+
+            frame.locator("a", has_text="Sub-accounts and settings").click()
+            frame.locator("#open-defaults").click()
+            expect(frame.locator("h1")).to_have_text("Agency defaults")
+            frame.locator("#business_hours_template").fill("{business_name}: sorry we missed you, {nickname}!")
+            frame.locator("#save-defaults").click()
+            expect(frame.locator("#defaults-error")).to_contain_text("nickname")
+            expect(frame.locator("#business_hours_template")).to_have_value(
+                "{business_name}: sorry we missed you, {nickname}!")  # what was typed is kept
+            frame.locator("#business_hours_template").fill("{business_name}: sorry we missed you! {booking_link}")
+            frame.locator("#save-defaults").click()
+            expect(frame.locator("#defaults-saved")).to_be_visible()
+            expect(frame.locator("#business_hours_template")).to_have_value(
+                "{business_name}: sorry we missed you! {booking_link}")
+
+            frame.locator("a", has_text="Sub-accounts and settings").click()
+            expect(frame.locator("#bulk-history")).to_contain_text("agency defaults: follow_ups, missed_call_text_back")
+            frame.locator("#bulk-history button").first.click()
+            expect(frame.locator("#bulk-undone")).to_be_visible()
+            frame.locator("#open-defaults").click()
+            expect(frame.locator("#business_hours_template")).to_have_value("")
+            page.close()
+    finally:
+        server["stop"]()
