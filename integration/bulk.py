@@ -29,14 +29,17 @@ class NotFound(BulkError):
 
 
 def select_subs(s, agency_id: int, *, sub_account_ids: list[int] | None = None, crm: str | None = None,
-                every: bool = False) -> list[SubAccount]:
-    """The agency's live sub-accounts chosen by ids, by CRM, or all of them; never an empty choice."""
-    chosen = [bool(sub_account_ids), crm is not None, every]
+                every: bool = False, trade: str | None = None) -> list[SubAccount]:
+    """The agency's live sub-accounts chosen by ids, by CRM, by trade (the pack applied last), or
+    all of them; never an empty choice."""
+    chosen = [bool(sub_account_ids), crm is not None, every, trade is not None]
     if sum(chosen) != 1:
-        raise BulkError("choose the sub-accounts one way: by ids, by CRM, or all")
+        raise BulkError("choose the sub-accounts one way: by ids, by CRM, by trade, or all")
     where = [SubAccount.agency_id == agency_id, SubAccount.removed_at.is_(None)]
     if crm is not None:
         where.append(SubAccount.provider == crm)
+    if trade is not None:
+        where.append(SubAccount.trade == trade)
     if sub_account_ids:
         where.append(SubAccount.id.in_(sub_account_ids))
     subs = list(s.scalars(select(SubAccount).where(*where).order_by(SubAccount.id)))
@@ -59,11 +62,11 @@ def _own_rows(s, sub_ids: list[int], workflows) -> dict[str, dict]:
 
 
 def make(s, agency_id: int, actor: str, action: str, *, sub_account_ids: list[int] | None = None,
-         crm: str | None = None, every: bool = False, workflow: str = "", enabled: bool | None = None,
-         pack_name: str = "") -> BulkChange:
+         crm: str | None = None, every: bool = False, trade: str | None = None, workflow: str = "",
+         enabled: bool | None = None, pack_name: str = "") -> BulkChange:
     """The change an agency asked for (the API's body, the agency page's form), on its chosen
     sub-accounts: ``switch_workflow`` (``workflow``, ``enabled``) or ``apply_pack`` (``pack_name``)."""
-    subs = select_subs(s, agency_id, sub_account_ids=sub_account_ids, crm=crm, every=every)
+    subs = select_subs(s, agency_id, sub_account_ids=sub_account_ids, crm=crm, every=every, trade=trade)
     if action == "switch_workflow" and enabled is not None:
         return switch_workflow(s, agency_id, actor, subs, workflow, enabled)
     if action == "apply_pack":
@@ -82,8 +85,12 @@ def switch_workflow(s, agency_id: int, actor: str, subs: list[SubAccount], workf
 def pack(s, agency_id: int, actor: str, subs: list[SubAccount], name: str) -> BulkChange:
     if name not in config.PACKS:
         raise BulkError(f"unknown pack {name!r} (one of {', '.join(config.PACKS)})")
-    return _record(s, agency_id, actor, subs, "apply_pack", {"pack": name}, PACK_WORKFLOWS,
-                   lambda sub: apply_pack(s, sub, name))
+    trades = {str(sub.id): sub.trade for sub in subs}  # restored by undo with the workflow rows
+    change = _record(s, agency_id, actor, subs, "apply_pack", {"pack": name}, PACK_WORKFLOWS,
+                     lambda sub: apply_pack(s, sub, name))
+    change.params = {"pack": name, "trades_before": trades}
+    s.flush()
+    return change
 
 
 AGENCY = "agency"  # the key of the agency's own default rows in a change's ``before``
@@ -158,6 +165,10 @@ def undo(s, agency_id: int, change_id: int, actor: str, now: datetime | None = N
                                           agency_id=sub.agency_id if sub else agency_id, workflow=workflow)
                 s.add(current)
             current.enabled, current.settings = was["enabled"], dict(was["settings"])
+    for sub_id, trade in (row.params or {}).get("trades_before", {}).items():
+        sub = s.get(SubAccount, int(sub_id))
+        if sub is not None:
+            sub.trade = trade
     row.undone_at, row.undone_by = now or utcnow(), actor[:200]
     s.flush()
     return row

@@ -82,6 +82,8 @@ class SubAccount(Base):
     caught_up_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     catch_up_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     catch_up_found: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The trade whose pack was applied last (workflows.config.PACKS): agencies choose sub-accounts by it.
+    trade: Mapped[str | None] = mapped_column(String(30), nullable=True)
 
 
 # The catch-up lag on /metrics, per vendor: the least recently caught-up live sub-account, and the

@@ -288,4 +288,6 @@ def apply_pack(session: Session, sub, pack: str) -> list[str]:
             continue
         save_workflow(session, sub, workflow, enabled=True, **values)
         done.append(workflow)
+    if isinstance(sub, SubAccount):
+        sub.trade = pack  # the agency chooses sub-accounts by it (bulk.select_subs)
     return done

@@ -157,7 +157,7 @@ def _breaks_a_rule_across_fields(query: dict, body) -> bool:
     if not isinstance(body, dict) or not isinstance(body.get("select"), dict):
         return False
     chosen = body["select"]
-    if [bool(chosen.get("sub_accounts")), "crm" in chosen, bool(chosen.get("all"))].count(True) != 1:
+    if [bool(chosen.get("sub_accounts")), "crm" in chosen, bool(chosen.get("all")), "trade" in chosen].count(True) != 1:
         return True
     needs = {"switch_workflow": ("workflow", "enabled"), "apply_pack": ("pack",)}.get(body.get("action"), ())
     return any(field not in body for field in needs)
@@ -387,3 +387,27 @@ def test_the_agency_sets_its_default_texts_on_a_page_and_undoes_them(client, age
     assert _missed_caller(client, fake_ghl, ghl_signing_keys, 6) == 1
     [newest] = [m["body"] for m in outbound(fake_ghl) if m["contactId"] == f"ct{6:018d}"]
     assert "sorry we missed your call! Book a time" not in newest  # Ringback's own wording again
+
+
+def test_sub_accounts_are_chosen_by_their_trade(client, rt, agencies, tokens):
+    """A pack applied makes the sub-account's trade; the agency then changes every sub-account of a
+    trade at once (and the pack's undo gives the trade back)."""
+    acme, bright = agencies["ghl"][1]
+    token = tokens["ghl"]
+    dental = _post(client, "/api/v1/bulk-changes", token, {"action": "apply_pack", "pack": "dental",
+                                                          "select": {"sub_accounts": [bright]}})
+    assert dental.status_code == 201
+    page = agency_signed_in(client)
+    assert '<option value="trade:dental">every' in page and "Bright Dental<br><span class=\"muted\">ghl " in page
+    off = client.post("/agency/bulk", data={"csrf_token": csrf(page), "select": "trade:dental", "action": "off",
+                                            "workflow": "follow_ups"})
+    assert off.status_code == 302
+    [change] = [c for c in _get(client, "/api/v1/bulk-changes", token).json["bulk_changes"]
+                if c["kind"] == "switch_workflow"]
+    assert change["sub_accounts"] == [bright]  # only the dental practice, not the plumber
+    none = _post(client, "/api/v1/bulk-changes", token, {"action": "switch_workflow", "workflow": "follow_ups",
+                                                        "enabled": True, "select": {"trade": "med_spa"}})
+    assert none.status_code == 409 and "no sub-account" in none.json["message"]
+    assert _post(client, f"/api/v1/bulk-changes/{dental.json['id']}/undo", token).status_code == 200
+    with rt.sessions() as s:
+        assert s.get(SubAccount, bright).trade is None

@@ -135,7 +135,7 @@ def make_bulk_change(body: dict):
     chosen = body["select"]
     with _bulk_refusals(), rt().sessions.begin() as s:
         answer = _change(bulk.make(s, g.api_agency_id, actor, body["action"], sub_account_ids=chosen.get("sub_accounts"),
-                                   crm=chosen.get("crm"), every=bool(chosen.get("all")),
+                                   crm=chosen.get("crm"), every=bool(chosen.get("all")), trade=chosen.get("trade"),
                                    workflow=body.get("workflow", ""), enabled=body.get("enabled"),
                                    pack_name=body.get("pack", "")))
     log.info("bulk change %s by %s: %s on %s sub-accounts", answer["id"], actor, answer["kind"],

@@ -5,6 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from connectors import registry
+from workflows.config import PACKS
 
 ROW_ID = validate.Range(min=1, max=2**31 - 1)
 
@@ -87,12 +88,14 @@ class SelectionSchema(Schema):
     crm = fields.String(validate=validate.OneOf(sorted(registry.PROVIDERS)),
                         metadata={"description": "Every sub-account on this CRM"})
     all = fields.Boolean(metadata={"description": "Every sub-account of the agency"})
+    trade = fields.String(validate=validate.OneOf(sorted(PACKS)),
+                          metadata={"description": "Every sub-account whose last applied pack is this trade's"})
 
     @validates_schema
     def _one_way(self, data, **_kwargs):
-        ways = [bool(data.get("sub_accounts")), "crm" in data, bool(data.get("all"))]
+        ways = [bool(data.get("sub_accounts")), "crm" in data, bool(data.get("all")), "trade" in data]
         if sum(ways) != 1:
-            raise ValidationError("choose the sub-accounts one way: sub_accounts, crm, or all: true")
+            raise ValidationError("choose the sub-accounts one way: sub_accounts, crm, trade, or all: true")
 
 
 class BulkChangeInSchema(Schema):

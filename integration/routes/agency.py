@@ -258,7 +258,8 @@ def agency_bulk():
             change_id = bulk.make(s, who.agency_id, f"{who.provider}:{who.user}",
                                   "apply_pack" if action == "pack" else "switch_workflow",
                                   sub_account_ids=ids or None, crm=chosen[4:] if chosen.startswith("crm:") else None,
-                                  every=chosen == "all", workflow=form.get("workflow", ""),
+                                  every=chosen == "all", trade=chosen[6:] if chosen.startswith("trade:") else None,
+                                  workflow=form.get("workflow", ""),
                                   enabled=BULK_ACTIONS.get(action), pack_name=form.get("pack", "")).id
     except bulk.BulkError as exc:
         if ids == [] and chosen == "ticked":
@@ -300,4 +301,5 @@ def _agency_page(who, twilio_error: str | None = None, token_error: str | None =
                            tokens=tokens, new_token=new_token, token_error=token_error, changes=changes,
                            names=names, bulk_error=bulk_error, done=request.args.get("done", ""),
                            workflows=bulk.WORKFLOWS, packs=list(PACKS),
-                           crms=sorted({r.sub.provider for r in rows}))
+                           crms=sorted({r.sub.provider for r in rows}),
+                           trades=[(t, PACKS[t]["label"]) for t in sorted({r.sub.trade for r in rows if r.sub.trade})])
