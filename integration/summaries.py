@@ -64,7 +64,8 @@ def compose(s, config, sub: SubAccount, to: tuple[str, ...], now: datetime) -> E
     context = {"sub": sub, "monday": monday, "sunday": sunday, "t": week.total, "days": week.days,
                "not_texted": week.not_texted, "waiting": waiting, "public_url": config.public_url}
     period = f"{monday:%b %d} - {sunday:%b %d}"
-    return Email(to=to, subject=f"{sub.name}: your week with Ringback ({period})",
+    # The name comes from the CRM: one line, whatever it holds (a header may not break).
+    return Email(to=to, subject=" ".join(f"{sub.name}: your week with Ringback ({period})".split()),
                  text=_templates.get_template("summary_email.txt").render(context),
                  html=_templates.get_template("summary_email.html").render(context))
 
@@ -124,11 +125,14 @@ def send_due(rt, now: datetime | None = None, *, sub_ids: list[int] | None = Non
             continue
         if not _claim(rt, sub.id, week, settings.to, now, force):
             continue
-        with rt.read_sessions() as s:
-            email = compose(s, rt.config, sub, settings.to, now)
         try:
+            with rt.read_sessions() as s:
+                email = compose(s, rt.config, sub, settings.to, now)
             deliver(rt.config, email)
-        except MailError as exc:
+        except Exception as exc:  # noqa: BLE001 (one owner's email never stops the others')
+            if not isinstance(exc, MailError):
+                log.exception("weekly summary could not be made sub=%s week=%s", sub.id, week)
+                exc = MailError(f"could not be made: {type(exc).__name__}: {exc}")
             _finish(rt, sub.id, week, "failed", str(exc)[:1000])
             log.warning("weekly summary failed sub=%s week=%s: %s", sub.id, week, exc)
             lines.append(f"{sub.id} {sub.name}: not sent: {exc}")

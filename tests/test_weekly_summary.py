@@ -160,3 +160,16 @@ def test_when_a_summary_is_due(local, day, hour, due):
 def test_the_week_covered_is_the_last_whole_one():
     assert week_covered(datetime(2026, 11, 30, 9)) == (datetime(2026, 11, 23).date(), datetime(2026, 11, 29).date())
     assert week_covered(datetime(2026, 12, 6, 23)) == (datetime(2026, 11, 23).date(), datetime(2026, 11, 29).date())
+
+
+def test_a_crm_name_with_line_breaks_stays_in_the_subject(rt, config, monkeypatch, agencies, mailbox):
+    acme = _acme(rt, agencies)
+    with rt.sessions.begin() as s:
+        s.get(SubAccount, acme.id).name = "Acme\r\nBcc: everyone@example.com\nPlumbing"
+    run_cli(config, monkeypatch, "subaccount", "workflow", str(acme.id), "weekly_summary", "--set",
+            "to=owner@acme.example")
+    [line] = summaries.send_due(rt, _next_monday_morning(acme.timezone))
+    assert "sent to owner@acme.example" in line
+    [mail] = mailbox.messages
+    assert mail["Subject"].startswith("Acme Bcc: everyone@example.com Plumbing: your week") and mail["Bcc"] is None
+    assert mailbox.envelopes[0][1] == ["owner@acme.example"]
