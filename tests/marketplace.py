@@ -23,27 +23,32 @@ def csrf(page: str) -> str:
     return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
 
 
-def agency_signed_in(client):
-    """The agency page as the GoHighLevel agency's admin sees it, opened from GoHighLevel (SSO)."""
+def ghl_signed_in(client, user: dict) -> bool:
+    """``user`` (GoHighLevel's SSO payload) opened Ringback from GoHighLevel: the session is theirs."""
     from dataclasses import replace
 
     from tests.vendors.ghl import SSO_KEY, cryptojs_encrypt
     rt = client.application.extensions["ringback"]
     rt.config = replace(rt.config, ghl_sso_key=SSO_KEY)
-    user = {"userId": "u1", "companyId": COMPANY, "role": "admin", "type": "agency", "email": "owner@acme.example"}
-    assert client.post("/sso/ghl", json={"encryptedData": cryptojs_encrypt(user, SSO_KEY)}).status_code == 200
+    return client.post("/sso/ghl", json={"encryptedData": cryptojs_encrypt(user, SSO_KEY)}).status_code == 200
+
+
+def location_user_signed_in(client, location: str, email: str = "desk@acme.example") -> bool:
+    """A user of one GoHighLevel location of COMPANY (its settings page, no agency view)."""
+    return ghl_signed_in(client, {"userId": "u2", "companyId": COMPANY, "role": "user", "type": "location",
+                                  "activeLocation": location, "email": email})
+
+
+def agency_signed_in(client):
+    """The agency page as the GoHighLevel agency's admin sees it, opened from GoHighLevel (SSO)."""
+    assert generated_agency_signed_in(client, email="owner@acme.example")
     page = client.get("/agency")
     assert page.status_code == 200 and "Change many at once" in page.get_data(as_text=True)
     return page.get_data(as_text=True)
 
 
-def generated_agency_signed_in(client) -> bool:
-    """The admin of an agency made by bench/agency_history.py with ``company=COMPANY``, through
-    GoHighLevel's SSO (as agency_signed_in, without the agency page's first look)."""
-    from dataclasses import replace
-
-    from tests.vendors.ghl import SSO_KEY, cryptojs_encrypt
-    rt = client.application.extensions["ringback"]
-    rt.config = replace(rt.config, ghl_sso_key=SSO_KEY)
-    user = {"userId": "u1", "companyId": COMPANY, "role": "admin", "type": "agency", "email": "owner@agency.example"}
-    return client.post("/sso/ghl", json={"encryptedData": cryptojs_encrypt(user, SSO_KEY)}).status_code == 200
+def generated_agency_signed_in(client, email: str = "owner@agency.example") -> bool:
+    """The admin of COMPANY's agency (one installed from the marketplace, or one made by
+    bench/agency_history.py with ``company=COMPANY``), through GoHighLevel's SSO."""
+    return ghl_signed_in(client, {"userId": "u1", "companyId": COMPANY, "role": "admin", "type": "agency",
+                                  "email": email})

@@ -14,7 +14,7 @@ from sqlalchemy import select, text
 
 from integration.models import SubAccount
 from tests.commands import run_cli as _cli
-from tests.marketplace import COMPANY, LOC_A, LOC_B, PORTAL, agency_signed_in, csrf
+from tests.marketplace import COMPANY, LOC_A, LOC_B, PORTAL, agency_signed_in, csrf, location_user_signed_in
 from tests.vendors.ghl import outbound, raw, send, signed
 
 
@@ -343,14 +343,7 @@ def test_the_agency_page_switches_ticked_sub_accounts_off_and_undoes_it(client, 
 
 
 def test_a_location_user_cannot_change_many_or_make_tokens(client, agencies):
-    from dataclasses import replace
-
-    from tests.vendors.ghl import SSO_KEY, cryptojs_encrypt
-    rt = client.application.extensions["ringback"]
-    rt.config = replace(rt.config, ghl_sso_key=SSO_KEY)
-    user = {"userId": "u2", "companyId": COMPANY, "role": "user", "type": "location", "activeLocation": LOC_A,
-            "email": "desk@acme.example"}
-    assert client.post("/sso/ghl", json={"encryptedData": cryptojs_encrypt(user, SSO_KEY)}).status_code == 200
+    assert location_user_signed_in(client, LOC_A)
     page = client.get("/agency").get_data(as_text=True)
     assert "Change many at once" not in page and "API tokens" not in page
     token = csrf(client.get(f"/settings/{agencies['ghl'][1][0]}").get_data(as_text=True))

@@ -12,8 +12,9 @@ from datetime import timedelta
 from bench.agency_history import generate
 from integration.models import Installation, SyncOp, utcnow
 from sqlalchemy import select
-from tests.marketplace import COMPANY, LOC_A, LOC_B, agency_signed_in, csrf, generated_agency_signed_in
-from tests.vendors.ghl import SSO_KEY, cryptojs_encrypt, raw, send, signed
+from tests.marketplace import (COMPANY, LOC_A, LOC_B, agency_signed_in, csrf, generated_agency_signed_in,
+                               location_user_signed_in)
+from tests.vendors.ghl import raw, send, signed
 
 
 def _concerns(page: str) -> list[tuple[str, str]]:
@@ -68,11 +69,7 @@ def test_a_location_user_sees_and_retries_only_its_own(client, rt, agencies, fak
     assert send(client, body, signed(body, ghl_signing_keys)).status_code == 200  # Acme's write fails
     with rt.sessions() as s:
         [op_id] = s.scalars(select(SyncOp.id).where(SyncOp.status == "failed")).all()
-    from dataclasses import replace
-    rt.config = replace(rt.config, ghl_sso_key=SSO_KEY)
-    user = {"userId": "u3", "companyId": COMPANY, "role": "user", "type": "location", "activeLocation": LOC_B,
-            "email": "desk@bright.example"}
-    assert client.post("/sso/ghl", json={"encryptedData": cryptojs_encrypt(user, SSO_KEY)}).status_code == 200
+    assert location_user_signed_in(client, LOC_B, "desk@bright.example")
     page = client.get("/agency/health").get_data(as_text=True)
     assert _concerns(page) == [("not_texting", "Bright Dental")] and "Acme Plumbing" not in page
     token = csrf(client.get(f"/settings/{agencies['ghl'][1][1]}").get_data(as_text=True))

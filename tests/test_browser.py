@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from contextlib import contextmanager
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
@@ -60,6 +61,23 @@ window.addEventListener("message", (e) => {{
 }});
 </script>"""
     return app
+
+
+AGENCY_COMPANY = "GNb7aIv4rQFVb9iwNl5K"  # the GoHighLevel agency (companyId) of the agency tests
+
+
+@contextmanager
+def _as_agency_admin(browser, server):
+    """(page, frame): Ringback's agency page in GoHighLevel's agency view, opened by its admin."""
+    from playwright.sync_api import expect
+    user = {"userId": "MKQJ7wOVVmNOMvrnKKKK", "companyId": AGENCY_COMPANY, "role": "admin", "type": "agency",
+            "userName": "Sam Owner", "email": "sam@agency.example"}
+    with LoopbackServer(ghl_host(server["url"], cryptojs_encrypt(user, SSO_KEY))) as host:
+        page = browser.new_page()
+        page.goto(f"{host.url}/v2/location/agency/custom-page-link/ringback")
+        frame = page.frame_locator("#ringback")
+        expect(frame.locator("h1")).to_have_text("Ringback", timeout=15000)
+        yield page, frame
 
 
 def _save(page, frame) -> None:
@@ -218,7 +236,7 @@ def test_an_agency_admin_reads_sorts_narrows_and_exports_the_dashboard(request, 
     from integration.db import make_engine, make_sessionmaker
     engine = make_engine(db_url)
     sessions = make_sessionmaker(engine)
-    history = generate(sessions, subs=6, days=40, calls=1500, company="GNb7aIv4rQFVb9iwNl5K")
+    history = generate(sessions, subs=6, days=40, calls=1500, company=AGENCY_COMPANY)
     today = history.until.date()
     with sessions() as s:
         expected = report.collect(s, sub_account_ids=history.sub_ids, since=today - timedelta(days=29), until=today)
@@ -230,14 +248,8 @@ def test_an_agency_admin_reads_sorts_narrows_and_exports_the_dashboard(request, 
                              tz=sub.timezone)
     engine.dispose()
     server = start_server(request, db_url, fake_twilio, tmp_path, env_extra={"GHL_SSO_KEY": SSO_KEY})
-    user = {"userId": "MKQJ7wOVVmNOMvrnKKKK", "companyId": "GNb7aIv4rQFVb9iwNl5K", "role": "admin",
-            "type": "agency", "userName": "Sam Owner", "email": "sam@agency.example"}
     try:
-        with LoopbackServer(ghl_host(server["url"], cryptojs_encrypt(user, SSO_KEY))) as host:
-            page = browser.new_page()
-            page.goto(f"{host.url}/v2/location/agency/custom-page-link/ringback")
-            frame = page.frame_locator("#ringback")
-            expect(frame.locator("h1")).to_have_text("Ringback", timeout=15000)
+        with _as_agency_admin(browser, server) as (page, frame):
             frame.locator("#open-dashboard").click()
             expect(frame.locator("h1")).to_have_text("Dashboard")
             expect(frame.locator("#t-missed")).to_have_text(str(expected.total.missed_calls))
@@ -289,21 +301,15 @@ def test_an_agency_admin_works_through_health_and_sets_the_agency_defaults(reque
     from integration.models import SyncOp
     engine = make_engine(db_url)
     sessions = make_sessionmaker(engine)
-    history = generate(sessions, subs=3, days=10, calls=60, company="GNb7aIv4rQFVb9iwNl5K")
+    history = generate(sessions, subs=3, days=10, calls=60, company=AGENCY_COMPANY)
     with sessions.begin() as s:  # a write GoHighLevel refused for good, as the sync log keeps it
         s.add(SyncOp(sub_account_id=history.sub_ids[0], recovery_id=1, provider="ghl", op="note",
                      payload={"body": "Missed call"}, status="failed", attempts=5,
                      last_error="GoHighLevel POST /contacts/x/notes: 422 body too long"))
     engine.dispose()
     server = start_server(request, db_url, fake_twilio, tmp_path, env_extra={"GHL_SSO_KEY": SSO_KEY})
-    user = {"userId": "MKQJ7wOVVmNOMvrnKKKK", "companyId": "GNb7aIv4rQFVb9iwNl5K", "role": "admin",
-            "type": "agency", "userName": "Sam Owner", "email": "sam@agency.example"}
     try:
-        with LoopbackServer(ghl_host(server["url"], cryptojs_encrypt(user, SSO_KEY))) as host:
-            page = browser.new_page()
-            page.goto(f"{host.url}/v2/location/agency/custom-page-link/ringback")
-            frame = page.frame_locator("#ringback")
-            expect(frame.locator("h1")).to_have_text("Ringback", timeout=15000)
+        with _as_agency_admin(browser, server) as (page, frame):
             frame.locator("#open-health").click()
             expect(frame.locator("h1")).to_have_text("Health")
             expect(frame.locator("#summary")).to_contain_text("3 of 3 sub-account(s) need attention")

@@ -19,7 +19,7 @@ from bench.agency_history import generate
 from integration import dashboard, report
 from integration.models import Call, Message, OptOut, Recovery, SubAccount
 from tests.commands import run_cli
-from tests.marketplace import COMPANY, LOC_A, agency_signed_in, generated_agency_signed_in
+from tests.marketplace import COMPANY, LOC_A, agency_signed_in, generated_agency_signed_in, location_user_signed_in
 from tests.vendors.ghl import raw, send, signed
 
 
@@ -75,14 +75,7 @@ def test_the_dashboard_shows_nothing_of_another_agency_however_the_ids_are_chang
         answer = client.get(f"/agency/dashboard?{query}")
         assert answer.status_code == 404 and "No such sub-account" in answer.get_data(as_text=True), query
     # A location user (the settings page of Acme only) sees Acme's numbers, nothing of Bright's.
-    from dataclasses import replace
-
-    from tests.vendors.ghl import SSO_KEY, cryptojs_encrypt
-    rt = client.application.extensions["ringback"]
-    rt.config = replace(rt.config, ghl_sso_key=SSO_KEY)
-    user = {"userId": "u2", "companyId": COMPANY, "role": "user", "type": "location", "activeLocation": LOC_A,
-            "email": "desk@acme.example"}
-    assert client.post("/sso/ghl", json={"encryptedData": cryptojs_encrypt(user, SSO_KEY)}).status_code == 200
+    assert location_user_signed_in(client, LOC_A)
     own = client.get("/agency/dashboard").get_data(as_text=True)
     assert f'<option value="{acme}"' in own and f'<option value="{bright}"' not in own and "Bright Dental" not in own
     assert client.get(f"/agency/dashboard?sub={bright}").status_code == 404
