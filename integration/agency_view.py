@@ -11,7 +11,6 @@ from connectors import registry
 
 from . import installation_health, report, texting
 from .models import SubAccount, utcnow
-from .settings_store import text_back_settings, workflow_rows_many
 
 
 @dataclass(frozen=True)
@@ -43,11 +42,7 @@ def rows(s, config, subs: list[SubAccount], now: datetime | None = None) -> list
     """Each sub-account's row, all of them read at once (a few queries, not a few per sub-account)."""
     now = now or utcnow()
     recent = report.recent_many(s, [sub.id for sub in subs], now)
-    workflows = workflow_rows_many(s, subs)
-    settings = {sub.id: text_back_settings(s, sub, workflows[sub.id]) for sub in subs}
-    problems = texting.problems(s, config, subs, settings)
-    not_texted = texting.not_texted_many(s, [sub.id for sub in subs if problems[sub.id]], now - timedelta(
-        days=report.RECENT_DAYS))
+    settings, problems, not_texted = texting.standing(s, config, subs, now - timedelta(days=report.RECENT_DAYS))
     return [SubAccountRow(
         sub=sub, source=registry.get(sub.provider).source(sub.external_id), enabled=settings[sub.id].enabled,
         problem=problems[sub.id], not_texted=not_texted.get(sub.id, 0),

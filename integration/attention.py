@@ -16,7 +16,6 @@ from connectors import registry
 from . import sync, texting
 from .installation_health import ago
 from .models import CRM_TEXT_STATUS, Call, Installation, Message, SubAccount, SyncOp
-from .settings_store import text_back_settings, workflow_rows_many
 
 RECENT = timedelta(days=30)
 QUIET_DAYS = 3  # no call heard for this long...
@@ -42,10 +41,7 @@ class Concern:
 def concerns(s, config, vault, subs: list[SubAccount], now: datetime) -> list[Concern]:
     """Every concern of ``subs``, the most urgent first (then by sub-account name)."""
     ids = [sub.id for sub in subs] or [-1]
-    workflows = workflow_rows_many(s, subs)
-    settings = {sub.id: text_back_settings(s, sub, workflows[sub.id]) for sub in subs}
-    problems = texting.problems(s, config, subs, settings)
-    not_texted = texting.not_texted_many(s, [sub.id for sub in subs if problems[sub.id]], now - RECENT)
+    _, problems, not_texted = texting.standing(s, config, subs, now - RECENT)
     installs: dict[int, Installation] = {}
     for inst in s.scalars(select(Installation).where(Installation.sub_account_id.in_(ids))):
         installs[inst.sub_account_id] = inst

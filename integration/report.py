@@ -287,11 +287,4 @@ def recent_many(session, sub_ids: list[int], now: datetime | None = None) -> dic
 
 
 def recent(session, sub_id: int, now: datetime | None = None) -> Recent:
-    since = (now or utcnow()) - timedelta(days=RECENT_DAYS)
-    states = dict(session.execute(select(Recovery.state, func.count()).where(
-        Recovery.sub_account_id == sub_id, Recovery.opened_at >= since).group_by(Recovery.state)).all())
-    missed = session.scalar(select(func.count()).select_from(Call).where(
-        Call.sub_account_id == sub_id, Call.missed.is_(True), Call.started_at >= since))
-    value = session.scalar(select(func.coalesce(func.sum(Recovery.value), 0)).where(
-        Recovery.sub_account_id == sub_id, Recovery.state == "booked", Recovery.opened_at >= since))
-    return Recent(since, missed or 0, states, float(value or 0))
+    return recent_many(session, [sub_id], now)[sub_id]

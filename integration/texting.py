@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from connectors.twilio.errors import plain
 
 from .models import Call, Installation, Message, TwilioAccount
-from .settings_store import crm_sends_texts, text_back_settings, texts_through_crm
+from .settings_store import crm_sends_texts, text_back_settings, texts_through_crm, workflow_rows_many
 
 
 # What the last text failing with means nothing will get through until someone acts (Twilio's codes).
@@ -85,6 +85,15 @@ def checked(sub) -> Problem | None:
     if not isinstance(found, dict) or not found.get("short"):
         return None
     return Problem(str(found["short"]), str(found.get("why") or ""), str(found.get("fix") or ""))
+
+
+def standing(session, config, subs: list, since: datetime) -> tuple[dict, dict, dict]:
+    """For many sub-accounts at once: ({id: text back settings}, {id: Problem or None}, {id: callers
+    not texted since ``since`` for want of a way to text}), in a handful of queries."""
+    workflows = workflow_rows_many(session, subs)
+    settings = {sub.id: text_back_settings(session, sub, workflows[sub.id]) for sub in subs}
+    found = problems(session, config, subs, settings)
+    return settings, found, not_texted_many(session, [sub.id for sub in subs if found[sub.id]], since)
 
 
 def not_texted_many(session, sub_ids: list[int], since: datetime) -> dict[int, int]:
